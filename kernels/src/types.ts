@@ -1,0 +1,44 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/**
+ * One block of attention work: a query block against one key/value block.
+ * Tensors are head-major: q_HSD = [heads, seq, headDim]. K/V carry kvHeads ≤ heads
+ * (GQA/MQA): query head h uses K/V head floor(h / (heads / kvHeads)).
+ *
+ * Masking is decided only from global positions: with `causal`, query i sees key j iff
+ * posK[j] <= posQ[i]. So one kernel serves every layout and uneven shard.
+ */
+export interface BlockInputs {
+  q: tf.Tensor3D; // [H, Sq, D]
+  k: tf.Tensor3D; // [Hkv, Sk, D]
+  v: tf.Tensor3D; // [Hkv, Sk, D]
+  posQ: Int32Array; // [Sq] global positions of the queries
+  posK: Int32Array; // [Sk] global positions of the keys
+  causal: boolean;
+  scale: number;
+}
+
+/** out is row-normalised inside the block; lse = logsumexp of the (scaled, masked) scores. */
+export interface BlockForward {
+  out: tf.Tensor3D; // [H, Sq, D]
+  lse: tf.Tensor2D; // [H, Sq]; -Infinity for a row that sees no key in this block
+}
+
+export interface BlockBackwardInputs extends BlockInputs {
+  dout: tf.Tensor3D; // [H, Sq, D] gradient of the final output
+  out: tf.Tensor3D; // [H, Sq, D] the final (merged over all blocks) output
+  lse: tf.Tensor2D; // [H, Sq] the final (global) lse
+}
+
+export interface BlockGrads {
+  dq: tf.Tensor3D; // [H, Sq, D]
+  dk: tf.Tensor3D; // [Hkv, Sk, D]
+  dv: tf.Tensor3D; // [Hkv, Sk, D]
+}
+
+/** A kernel implementation: the tfjs-ops one now, native ones later, all behind this shape. */
+export interface AttentionKernel {
+  readonly name: string;
+  forward(inp: BlockInputs): BlockForward;
+  backward(inp: BlockBackwardInputs): BlockGrads;
+}

@@ -1,0 +1,3 @@
+export * from './transport';
+export * from './mailbox';
+export * from './in-memory';

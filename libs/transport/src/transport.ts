@@ -1,0 +1,53 @@
+/**
+ * The data plane seen by a strategy: tagged messages between ranks. One implementation per
+ * medium (in-memory for unit tests, WebSocket + msgpack between processes).
+ *
+ * Ordering: messages from one rank with one tag are received in the order they were sent.
+ * A strategy uses a fresh tag per logical transfer (e.g. `attn.fwd.3.kv`) so transfers of
+ * different steps never mix.
+ */
+export type WireDtype = 'float32' | 'int32';
+
+export interface WireTensor {
+  dtype: WireDtype;
+  shape: number[];
+  /** Float32Array for float32, Int32Array for int32; length = product(shape). */
+  data: Float32Array | Int32Array;
+}
+
+export interface PeerMessage {
+  tag: string;
+  tensors: Record<string, WireTensor>;
+  /** Small scalars that travel with the tensors (e.g. a block's source rank). */
+  meta?: Record<string, number | string | boolean>;
+}
+
+export interface Transport {
+  readonly rank: number;
+  readonly worldSize: number;
+  /**
+   * Hands the message to the medium. Resolves when it has been queued within the medium's
+   * backpressure limit (not when the peer has read it); rejects if the peer is gone.
+   */
+  send(to: number, msg: PeerMessage): Promise<void>;
+  /** Resolves with the next message with this tag from that rank; rejects if the peer dies. */
+  recv(from: number, tag: string): Promise<PeerMessage>;
+  /** Counters for benchmarks and metrics. */
+  stats(): TransportStats;
+  close(): Promise<void>;
+}
+
+export interface TransportStats {
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+}
+
+export function f32(shape: number[], data: Float32Array): WireTensor {
+  return { dtype: 'float32', shape, data };
+}
+
+export function i32(shape: number[], data: Int32Array): WireTensor {
+  return { dtype: 'int32', shape, data };
+}
