@@ -1,0 +1,24 @@
+/**
+ * @ringtrain/kernels: the math of one attention block and its oracle. Pure math: no network,
+ * no filesystem. Tensors are head-major [H, S, D]; the reference and the converters speak the
+ * global sequence-major layout [S, H, D].
+ */
+export type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
+export { tfjsKernel } from './block-attention';
+export { blockDims, backwardDims, type BlockDims } from './block-dims';
+export { blockVisibility, causalBias, type BlockVisibility } from './mask';
+export { mergePartial, mergeInto, disposeForward } from './merge';
+export {
+  referenceForward,
+  referenceBackward,
+  referenceForward64,
+  referenceBackward64,
+  type FloatArray,
+  type ReferenceInputs,
+  type ReferenceBackwardInputs,
+  type ReferenceForward,
+  type ReferenceGrads,
+} from './reference';
+export { toHeadMajor, fromHeadMajor, toHeadMajor2D, fromHeadMajor2D } from './layout-convert';
+export { ensureCpuBackend, type CpuBackendOptions } from './backend';
+export { errorStats, type ErrorStats } from './error-stats';

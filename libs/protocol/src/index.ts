@@ -1,0 +1,5 @@
+export * from './version';
+export * from './limits';
+export * from './tensor';
+export * from './messages';
+export { encodeFrame, decodeFrame } from './codec';

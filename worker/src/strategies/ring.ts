@@ -1,0 +1,90 @@
+import * as tf from '@tensorflow/tfjs';
+import { mergeInto, type BlockForward } from '@ringtrain/kernels';
+import type { LayoutName } from '@ringtrain/layout';
+import type { AttentionProblem } from '../attention/problem';
+import { RingComm } from '../comm/ring-comm';
+import { fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
+import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
+import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy, StrategyName } from './types';
+
+/**
+ * Ring attention and its load-balanced variants. They differ only in layout (which positions a
+ * rank owns); the kernel masks from positions, so one circulation serves all three:
+ * - ring: contiguous shards; causal work is lopsided (the last rank works every step).
+ * - striped: rank r owns r, r+P, ...; every block is about half masked.
+ * - zigzag: rank r owns chunks r and 2P-1-r of 2P.
+ */
+class RingFamily implements Strategy {
+  constructor(
+    readonly name: StrategyName,
+    readonly layout: LayoutName,
+  ) {}
+
+  checkProblem(_problem: AttentionProblem, _worldSize: number): void {
+    // Any head count and any (uneven) shard sizes work: blocks carry their own shapes.
+  }
+
+  async forward(ctx: AttentionContext, shard: ShardInputs): Promise<{ out: tf.Tensor3D; saved: Saved }> {
+    const { kernel, problem } = ctx;
+    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.fwd`);
+    let acc: BlockForward | null = null;
+    await ring.circulate(kvBlock(shard), (block) => {
+      const posK = positionsOf(block.pos);
+      if (blockFullyMasked(problem.causal, shard.pos, posK)) return;
+      const k = fromWire3d(block.k);
+      const v = fromWire3d(block.v);
+      const part = kernel.forward({ q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale });
+      tf.dispose([k, v]);
+      acc = mergeInto(acc, part);
+    });
+    const result: BlockForward = acc ?? emptyPartial(problem.heads, shard.pos.length, problem.headDim);
+    const saved: RingSaved = { shard, out: result.out, lse: result.lse, dispose: () => tf.dispose([result.out, result.lse]) };
+    return { out: tf.clone(result.out), saved };
+  }
+
+  async backward(ctx: AttentionContext, savedAny: Saved, dout: tf.Tensor3D): Promise<ShardGrads> {
+    const saved = savedAny as RingSaved;
+    const { kernel, problem } = ctx;
+    const { shard } = saved;
+    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`);
+    let dq: tf.Tensor3D | null = null;
+    const grads = await ring.circulateWithGrads(kvBlock(shard), (block) => {
+      const posK = positionsOf(block.pos);
+      const [hkv, sk, d] = block.k.shape;
+      if (blockFullyMasked(problem.causal, shard.pos, posK)) {
+        return { k: zerosWire([hkv, sk, d]), v: zerosWire([hkv, sk, d]) };
+      }
+      const k = fromWire3d(block.k);
+      const v = fromWire3d(block.v);
+      const g = kernel.backward({
+        q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale,
+        dout, out: saved.out, lse: saved.lse,
+      });
+      dq = accumulate(dq, g.dq);
+      const mine = { k: toWire(g.dk), v: toWire(g.dv) };
+      tf.dispose([k, v, g.dk, g.dv]);
+      return mine;
+    });
+    saved.dispose();
+    return {
+      dq: dq ?? tf.zerosLike(shard.q),
+      dk: fromWire3d(grads.k),
+      dv: fromWire3d(grads.v),
+    };
+  }
+}
+
+interface RingSaved extends Saved {
+  shard: ShardInputs;
+  out: tf.Tensor3D;
+  lse: tf.Tensor2D;
+}
+
+function kvBlock(shard: ShardInputs): WireBlock {
+  return { k: toWire(shard.k), v: toWire(shard.v), pos: positionsWire(shard.pos) };
+}
+
+
+export const ringStrategy: Strategy = new RingFamily('ring', 'contiguous');
+export const stripedStrategy: Strategy = new RingFamily('striped', 'striped');
+export const zigzagStrategy: Strategy = new RingFamily('zigzag', 'zigzag');

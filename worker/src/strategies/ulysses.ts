@@ -1,0 +1,172 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WireTensor } from '@ringtrain/transport';
+import { RingtrainError } from '@ringtrain/core';
+import { mergeInto, type BlockForward } from '@ringtrain/kernels';
+import type { AttentionProblem } from '../attention/problem';
+import { allToAll } from '../comm/all-to-all';
+import { fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
+import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
+import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
+
+/**
+ * DeepSpeed-Ulysses sequence parallelism: an all-to-all turns sequence shards into head shards
+ * (rank j gets query heads [j·H/P, (j+1)·H/P) for the whole sequence), attention runs locally,
+ * blockwise over the P source chunks so memory stays O(S/P · S/P) per block, and a second
+ * all-to-all turns head shards back into sequence shards.
+ *
+ * GQA: rank j receives only the K/V heads its query heads use (kvRange). When there are fewer
+ * K/V heads than ranks, a K/V head goes to several ranks, and their dK/dV are summed on return.
+ */
+class Ulysses implements Strategy {
+  readonly name = 'ulysses' as const;
+  readonly layout = 'contiguous' as const;
+
+  checkProblem(p: AttentionProblem, worldSize: number): void {
+    if (p.heads % worldSize !== 0) {
+      const ok = Array.from({ length: p.heads }, (_, i) => i + 1).filter((d) => p.heads % d === 0);
+      throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across ranks, and --heads ${p.heads} does not divide by --workers ${worldSize}`, {
+        hint: `use --workers one of ${ok.join(', ')}, a head count divisible by ${worldSize}, or a ring strategy (ring, striped, zigzag)`,
+        details: { heads: p.heads, workers: worldSize },
+      });
+    }
+    const perRank = p.heads / worldSize;
+    const group = p.heads / p.kvHeads;
+    if (perRank % group !== 0 && group % perRank !== 0) {
+      throw new RingtrainError('ULYSSES_KV_HEADS', `ulysses gives each rank ${perRank} query heads, which does not line up with K/V groups of ${group} (--heads ${p.heads}, --kv-heads ${p.kvHeads})`, {
+        hint: 'choose --kv-heads so that heads/kv-heads divides or is a multiple of heads/workers',
+        details: { heads: p.heads, kvHeads: p.kvHeads, workers: worldSize },
+      });
+    }
+  }
+
+  async forward(ctx: AttentionContext, shard: ShardInputs): Promise<{ out: tf.Tensor3D; saved: Saved }> {
+    const { transport, kernel, problem } = ctx;
+    const P = transport.worldSize;
+    this.checkProblem(problem, P);
+    const hp = problem.heads / P;
+    const parts: WireBlock[] = [];
+    for (let j = 0; j < P; j++) {
+      const [lo, hi] = kvRange(problem, P, j);
+      parts.push({
+        q: sliceHeads(shard.q, j * hp, hp),
+        k: sliceHeads(shard.k, lo, hi - lo),
+        v: sliceHeads(shard.v, lo, hi - lo),
+        pos: positionsWire(shard.pos),
+      });
+    }
+    const chunks = (await allToAll(transport, `${ctx.tag}.uly.in`, parts)).map(toChunk);
+
+    // Full-sequence attention for this rank's heads, one query chunk at a time.
+    const outs: BlockForward[] = chunks.map((qc) => {
+      let acc: BlockForward | null = null;
+      for (const kc of chunks) {
+        if (blockFullyMasked(problem.causal, qc.pos, kc.pos)) continue;
+        const part = kernel.forward({ q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, causal: problem.causal, scale: problem.scale });
+        acc = mergeInto(acc, part);
+      }
+      return acc ?? emptyPartial(hp, qc.pos.length, problem.headDim);
+    });
+
+    const back = await allToAll(transport, `${ctx.tag}.uly.out`, outs.map((o) => ({ out: toWire(o.out) })));
+    const out = tf.tidy(() => tf.concat(back.map((b) => fromWire3d(b.out)), 0) as tf.Tensor3D);
+    const saved: UlyssesSaved = {
+      chunks,
+      outs,
+      dispose: () => {
+        for (const c of chunks) tf.dispose([c.q, c.k, c.v]);
+        for (const o of outs) tf.dispose([o.out, o.lse]);
+      },
+    };
+    return { out, saved };
+  }
+
+  async backward(ctx: AttentionContext, savedAny: Saved, dout: tf.Tensor3D): Promise<ShardGrads> {
+    const saved = savedAny as UlyssesSaved;
+    const { transport, kernel, problem } = ctx;
+    const P = transport.worldSize;
+    const hp = problem.heads / P;
+    const doutParts: WireBlock[] = [];
+    for (let j = 0; j < P; j++) doutParts.push({ dout: sliceHeads(dout, j * hp, hp) });
+    const douts = (await allToAll(transport, `${ctx.tag}.uly.dout`, doutParts)).map((b) => fromWire3d(b.dout));
+
+    const { chunks, outs } = saved;
+    const dq: Array<tf.Tensor3D | null> = chunks.map(() => null);
+    const dk: Array<tf.Tensor3D | null> = chunks.map(() => null);
+    const dv: Array<tf.Tensor3D | null> = chunks.map(() => null);
+    chunks.forEach((qc, s) => {
+      chunks.forEach((kc, t) => {
+        if (blockFullyMasked(problem.causal, qc.pos, kc.pos)) return;
+        const g = kernel.backward({
+          q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, causal: problem.causal, scale: problem.scale,
+          dout: douts[s], out: outs[s].out, lse: outs[s].lse,
+        });
+        dq[s] = accumulate(dq[s], g.dq);
+        dk[t] = accumulate(dk[t], g.dk);
+        dv[t] = accumulate(dv[t], g.dv);
+      });
+    });
+    const gradParts: WireBlock[] = chunks.map((c, s) => ({
+      dq: dq[s] ? toWire(dq[s]!) : zerosWire(c.q.shape),
+      dk: dk[s] ? toWire(dk[s]!) : zerosWire(c.k.shape),
+      dv: dv[s] ? toWire(dv[s]!) : zerosWire(c.v.shape),
+    }));
+    tf.dispose([...douts, ...[...dq, ...dk, ...dv].filter((t): t is tf.Tensor3D => t !== null)]);
+    saved.dispose();
+
+    const back = await allToAll(transport, `${ctx.tag}.uly.grad`, gradParts);
+    const mySeq = back[0].dq.shape[1];
+    const dkSum = new Float32Array(problem.kvHeads * mySeq * problem.headDim);
+    const dvSum = new Float32Array(dkSum.length);
+    back.forEach((b, j) => {
+      // K/V heads [lo, hi) went to rank j; several ranks may return grads for one head: sum them.
+      const [lo] = kvRange(problem, P, j);
+      addRows(dkSum, b.dk.data as Float32Array, lo * mySeq * problem.headDim);
+      addRows(dvSum, b.dv.data as Float32Array, lo * mySeq * problem.headDim);
+    });
+    const shape: [number, number, number] = [problem.kvHeads, mySeq, problem.headDim];
+    return {
+      dq: tf.tidy(() => tf.concat(back.map((b) => fromWire3d(b.dq)), 0) as tf.Tensor3D),
+      dk: tf.tensor3d(dkSum, shape),
+      dv: tf.tensor3d(dvSum, shape),
+    };
+  }
+}
+
+interface Chunk {
+  q: tf.Tensor3D; // [H/P, S_s, D]
+  k: tf.Tensor3D; // [kvHeads of this rank, S_s, D]
+  v: tf.Tensor3D;
+  pos: Int32Array;
+}
+
+interface UlyssesSaved extends Saved {
+  chunks: Chunk[];
+  outs: BlockForward[];
+}
+
+function toChunk(b: WireBlock): Chunk {
+  return { q: fromWire3d(b.q), k: fromWire3d(b.k), v: fromWire3d(b.v), pos: positionsOf(b.pos) };
+}
+
+/** The K/V heads [lo, hi) used by the query heads of rank j. */
+export function kvRange(p: AttentionProblem, worldSize: number, j: number): [number, number] {
+  const hp = p.heads / worldSize;
+  const group = p.heads / p.kvHeads;
+  const lo = Math.floor((j * hp) / group);
+  const hi = Math.floor(((j + 1) * hp - 1) / group) + 1;
+  return [lo, hi];
+}
+
+/** Heads [first, first+count) of a head-major tensor, read out for the wire. */
+function sliceHeads(t: tf.Tensor3D, first: number, count: number): WireTensor {
+  const part = t.slice([first, 0, 0], [count, -1, -1]);
+  const wire = toWire(part);
+  part.dispose();
+  return wire;
+}
+
+function addRows(dst: Float32Array, src: Float32Array, offset: number): void {
+  for (let i = 0; i < src.length; i++) dst[offset + i] += src[i];
+}
+
+export const ulyssesStrategy: Strategy = new Ulysses();
