@@ -31,6 +31,7 @@ const cases: Case[] = [
   { name: '7x129 non-causal, GQA', ...gqa, posQ: contiguous(0, 7), posK: contiguous(0, 129), causal: false },
   { name: '129x129 causal diagonal, MQA', ...mqa, posQ: contiguous(0, 129), posK: contiguous(0, 129), causal: true },
   { name: '129x7 queries after keys (mask skipped)', ...gqa, posQ: contiguous(200, 129), posK: contiguous(10, 7), causal: true },
+  { name: '7x7 one visible pair (last query, first key)', ...gqa, posQ: contiguous(0, 7), posK: contiguous(6, 7), causal: true },
   { name: 'striped rank 2 <- rank 1 (b <= a)', ...gqa, posQ: striped(2, 4, 130), posK: striped(1, 4, 130), causal: true },
   { name: 'striped rank 1 <- rank 2 (b < a)', ...gqa, posQ: striped(1, 4, 130), posK: striped(2, 4, 130), causal: true },
   { name: 'striped rank 0 <- rank 3 (row 0 sees nothing)', ...mqa, posQ: striped(0, 4, 129), posK: striped(3, 4, 129), causal: true },
@@ -97,6 +98,7 @@ describe('tfjsKernel vs the reference', () => {
   test.each([
     ['query block entirely before the key block', contiguous(0, 7), contiguous(100, 129)],
     ['empty key block (uneven shard)', contiguous(0, 7), contiguous(0, 0)],
+    ['empty query block (uneven shard)', contiguous(0, 0), contiguous(0, 7)],
   ])('fully masked: %s', (_name, posQ, posK) => {
     const { got } = runKernel({ ...gqa, posQ, posK, causal: true });
     expectAllEqual('lse', got.lse, -Infinity);

@@ -1,5 +1,6 @@
 import { RingtrainError } from '@ringtrain/core';
 import * as tf from '@tensorflow/tfjs';
+import { broadcastRows } from './broadcast-rows';
 import type { BlockForward } from './types';
 
 /**
@@ -22,7 +23,9 @@ export function mergePartial(acc: BlockForward | null, part: BlockForward): Bloc
     const hiSafe = tf.where(empty, 0, hi);
     const lse = tf.add(hi, tf.log1p(tf.exp(tf.sub(lo, hiSafe))));
     const w = tf.sigmoid(tf.where(empty, 0, tf.sub(part.lse, acc.lse))); // weight of part in the merged row
-    const out = tf.sub(acc.out, tf.mul(tf.expandDims(w, -1), tf.sub(acc.out, part.out)));
+    const [heads, seqQ, headDim] = acc.out.shape;
+    const wRows = broadcastRows(tf.reshape(w, [heads, seqQ, 1]), headDim); // [H, Sq, D]
+    const out = tf.sub(acc.out, tf.mul(wRows, tf.sub(acc.out, part.out)));
     return { out: out as tf.Tensor3D, lse: lse as tf.Tensor2D };
   });
 }

@@ -54,6 +54,9 @@ export function zigzag(rank: number, world: number, seqLen: number): Int32Array 
 
 /** One attention problem in the reference's sequence-major layout, plus an upstream gradient. */
 export interface Problem extends ReferenceInputs {
+  q: Float32Array; // [Sq, H, D]
+  k: Float32Array; // [Sk, Hkv, D]
+  v: Float32Array; // [Sk, Hkv, D]
   dout: Float32Array; // [Sq, H, D]
 }
 
@@ -93,18 +96,27 @@ export function makeProblem(spec: ProblemSpec): Problem {
   };
 }
 
-/** The problem's keys restricted to [from, to), as a new sequence-major problem. */
-export function sliceKeys(p: Problem, from: number, to: number): Problem {
+/** The problem's keys (and their K/V rows) at the given key indices, as a new problem. */
+export function selectKeys(p: Problem, indices: ArrayLike<number>): Problem {
   const row = p.kvHeads * p.headDim;
-  return { ...p, k: p.k.slice(from * row, to * row), v: p.v.slice(from * row, to * row), posK: p.posK.slice(from, to), seqK: to - from };
+  const k = new Float32Array(indices.length * row);
+  const v = new Float32Array(indices.length * row);
+  const posK = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    k.set(p.k.subarray(j * row, (j + 1) * row), i * row);
+    v.set(p.v.subarray(j * row, (j + 1) * row), i * row);
+    posK[i] = p.posK[j];
+  }
+  return { ...p, k, v, posK, seqK: indices.length };
 }
 
 /** Head-major block tensors for the kernel; the caller disposes q, k, v. */
 export function toBlockInputs(p: Problem): BlockInputs {
   return {
-    q: toHeadMajor(p.q as Float32Array, p.seqQ, p.heads, p.headDim),
-    k: toHeadMajor(p.k as Float32Array, p.seqK, p.kvHeads, p.headDim),
-    v: toHeadMajor(p.v as Float32Array, p.seqK, p.kvHeads, p.headDim),
+    q: toHeadMajor(p.q, p.seqQ, p.heads, p.headDim),
+    k: toHeadMajor(p.k, p.seqK, p.kvHeads, p.headDim),
+    v: toHeadMajor(p.v, p.seqK, p.kvHeads, p.headDim),
     posQ: p.posQ,
     posK: p.posK,
     causal: p.causal,

@@ -5,3 +5,5 @@ export * from './strategies/registry';
 export { kvRange } from './strategies/ulysses';
 export { RingComm } from './comm/ring-comm';
 export { allToAll } from './comm/all-to-all';
+export * from './process/worker-process';
+export { attentionJob } from './process/attention-job';

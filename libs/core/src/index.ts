@@ -2,3 +2,4 @@ export * from './errors';
 export * from './logger';
 export * from './npy';
 export * from './random';
+export * from './state-machine';

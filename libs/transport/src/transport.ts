@@ -6,14 +6,10 @@
  * A strategy uses a fresh tag per logical transfer (e.g. `attn.fwd.3.kv`) so transfers of
  * different steps never mix.
  */
-export type WireDtype = 'float32' | 'int32';
+import type { WireTensor } from '@ringtrain/protocol';
 
-export interface WireTensor {
-  dtype: WireDtype;
-  shape: number[];
-  /** Float32Array for float32, Int32Array for int32; length = product(shape). */
-  data: Float32Array | Int32Array;
-}
+// The tensor types are defined by the wire protocol; they are re-exported here unchanged.
+export type { WireDtype, WireTensor } from '@ringtrain/protocol';
 
 export interface PeerMessage {
   tag: string;

@@ -1,0 +1,118 @@
+import { RingtrainError, optionError } from '@ringtrain/core';
+import { makeLayout } from '@ringtrain/layout';
+import { getStrategy, makeProblem, STRATEGY_NAMES, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
+
+/** `ringtrain check` options as commander hands them over (strings for the numeric ones). */
+export interface CheckOptions {
+  strategies: string;
+  workers: string;
+  seqLen: string;
+  heads: string;
+  kvHeads?: string;
+  headDim: string;
+  causal: boolean;
+  seed: string;
+  json: boolean;
+  dump?: string;
+  timeoutMs: string;
+  tolerance: string;
+}
+
+export interface CheckConfig {
+  readonly strategies: readonly StrategyName[];
+  readonly workers: number;
+  readonly problem: AttentionProblem;
+  readonly seed: number;
+  readonly json: boolean;
+  readonly dumpDir: string | null;
+  readonly timeoutMs: number;
+  /** Largest accepted error relative to max|reference|. */
+  readonly tolerance: number;
+}
+
+export function parseIntOption(option: string, raw: string, min: number): number {
+  const value = Number(raw);
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) throw optionError(option, raw, `an integer of at least ${min}`);
+  if (value < min) throw optionError(option, value, `an integer of at least ${min}`);
+  return value;
+}
+
+function parsePositiveNumber(option: string, raw: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw optionError(option, raw, 'a positive number');
+  return value;
+}
+
+/** Options -> validated, frozen config. Every error names the option, the value and what would work. */
+export function checkConfigFrom(opts: CheckOptions): CheckConfig {
+  const workers = parseIntOption('--workers', opts.workers, 1);
+  const seqLen = parseIntOption('--seq-len', opts.seqLen, 1);
+  const heads = parseIntOption('--heads', opts.heads, 1);
+  const kvHeads = opts.kvHeads === undefined ? heads : parseIntOption('--kv-heads', opts.kvHeads, 1);
+  const headDim = parseIntOption('--head-dim', opts.headDim, 1);
+  const seed = parseIntOption('--seed', opts.seed, 0);
+  const timeoutMs = parseIntOption('--timeout-ms', opts.timeoutMs, 1);
+  const tolerance = parsePositiveNumber('--tolerance', opts.tolerance);
+
+  const names = opts.strategies.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw optionError('--strategies', opts.strategies, `a comma list of ${STRATEGY_NAMES.join(', ')}`);
+  for (const name of names) {
+    if (!STRATEGY_NAMES.includes(name as StrategyName)) {
+      throw new RingtrainError('UNKNOWN_STRATEGY', `--strategies: unknown strategy "${name}"`, {
+        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${nearest(name, STRATEGY_NAMES)}`,
+        details: { option: '--strategies', value: name },
+      });
+    }
+  }
+  if (seqLen < workers) {
+    throw new RingtrainError('SEQ_TOO_SHORT', `--seq-len ${seqLen} is shorter than --workers ${workers}: some worker would own no token`, {
+      hint: `use --seq-len ${workers} or more, or --workers ${seqLen} or fewer`,
+      details: { seqLen, workers },
+    });
+  }
+  const problem = makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal });
+  const strategies = [...new Set(names)] as StrategyName[];
+  for (const name of strategies) {
+    const strategy = getStrategy(name);
+    strategy.checkProblem(problem, workers);
+    makeLayout(strategy.layout, seqLen, workers);
+  }
+  return Object.freeze({
+    strategies: Object.freeze(strategies),
+    workers,
+    problem,
+    seed,
+    json: opts.json,
+    dumpDir: opts.dump ?? null,
+    timeoutMs,
+    tolerance,
+  });
+}
+
+/** ` (did you mean "x"?)` when a candidate is within edit distance 2. */
+export function nearest(word: string, candidates: readonly string[]): string {
+  let best = '';
+  let bestDist = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  return best ? ` (did you mean "${best}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length];
+}

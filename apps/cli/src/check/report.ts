@@ -1,0 +1,77 @@
+import type { StrategyName } from '@ringtrain/worker';
+
+export const CHECKED_TENSORS = ['out', 'dq', 'dk', 'dv'] as const;
+export type CheckedTensor = (typeof CHECKED_TENSORS)[number];
+
+export interface CaseErrors {
+  maxAbs: number;
+  maxRel: number;
+}
+
+export interface CheckCase {
+  strategy: StrategyName;
+  workers: number;
+  seqLen: number;
+  causal: boolean;
+  errors: Record<CheckedTensor, CaseErrors>;
+  /** Slowest rank's forward and backward wall time. */
+  forwardMs: number;
+  backwardMs: number;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  tolerance: number;
+  cases: CheckCase[];
+}
+
+export function caseOk(c: CheckCase, tolerance: number): boolean {
+  return CHECKED_TENSORS.every((t) => c.errors[t].maxRel <= tolerance);
+}
+
+/** The `--json` shape promised by the issue: {"ok", "cases": [{strategy, workers, seqLen, causal, errors}]}. */
+export function reportJson(report: CheckReport): string {
+  return JSON.stringify({
+    ok: report.ok,
+    tolerance: report.tolerance,
+    cases: report.cases.map((c) => ({
+      strategy: c.strategy,
+      workers: c.workers,
+      seqLen: c.seqLen,
+      causal: c.causal,
+      ok: caseOk(c, report.tolerance),
+      errors: c.errors,
+      forwardMs: round(c.forwardMs),
+      backwardMs: round(c.backwardMs),
+    })),
+  });
+}
+
+/** A table for people: one row per strategy and tensor. */
+export function reportTable(report: CheckReport): string {
+  const rows = [['strategy', 'tensor', 'max abs err', 'max rel err', 'fwd ms', 'bwd ms', '']];
+  for (const c of report.cases) {
+    for (const t of CHECKED_TENSORS) {
+      const e = c.errors[t];
+      rows.push([
+        t === 'out' ? c.strategy : '',
+        t,
+        e.maxAbs.toExponential(2),
+        e.maxRel.toExponential(2),
+        t === 'out' ? round(c.forwardMs).toString() : '',
+        t === 'out' ? round(c.backwardMs).toString() : '',
+        e.maxRel <= report.tolerance ? 'ok' : 'FAIL',
+      ]);
+    }
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  const c0 = report.cases[0];
+  const head = c0 ? `workers ${c0.workers}, seq-len ${c0.seqLen}, ${c0.causal ? 'causal' : 'not causal'}; tolerance ${report.tolerance} relative to max|reference|` : '';
+  const verdict = report.ok ? 'ok: every strategy matches the single-process reference' : 'FAILED: some error is above the tolerance';
+  return [head, ...lines, verdict].join('\n');
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

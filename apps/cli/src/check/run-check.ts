@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import { SeededRandom, type Logger } from '@ringtrain/core';
+import { Coordinator, LocalLauncher, describeExit } from '@ringtrain/coordinator';
+import { errorStats, referenceBackward, referenceForward } from '@ringtrain/kernels';
+import { gatherRows, makeLayout, shardRows } from '@ringtrain/layout';
+import type { WireTensor } from '@ringtrain/transport';
+import { getStrategy } from '@ringtrain/worker';
+import type { CheckConfig } from './config';
+import { writeDump } from './dump';
+import { CHECKED_TENSORS, caseOk, type CheckCase, type CheckReport, type CheckedTensor } from './report';
+
+/**
+ * `ringtrain check`: P real worker processes on loopback run every requested strategy, forward
+ * and backward, on one seeded problem; every result is gathered into global order and compared
+ * with the single-process reference.
+ */
+export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: readonly string[]): Promise<CheckReport> {
+  const { problem, workers: P } = cfg;
+  const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale } = problem;
+  const rng = new SeededRandom(cfg.seed);
+  const inputs = {
+    q: rng.normalArray(S * H * D),
+    k: rng.normalArray(S * Hkv * D),
+    v: rng.normalArray(S * Hkv * D),
+    dout: rng.normalArray(S * H * D),
+  };
+
+  logger.info(`reference: single-process attention, seq ${S}, heads ${H}/${Hkv}, head dim ${D}, ${causal ? 'causal' : 'not causal'}`);
+  const pos = Int32Array.from({ length: S }, (_, i) => i);
+  const dims = { seqQ: S, seqK: S, heads: H, kvHeads: Hkv, headDim: D, posQ: pos, posK: pos, causal, scale };
+  const refFwd = referenceForward({ ...inputs, ...dims });
+  const refGrads = referenceBackward({ ...inputs, ...dims, out: refFwd.out, lse: refFwd.lse });
+  const reference: Record<CheckedTensor, Float32Array> = { out: refFwd.out, ...refGrads };
+
+  const secret = randomBytes(24).toString('hex');
+  const coordinator = await Coordinator.start({ worldSize: P, secret, rendezvousTimeoutMs: 60000, jobTimeoutMs: cfg.timeoutMs, logger });
+  const launcher = new LocalLauncher({
+    worldSize: P,
+    command: workerCommand,
+    coordinatorUrl: coordinator.url,
+    secret,
+    logger,
+    threadsPerWorker: Math.max(1, Math.floor(cpus().length / P)),
+  });
+  launcher.onUnexpectedExit((e) => coordinator.fail(describeExit(e)));
+  const cases: CheckCase[] = [];
+  try {
+    logger.info(`starting ${P} worker processes`);
+    launcher.start();
+    await coordinator.waitForWorld();
+    for (const [i, name] of cfg.strategies.entries()) {
+      const strategy = getStrategy(name);
+      const layout = makeLayout(strategy.layout, S, P);
+      const perRank = Array.from({ length: P }, (_, r): Record<string, WireTensor> => {
+        const n = layout.shardSize(r);
+        return {
+          q: f32([n, H, D], shardRows(layout, inputs.q, H * D, r)),
+          k: f32([n, Hkv, D], shardRows(layout, inputs.k, Hkv * D, r)),
+          v: f32([n, Hkv, D], shardRows(layout, inputs.v, Hkv * D, r)),
+          dout: f32([n, H, D], shardRows(layout, inputs.dout, H * D, r)),
+          pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
+        };
+      });
+      const results = await coordinator.runJob('attention', { strategy: name, seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale }, perRank);
+      const gathered = {} as Record<CheckedTensor, Float32Array>;
+      const errors = {} as CheckCase['errors'];
+      for (const t of CHECKED_TENSORS) {
+        const rowSize = (t === 'dk' || t === 'dv' ? Hkv : H) * D;
+        gathered[t] = gatherRows(layout, results.map((r) => r.tensors[t].data as Float32Array), rowSize);
+        const e = errorStats(gathered[t], reference[t]);
+        errors[t] = { maxAbs: e.maxAbs, maxRel: e.rel };
+      }
+      const c: CheckCase = {
+        strategy: name, workers: P, seqLen: S, causal, errors,
+        forwardMs: Math.max(...results.map((r) => Number(r.meta.forwardMs))),
+        backwardMs: Math.max(...results.map((r) => Number(r.meta.backwardMs))),
+      };
+      cases.push(c);
+      const worst = Math.max(...CHECKED_TENSORS.map((t) => errors[t].maxRel));
+      logger.info(`[${i + 1}/${cfg.strategies.length}] ${name}: max rel err ${worst.toExponential(2)} ${caseOk(c, cfg.tolerance) ? 'ok' : 'FAIL'} (fwd ${c.forwardMs.toFixed(0)} ms, bwd ${c.backwardMs.toFixed(0)} ms)`);
+      if (i === 0 && cfg.dumpDir) {
+        writeDump(cfg.dumpDir, { ...inputs, ...gathered }, { seqLen: S, heads: H, kvHeads: Hkv, headDim: D }, { causal, scale, strategy: name, workers: P, seed: cfg.seed });
+        logger.info(`wrote ${name} inputs and results to ${cfg.dumpDir}`);
+      }
+    }
+  } finally {
+    await coordinator.shutdown('check finished');
+    await launcher.stop();
+  }
+  return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases };
+}
+
+function f32(shape: number[], data: Float32Array): WireTensor {
+  return { dtype: 'float32', shape, data };
+}

@@ -1,0 +1,38 @@
+import { Option, type Command } from 'commander';
+import { createLogger } from '@ringtrain/core';
+import { STRATEGY_NAMES } from '@ringtrain/worker';
+import { checkConfigFrom, type CheckOptions } from '../check/config';
+import { reportJson, reportTable } from '../check/report';
+import { runCheck } from '../check/run-check';
+
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('Run distributed attention with P real worker processes on loopback and compare every output and gradient with the single-process reference.')
+    .option('--strategies <list>', `comma list of ${STRATEGY_NAMES.join(', ')}`, STRATEGY_NAMES.join(','))
+    .option('--workers <n>', 'number of worker processes (P)', '2')
+    .option('--seq-len <n>', 'sequence length (need not divide by P)', '256')
+    .option('--heads <n>', 'query heads', '4')
+    .option('--kv-heads <n>', 'K/V heads (GQA/MQA); default: --heads')
+    .option('--head-dim <n>', 'head dimension', '16')
+    .addOption(new Option('--causal', 'causal mask (default)').default(true))
+    .addOption(new Option('--no-causal', 'no mask'))
+    .option('--seed <n>', 'seed of the random inputs', '1')
+    .option('--tolerance <x>', 'largest accepted error relative to max|reference|', '1e-4')
+    .option('--timeout-ms <ms>', 'how long one strategy may take', '600000')
+    .option('--json', 'print one JSON object instead of a table', false)
+    .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
+    .action(async (opts: CheckOptions) => {
+      const cfg = checkConfigFrom(opts);
+      const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
+      const report = await runCheck(cfg, logger, workerCommand());
+      process.stdout.write((cfg.json ? reportJson(report) : reportTable(report)) + '\n');
+      process.exitCode = report.ok ? 0 : 1;
+    });
+}
+
+/** How to start a worker: this same CLI, `worker` subcommand. */
+function workerCommand(): string[] {
+  const entry = process.env.RINGTRAIN_CLI ?? process.argv[1];
+  return [process.execPath, entry, 'worker'];
+}

@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { isRingtrainError } from '@ringtrain/core';
+import { registerCheckCommand } from './commands/check';
+import { registerWorkerCommand } from './commands/worker';
+
+/**
+ * `ringtrain` entry point. User errors (RingtrainError) print their message and hint and exit 2
+ * with no stack trace; anything else is a bug and prints its stack.
+ */
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('ringtrain')
+    .description('Train transformers on sequences too long for one device: ring, striped, zigzag, Ulysses and RSA attention across worker processes.')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  registerCheckCommand(program);
+  registerWorkerCommand(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed it
+    if (isRingtrainError(err)) {
+      process.stderr.write(`ringtrain: ${err.toUserString()}\n`);
+      return 2;
+    }
+    process.stderr.write(`ringtrain: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`ringtrain: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

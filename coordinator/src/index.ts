@@ -1,0 +1,2 @@
+export * from './coordinator';
+export * from './local-launcher';

@@ -1,0 +1,417 @@
+import { RingtrainError, isRingtrainError, type Logger } from '@ringtrain/core';
+import { decodeFrame, encodeFrame, type Direction, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
+import type { RawData, WebSocket } from 'ws';
+import { ABNORMAL_CLOSURE, NORMAL_CLOSURE, closeCodeFor, closeReason, errorFromRemoteClose, errorFromWs, truncateUtf8 } from './close-codes';
+import type { WsConfig } from './options';
+import { StateMachine } from './state-machine';
+
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+export interface ConnectionClosed {
+  /** WebSocket close code; 1006 when the connection dropped or was terminated. */
+  code: number;
+  reason: string;
+  /** Why it ended; null only when this side closed it normally. */
+  error: RingtrainError | null;
+  /** Which side ended it. */
+  by: 'local' | 'remote';
+}
+
+export interface ConnectionStats {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Highest `ws.bufferedAmount` seen right after handing a frame to the socket. */
+  peakBufferedBytes: number;
+}
+
+export interface FramedConnectionOptions<D extends Direction> {
+  /** Direction of the frames this end receives; it sends frames of the reply direction. */
+  direction: D;
+  config: WsConfig;
+  /** Names the far end in logs and errors, e.g. `rank 2` or `127.0.0.1:53412`. */
+  label: string;
+  logger: Logger;
+}
+
+const FLUSH_POLL_MS = 10;
+
+/**
+ * One WebSocket carrying ringtrain frames in both directions, used by both planes.
+ *
+ * - Incoming binary frames are decoded and validated for `direction`; a text frame, a frame that
+ *   fails validation, an oversized frame or a throwing handler closes this connection with a
+ *   4xxx code and a reason starting with the error code. Nothing escapes an event handler.
+ * - Each end pings every heartbeatIntervalMs; a ping unanswered for heartbeatTimeoutMs
+ *   terminates the connection with PEER_DEAD.
+ * - send() is FIFO and waits while more than sendHighWaterBytes are buffered.
+ * - `closed` resolves (never rejects) once, with the code, reason and error.
+ */
+export class FramedConnection<D extends Direction> {
+  readonly direction: D;
+  /** Names the far end in logs and errors; owners may refine it (e.g. once a hello names the rank). */
+  label: string;
+  readonly closed: Promise<ConnectionClosed>;
+
+  private readonly ws: WebSocket;
+  private readonly config: WsConfig;
+  private readonly logger: Logger;
+  private readonly lifecycle = new StateMachine<ConnectionState>('connection', 'open', {
+    open: ['closing', 'closed'],
+    closing: ['closed'],
+    closed: [],
+  });
+  private handler: ((msg: MsgOf<D>) => void) | null = null;
+  /** Messages that arrived before the handler was attached (and while it catches up on them). */
+  private readonly backlog: MsgOf<D>[] = [];
+  private draining = false;
+  private readonly counters: ConnectionStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, peakBufferedBytes: 0 };
+
+  private readonly sendQueue: Array<{ frame: Buffer; resolve: (bytes: number) => void; reject: (e: Error) => void }> = [];
+  private pumping = false;
+  private inFlight = 0;
+  private flushWaiters: Array<() => void> = [];
+
+  private heartbeat: NodeJS.Timeout | null = null;
+  private pongDeadline: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+
+  private failure: RingtrainError | null = null;
+  private endedBy: 'local' | 'remote' | null = null;
+  private outcome: ConnectionClosed | null = null;
+  private resolveClosed!: (c: ConnectionClosed) => void;
+
+  /** `ws` must be open. The connection takes over all of its events. */
+  constructor(ws: WebSocket, opts: FramedConnectionOptions<D>) {
+    this.ws = ws;
+    this.direction = opts.direction;
+    this.config = opts.config;
+    this.label = opts.label;
+    this.logger = opts.logger;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data, isBinary) => this.guard(() => this.onFrame(data, isBinary)));
+    ws.on('pong', () => this.noteAlive());
+    ws.on('ping', () => this.noteAlive());
+    ws.on('error', (err) => this.guard(() => this.onWsError(err)));
+    ws.on('close', (code, reason) => this.guard(() => this.onClose(code, reason.toString('utf8'))));
+
+    this.heartbeat = setInterval(() => this.guard(() => this.beat()), this.config.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  get state(): ConnectionState {
+    return this.lifecycle.state;
+  }
+
+  /** How the connection ended; null while it has not. */
+  get closeInfo(): ConnectionClosed | null {
+    return this.outcome;
+  }
+
+  /** Bytes handed to the socket and not yet written out. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  stats(): ConnectionStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * Sets the one consumer of incoming messages. Messages that arrived earlier are delivered
+   * first (on a microtask). If the handler throws, the connection closes with the error's code
+   * (a RingtrainError) or HANDLER_FAILED.
+   */
+  onMessage(handler: (msg: MsgOf<D>) => void): void {
+    if (this.handler) {
+      throw new RingtrainError('BAD_STATE', `connection to ${this.label} already has a message handler`, {
+        hint: 'attach one handler (or one messages() iterator) per connection',
+      });
+    }
+    this.handler = handler;
+    if (this.backlog.length > 0) {
+      this.draining = true;
+      queueMicrotask(() => this.drainBacklog());
+    }
+  }
+
+  /**
+   * Incoming messages as an async iterator (uses the one message handler). It ends when the
+   * connection closes, however it closes; `await closed` says why.
+   */
+  messages(): AsyncIterableIterator<MsgOf<D>> {
+    const queue: MsgOf<D>[] = [];
+    let wake: (() => void) | null = null;
+    let ended = false;
+    let abandoned = false;
+    this.onMessage((msg) => {
+      if (abandoned) return;
+      if (queue.length >= this.config.maxQueuedMessages) throw this.queueFull();
+      queue.push(msg);
+      wake?.();
+    });
+    void this.closed.then(() => {
+      ended = true;
+      wake?.();
+    });
+    const iterator: AsyncIterableIterator<MsgOf<D>> = {
+      next: async () => {
+        for (;;) {
+          if (queue.length > 0) return { value: queue.shift()!, done: false };
+          if (ended) return { value: undefined, done: true };
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+      },
+      return: async () => {
+        abandoned = ended = true;
+        queue.length = 0;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /**
+   * Encodes `msg` now (the caller may reuse its tensors once this returns a promise) and sends
+   * it after every earlier send. Resolves with the frame's size once it is handed to the socket
+   * within the high-water mark; rejects with the close error if the connection ends first, BAD_MESSAGE for
+   * an invalid message, FRAME_TOO_LARGE for a frame over maxFrameBytes.
+   */
+  send(msg: MsgOf<ReplyDirection<D>>): Promise<number> {
+    if (this.state !== 'open') return Promise.reject(this.notOpen());
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(msg);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (frame.byteLength > this.config.maxFrameBytes) {
+      return Promise.reject(
+        new RingtrainError('FRAME_TOO_LARGE', `a ${msg.t} frame of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.config.maxFrameBytes}`, {
+          hint: 'send smaller messages (split the tensors) or raise maxFrameBytes on both ends',
+          details: { peer: this.label, bytes: frame.byteLength, maxFrameBytes: this.config.maxFrameBytes },
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.sendQueue.push({ frame, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  /** Closes normally (default 1000). Resolves when the close completes (or closeTimeoutMs passes). */
+  close(code = NORMAL_CLOSURE, reason = ''): Promise<ConnectionClosed> {
+    if (this.state === 'open') {
+      this.ws.close(code, truncateUtf8(reason, 123)); // throws for a code WebSocket does not allow
+      this.endedBy ??= 'local';
+      this.lifecycle.to('closing');
+      this.armCloseTimer();
+    }
+    return this.closed;
+  }
+
+  /** Closes with a coded error: close code from CLOSE_CODES, reason `CODE: message`. */
+  fail(error: RingtrainError): Promise<ConnectionClosed> {
+    if (this.state !== 'open') return this.closed;
+    this.failure = error;
+    this.logger.warn(`closing connection to ${this.label}: ${error.code}: ${error.message}`, { code: error.code, details: error.details });
+    return this.close(closeCodeFor(error.code), closeReason(error));
+  }
+
+  /** Drops the connection at once, without a close handshake. */
+  terminate(error: RingtrainError): void {
+    if (this.state === 'closed') return;
+    this.failure ??= error;
+    this.endedBy ??= 'local';
+    if (this.state === 'open') this.lifecycle.to('closing');
+    this.logger.warn(`dropping connection to ${this.label}: ${error.code}: ${error.message}`, { code: error.code });
+    this.ws.terminate();
+  }
+
+  /** Stops reading from the socket (heartbeats then go unanswered too). */
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  // ---- incoming ----
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.state !== 'open') return;
+    this.noteAlive();
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    this.counters.framesReceived++;
+    this.counters.bytesReceived += buf.byteLength;
+    if (!isBinary) {
+      throw new RingtrainError('BAD_FRAME', `${this.label} sent a text frame; ringtrain frames are binary msgpack`, {
+        details: { peer: this.label, bytes: buf.byteLength },
+      });
+    }
+    this.dispatch(decodeFrame(buf, this.direction));
+  }
+
+  private dispatch(msg: MsgOf<D>): void {
+    if (this.handler && !this.draining) {
+      this.handler(msg);
+      return;
+    }
+    if (this.backlog.length >= this.config.maxQueuedMessages) throw this.queueFull();
+    this.backlog.push(msg);
+  }
+
+  private drainBacklog(): void {
+    const handler = this.handler!;
+    while (this.backlog.length > 0 && this.state === 'open') {
+      const msg = this.backlog.shift()!;
+      this.guard(() => handler(msg));
+    }
+    this.backlog.length = 0;
+    this.draining = false;
+  }
+
+  /** Runs an event handler body; whatever it throws closes this connection instead of the process. */
+  private guard(body: () => void): void {
+    try {
+      body();
+    } catch (e) {
+      const error = isRingtrainError(e)
+        ? e
+        : new RingtrainError('HANDLER_FAILED', `handling a frame from ${this.label} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      if (this.state === 'open') void this.fail(error);
+      else this.logger.warn(`error on closing connection to ${this.label}: ${error.message}`);
+    }
+  }
+
+  private onWsError(err: Error): void {
+    // ws has already started closing (1009 for an oversized frame, 1002 for broken framing).
+    this.failure ??= errorFromWs(err, this.label);
+    this.endedBy ??= 'local';
+    if (this.state === 'open') this.lifecycle.to('closing');
+    this.logger.warn(`closing connection to ${this.label}: ${this.failure.code}: ${this.failure.message}`, { code: this.failure.code });
+    this.armCloseTimer();
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.outcome) return;
+    this.stopTimers();
+    const by = this.endedBy ?? 'remote';
+    const error = this.failure ?? (by === 'remote' ? errorFromRemoteClose(code, reason, this.label) : null);
+    this.outcome = { code, reason, error, by };
+    this.lifecycle.to('closed');
+    const sendError = this.notOpen();
+    for (const item of this.sendQueue.splice(0)) item.reject(sendError);
+    this.wakeFlushWaiters();
+    if (by === 'remote' && error) this.logger.info(`connection to ${this.label} ended: ${error.code}: ${error.message}`);
+    this.resolveClosed(this.outcome);
+  }
+
+  // ---- outgoing ----
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.sendQueue.length > 0 && this.writable()) {
+        while (this.ws.bufferedAmount > this.config.sendHighWaterBytes && this.writable()) await this.nextFlush();
+        if (!this.writable()) break; // onClose rejects what is still queued
+        const item = this.sendQueue.shift()!;
+        this.inFlight++;
+        this.ws.send(item.frame, { binary: true }, () => {
+          this.inFlight--;
+          this.wakeFlushWaiters();
+        });
+        this.counters.framesSent++;
+        this.counters.bytesSent += item.frame.byteLength;
+        this.counters.peakBufferedBytes = Math.max(this.counters.peakBufferedBytes, this.ws.bufferedAmount);
+        item.resolve(item.frame.byteLength);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Open on our side and not closed by the peer either (then onClose is on its way). */
+  private writable(): boolean {
+    return this.state === 'open' && this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Resolves when a frame finished writing (or, with none in flight, after a short poll). */
+  private nextFlush(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.inFlight > 0) {
+        this.flushWaiters.push(resolve);
+        return;
+      }
+      const timer = setTimeout(resolve, FLUSH_POLL_MS);
+      this.flushWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private wakeFlushWaiters(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ---- liveness ----
+
+  private beat(): void {
+    if (this.state !== 'open') return;
+    this.ws.ping();
+    if (this.pongDeadline) return;
+    this.pongDeadline = setTimeout(() => {
+      this.pongDeadline = null;
+      this.terminate(
+        new RingtrainError('PEER_DEAD', `${this.label} did not answer a ping within ${this.config.heartbeatTimeoutMs} ms`, {
+          hint: 'the peer hung, was stopped, or its event loop was blocked longer than heartbeatTimeoutMs',
+          details: { peer: this.label, heartbeatTimeoutMs: this.config.heartbeatTimeoutMs },
+        }),
+      );
+    }, this.config.heartbeatTimeoutMs);
+    this.pongDeadline.unref();
+  }
+
+  private noteAlive(): void {
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
+    this.pongDeadline = null;
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => this.ws.terminate(), this.config.closeTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  private stopTimers(): void {
+    for (const t of [this.heartbeat, this.pongDeadline, this.closeTimer]) if (t) clearTimeout(t);
+    this.heartbeat = this.pongDeadline = this.closeTimer = null;
+  }
+
+  // ---- errors ----
+
+  private notOpen(): RingtrainError {
+    const ended = this.outcome?.error ?? this.failure;
+    if (ended) return ended;
+    return new RingtrainError('CONNECTION_CLOSED', `connection to ${this.label} is ${this.state}`, {
+      details: { peer: this.label, state: this.state, code: this.outcome?.code ?? ABNORMAL_CLOSURE },
+    });
+  }
+
+  private queueFull(): RingtrainError {
+    return new RingtrainError('MAILBOX_FULL', `more than ${this.config.maxQueuedMessages} undelivered messages from ${this.label}`, {
+      hint: 'the consumer reads slower than the peer sends; this is a protocol bug or a misbehaving peer',
+      details: { peer: this.label, maxQueuedMessages: this.config.maxQueuedMessages },
+    });
+  }
+}

@@ -1,0 +1,126 @@
+import { RingtrainError, optionError, type Logger } from '@ringtrain/core';
+import type { Direction } from '@ringtrain/protocol';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { SECRET_HEADER, secretChecker } from './auth';
+import { GOING_AWAY } from './close-codes';
+import { FramedConnection } from './framed-connection';
+import { defaultTransportLogger } from './logger';
+import { compileWsOptions, type WsOptions } from './options';
+import { wsUrl } from './url';
+
+export interface FramedServerOptions<D extends Direction> extends WsOptions {
+  /** Direction of the frames this server receives. */
+  direction: D;
+  /** The job secret every upgrade must present in the `x-ringtrain-secret` header. */
+  secret: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on; 0 (the default) picks a free one, reported as `port`. */
+  port?: number;
+  /** Called once per authenticated connection, before any of its frames are dispatched. */
+  onConnection: (conn: FramedConnection<D>, req: IncomingMessage) => void;
+  logger?: Logger;
+}
+
+export interface FramedServer<D extends Direction> {
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  readonly url: string;
+  /** Open connections. */
+  readonly connections: ReadonlySet<FramedConnection<D>>;
+  /** Stops accepting, closes every connection (1001) and the listener. Idempotent. */
+  close(): Promise<void>;
+}
+
+const OWN_KEYS = ['direction', 'secret', 'host', 'port', 'onConnection', 'logger'];
+
+/**
+ * An HTTP server that only upgrades to WebSocket, and only for requests carrying the job
+ * secret; anything else gets 401 (wrong or missing secret) or 426 (not an upgrade). Each
+ * accepted socket becomes a FramedConnection for `direction`.
+ */
+export async function listenFramed<D extends Direction>(opts: FramedServerOptions<D>): Promise<FramedServer<D>> {
+  const config = compileWsOptions(opts, OWN_KEYS);
+  if (typeof opts.secret !== 'string' || opts.secret.length === 0) throw optionError('secret', '<hidden>', 'a non-empty string');
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw optionError('port', port, 'an integer from 0 to 65535');
+  const logger = opts.logger ?? defaultTransportLogger();
+  const secretMatches = secretChecker(opts.secret);
+  const connections = new Set<FramedConnection<D>>();
+  let closing: Promise<void> | null = null;
+
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: config.maxFrameBytes, clientTracking: false });
+  const server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
+    res.end('ringtrain: WebSocket upgrade required\n');
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy()); // a reset mid-handshake must not become an uncaught error
+    const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (closing) return refuse(socket, 503, 'Service Unavailable');
+    if (!secretMatches(req.headers[SECRET_HEADER])) {
+      logger.warn(`refused an upgrade from ${peer}: ${req.headers[SECRET_HEADER] === undefined ? 'no' : 'wrong'} job secret`, { code: 'AUTH_REJECTED' });
+      return refuse(socket, 401, 'Unauthorized');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new FramedConnection(ws, { direction: opts.direction, config, label: peer, logger });
+      connections.add(conn);
+      void conn.closed.then(() => connections.delete(conn));
+      if (closing) {
+        void conn.close(GOING_AWAY, 'server closing');
+        return;
+      }
+      try {
+        opts.onConnection(conn, req);
+      } catch (e) {
+        void conn.fail(new RingtrainError('HANDLER_FAILED', `accepting ${peer} failed: ${(e as Error)?.message ?? e}`, { cause: e }));
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((e: NodeJS.ErrnoException) => {
+    throw new RingtrainError('LISTEN_FAILED', `could not listen on ${host}:${port}: ${e.message}`, {
+      hint: e.code === 'EADDRINUSE' ? 'another process holds that port; pass port 0 for a free one' : undefined,
+      details: { host, port, errno: e.code },
+      cause: e,
+    });
+  });
+  server.on('error', (e) => logger.error(`server on ${host}:${port} failed: ${e.message}`));
+  const bound = (server.address() as AddressInfo).port;
+
+  return {
+    host,
+    port: bound,
+    url: wsUrl(host, bound),
+    connections,
+    close() {
+      closing ??= (async () => {
+        await Promise.all([...connections].map((c) => c.close(GOING_AWAY, 'server closing')));
+        const done = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections(); // idle plain-HTTP keep-alive sockets
+        await done;
+        wss.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Answers a refused upgrade and drops the socket once the answer is written. */
+function refuse(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+}

@@ -1,0 +1,10 @@
+export * from './options';
+export * from './close-codes';
+export { SECRET_HEADER } from './auth';
+export { wsUrl } from './url';
+export * from './framed-connection';
+export * from './framed-server';
+export * from './framed-client';
+export * from './peer-server';
+export * from './ws-transport';
+export * from './control-plane';

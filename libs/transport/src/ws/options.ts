@@ -1,0 +1,122 @@
+import { RingtrainError, optionError } from '@ringtrain/core';
+
+/**
+ * Limits and timers of the WebSocket transport. Every bound on what a peer can make us hold or
+ * wait for is here, with its default; options are compiled once into a frozen WsConfig.
+ */
+export interface WsOptions {
+  /**
+   * Largest frame accepted (the `ws` maxPayload), in bytes. A bigger incoming frame closes the
+   * connection (ws close 1009, reported as FRAME_TOO_LARGE); a bigger outgoing one is refused
+   * before it is sent. Default 256 MiB. At most 2 GiB - 1 (msgpack bin32 and msgpackr's limit).
+   */
+  maxFrameBytes?: number;
+  /** How often each end pings the other. Default 5000. */
+  heartbeatIntervalMs?: number;
+  /**
+   * How long a ping may go unanswered (no pong and no frame) before the peer is declared dead
+   * (PEER_DEAD) and the connection terminated. Generous by default because a busy worker
+   * answers pings only between synchronous kernels. Default 30000.
+   */
+  heartbeatTimeoutMs?: number;
+  /**
+   * send() waits while more than this many bytes are buffered for the socket, so a slow reader
+   * bounds our memory at about this plus one frame. Default 16 MiB.
+   */
+  sendHighWaterBytes?: number;
+  /** How long a new connection may take to deliver its first frame (hello). Default 10000. */
+  helloTimeoutMs?: number;
+  /** How long one WebSocket opening handshake may take (client side). Default 10000. */
+  connectTimeoutMs?: number;
+  /** How long to wait for the peer's close frame before dropping the socket. Default 2000. */
+  closeTimeoutMs?: number;
+  /**
+   * Decoded messages held for a consumer that has not taken them (per peer mailbox, or before a
+   * handler is attached). More closes the connection with MAILBOX_FULL. Default 1024.
+   */
+  maxQueuedMessages?: number;
+}
+
+export type WsConfig = Readonly<Required<WsOptions>>;
+
+const MiB = 1024 * 1024;
+
+export const WS_DEFAULTS: WsConfig = Object.freeze({
+  maxFrameBytes: 256 * MiB,
+  heartbeatIntervalMs: 5000,
+  heartbeatTimeoutMs: 30000,
+  sendHighWaterBytes: 16 * MiB,
+  helloTimeoutMs: 10000,
+  connectTimeoutMs: 10000,
+  closeTimeoutMs: 2000,
+  maxQueuedMessages: 1024,
+});
+
+const UPPER_BOUNDS: Readonly<Record<keyof WsOptions, number>> = {
+  maxFrameBytes: 2 ** 31 - 1,
+  heartbeatIntervalMs: 2 ** 31 - 1, // setTimeout's limit
+  heartbeatTimeoutMs: 2 ** 31 - 1,
+  sendHighWaterBytes: 2 ** 31 - 1,
+  helloTimeoutMs: 2 ** 31 - 1,
+  connectTimeoutMs: 2 ** 31 - 1,
+  closeTimeoutMs: 2 ** 31 - 1,
+  maxQueuedMessages: 2 ** 31 - 1,
+};
+
+export const WS_OPTION_KEYS: readonly (keyof WsOptions)[] = Object.freeze(Object.keys(WS_DEFAULTS) as (keyof WsOptions)[]);
+
+/**
+ * Validates and freezes transport options. `ownKeys` are the other keys the caller's options
+ * object may carry (e.g. `rank`, `secret`); any key outside both sets is rejected with the
+ * nearest valid one suggested.
+ */
+export function compileWsOptions(opts: object = {}, ownKeys: readonly string[] = []): WsConfig {
+  rejectUnknownKeys(opts, [...WS_OPTION_KEYS, ...ownKeys]);
+  const given = opts as WsOptions;
+  const out: Record<string, number> = {};
+  for (const key of WS_OPTION_KEYS) {
+    const value = given[key] ?? WS_DEFAULTS[key];
+    if (!Number.isSafeInteger(value) || value < 1 || value > UPPER_BOUNDS[key]) {
+      throw optionError(key, value, `an integer from 1 to ${UPPER_BOUNDS[key]}`);
+    }
+    out[key] = value;
+  }
+  return Object.freeze(out as Required<WsOptions>);
+}
+
+export function rejectUnknownKeys(opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue;
+    const near = nearest(key, known);
+    throw new RingtrainError('BAD_OPTION', `unknown option "${key}"${near ? `; did you mean "${near}"?` : ''}`, {
+      hint: `valid options: ${known.join(', ')}`,
+      details: { option: key, suggestion: near },
+    });
+  }
+}
+
+/** The known word closest to `word` by edit distance, if it is close enough to be a typo. */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}

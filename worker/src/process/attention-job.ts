@@ -1,0 +1,88 @@
+import { RingtrainError } from '@ringtrain/core';
+import type { AttentionKernel } from '@ringtrain/kernels';
+import type { Transport, WireTensor } from '@ringtrain/transport';
+import { makeProblem } from '../attention/problem';
+import { runAttentionShard } from '../attention/run-shard';
+import { getStrategy } from '../strategies/registry';
+
+/** What a job handler gets: this rank's data plane and kernel. */
+export interface JobEnv {
+  transport: Transport;
+  kernel: AttentionKernel;
+}
+
+export interface JobOutput {
+  tensors: Record<string, WireTensor>;
+  meta: Record<string, number | string | boolean>;
+}
+
+/**
+ * `attention` job: run one strategy's forward and backward on this rank's shard (what
+ * `ringtrain check` sends). Params and tensors are validated here, at the edge.
+ */
+export async function attentionJob(env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
+  const strategy = getStrategy(str(params, 'strategy'));
+  const problem = makeProblem({
+    seqLen: int(params, 'seqLen'),
+    heads: int(params, 'heads'),
+    kvHeads: int(params, 'kvHeads'),
+    headDim: int(params, 'headDim'),
+    causal: bool(params, 'causal'),
+    scale: num(params, 'scale'),
+  });
+  const pos = tensor(tensors, 'pos', 'int32');
+  const S = pos.shape[0];
+  const { heads: H, kvHeads: Hkv, headDim: D } = problem;
+  const q = tensor(tensors, 'q', 'float32', [S, H, D]);
+  const k = tensor(tensors, 'k', 'float32', [S, Hkv, D]);
+  const v = tensor(tensors, 'v', 'float32', [S, Hkv, D]);
+  const dout = tensor(tensors, 'dout', 'float32', [S, H, D]);
+  const r = await runAttentionShard(env, strategy, problem, {
+    q: q.data as Float32Array, k: k.data as Float32Array, v: v.data as Float32Array, dout: dout.data as Float32Array,
+    pos: pos.data as Int32Array,
+  }, jobId);
+  return {
+    tensors: {
+      out: { dtype: 'float32', shape: [S, H, D], data: r.out },
+      dq: { dtype: 'float32', shape: [S, H, D], data: r.dq },
+      dk: { dtype: 'float32', shape: [S, Hkv, D], data: r.dk },
+      dv: { dtype: 'float32', shape: [S, Hkv, D], data: r.dv },
+    },
+    meta: { forwardMs: r.forwardMs, backwardMs: r.backwardMs },
+  };
+}
+
+function bad(field: string, expected: string, value: unknown): RingtrainError {
+  return new RingtrainError('BAD_JOB', `job parameter "${field}" must be ${expected}, got ${JSON.stringify(value)}`, { details: { field } });
+}
+
+function str(p: Record<string, unknown>, f: string): string {
+  if (typeof p[f] !== 'string') throw bad(f, 'a string', p[f]);
+  return p[f] as string;
+}
+
+function num(p: Record<string, unknown>, f: string): number {
+  if (typeof p[f] !== 'number' || !Number.isFinite(p[f])) throw bad(f, 'a finite number', p[f]);
+  return p[f] as number;
+}
+
+function int(p: Record<string, unknown>, f: string): number {
+  const v = num(p, f);
+  if (!Number.isInteger(v)) throw bad(f, 'an integer', v);
+  return v;
+}
+
+function bool(p: Record<string, unknown>, f: string): boolean {
+  if (typeof p[f] !== 'boolean') throw bad(f, 'a boolean', p[f]);
+  return p[f] as boolean;
+}
+
+function tensor(ts: Record<string, WireTensor>, name: string, dtype: WireTensor['dtype'], shape?: number[]): WireTensor {
+  const t = ts[name];
+  if (!t) throw new RingtrainError('BAD_JOB', `job tensor "${name}" is missing`, { details: { name } });
+  if (t.dtype !== dtype) throw new RingtrainError('BAD_JOB', `job tensor "${name}" is ${t.dtype}, expected ${dtype}`);
+  if (shape && (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i]))) {
+    throw new RingtrainError('BAD_JOB', `job tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+  return t;
+}
