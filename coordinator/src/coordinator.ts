@@ -79,6 +79,11 @@ export class Coordinator {
     return this.server.url;
   }
 
+  /** Data-plane addresses of the registered workers, by rank. */
+  get peers(): PeerAddress[] {
+    return [...this.members.values()].map((m) => ({ ...m.address })).sort((a, b) => a.rank - b.rank);
+  }
+
   /** Resolves once every rank has registered and reported its mesh up. */
   async waitForWorld(): Promise<void> {
     const timer = setTimeout(() => {

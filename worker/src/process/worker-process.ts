@@ -1,7 +1,7 @@
 import { RingtrainError, isRingtrainError, type Logger } from '@ringtrain/core';
 import { ensureCpuBackend, tfjsKernel } from '@ringtrain/kernels';
 import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
-import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport } from '@ringtrain/transport';
+import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
 
 /**
@@ -18,6 +18,8 @@ export interface WorkerProcessOptions {
   /** How long to keep trying the coordinator, and to wait for the mesh. */
   connectTimeoutMs: number;
   logger: Logger;
+  /** Transport limits (max frame bytes, heartbeats, ...) for both planes. */
+  wsOptions?: WsOptions;
 }
 
 type JobHandler = (env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: ReturnType<typeof tensorsFromFrames>) => Promise<JobOutput>;
@@ -29,11 +31,11 @@ const JOB_HANDLERS: Record<string, JobHandler> = {
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
   const { logger, rank, worldSize } = opts;
   await ensureCpuBackend({ quiet: true });
-  const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger });
+  const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger, ...opts.wsOptions });
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
   try {
-    conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger });
+    conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions });
     await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
     logger.info(`rank ${rank}/${worldSize} registered; data plane on ${opts.host}:${peer.port}`);
 

@@ -16,7 +16,9 @@ export function registerWorkerCommand(program: Command): void {
     .option('--coordinator <url>', 'coordinator address, ws://host:port (default: from MASTER_ADDR and MASTER_PORT)')
     .option('--host <address>', 'address peers use to reach this worker', '127.0.0.1')
     .option('--connect-timeout-ms <ms>', 'how long to wait for the coordinator and the peer mesh', '60000')
-    .action(async (opts: { coordinator?: string; host: string; connectTimeoutMs: string }) => {
+    .option('--max-frame-bytes <n>', 'largest frame accepted off the wire; a bigger one closes that connection', String(256 * 1024 * 1024))
+    .option('--heartbeat-timeout-ms <ms>', 'a peer silent this long is declared dead', '30000')
+    .action(async (opts: { coordinator?: string; host: string; connectTimeoutMs: string; maxFrameBytes: string; heartbeatTimeoutMs: string }) => {
       const env = readLaunchEnv(process.env);
       const coordinatorUrl = opts.coordinator ?? env.coordinatorUrl;
       if (!coordinatorUrl) {
@@ -37,6 +39,10 @@ export function registerWorkerCommand(program: Command): void {
         host: opts.host,
         connectTimeoutMs: parseIntOption('--connect-timeout-ms', opts.connectTimeoutMs, 1),
         logger,
+        wsOptions: {
+          maxFrameBytes: parseIntOption('--max-frame-bytes', opts.maxFrameBytes, 1024),
+          heartbeatTimeoutMs: parseIntOption('--heartbeat-timeout-ms', opts.heartbeatTimeoutMs, 1),
+        },
       });
     });
 }
