@@ -9,7 +9,7 @@ export class FrameIssue extends Error {
     readonly expected: string,
     readonly got: string,
   ) {
-    super(`${path || 'frame'}: expected ${expected}, got ${got}`);
+    super(`${path || 'frame'}: got ${got}, expected ${expected}`); // 'got' first: close reasons are truncated
     this.name = 'FrameIssue';
   }
 }
@@ -72,11 +72,6 @@ export function integer(v: unknown, path: string, min: number, max: number = Num
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new FrameIssue(path, 'an integer', describe(v));
   if (v < min || v > max) throw new FrameIssue(path, `an integer in [${min}, ${max}]`, String(v));
   return v;
-}
-
-export function literal<T extends string | number>(v: unknown, path: string, expected: T): T {
-  if (v !== expected) throw new FrameIssue(path, JSON.stringify(expected), describe(v));
-  return expected;
 }
 
 export function oneOf<T extends string>(v: unknown, path: string, options: readonly T[]): T {

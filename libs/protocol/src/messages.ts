@@ -120,13 +120,6 @@ export type ReplyDirection<D extends Direction> = D extends 'peer'
     ? 'coordinator-to-worker'
     : 'worker-to-coordinator';
 
-export const DIRECTIONS: readonly Direction[] = Object.freeze(['peer', 'worker-to-coordinator', 'coordinator-to-worker']);
-
-export function replyDirection<D extends Direction>(d: D): ReplyDirection<D> {
-  const reply = d === 'peer' ? 'peer' : d === 'worker-to-coordinator' ? 'coordinator-to-worker' : 'worker-to-coordinator';
-  return reply as ReplyDirection<D>;
-}
-
 /** Message types are unique across directions, so a message names its own direction. */
 export const DIRECTION_OF_TYPE: Readonly<Record<MsgType, Direction>> = Object.freeze({
   hello: 'peer',

@@ -40,7 +40,7 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   return `${out}...`;
 }
 
-/** The error a close from the far end stands for; null only for a normal close we asked for. */
+/** The error that a close started by the far end stands for (PEER_CLOSED for a plain normal close). */
 export function errorFromRemoteClose(code: number, reason: string, label: string): RingtrainError {
   const details = { peer: label, closeCode: code, reason };
   const coded = /^([A-Z][A-Z0-9_]*): ?(.*)$/s.exec(reason);

@@ -66,6 +66,8 @@ function openWebSocket<T>(url: string, secret: string, config: WsConfig, signal:
         maxPayload: config.maxFrameBytes,
         handshakeTimeout: config.connectTimeoutMs,
         followRedirects: false,
+        // undefined: ws fills a random key per frame (see WsOptions.clientMaskKey).
+        generateMask: config.clientMaskKey === 'zero' ? zeroMask : undefined,
       });
     } catch (e) {
       return reject(optionError('url', url, `a ws:// URL (${(e as Error).message})`));
@@ -105,6 +107,10 @@ function openWebSocket<T>(url: string, secret: string, config: WsConfig, signal:
     });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }
 
 function connectError(url: string, err: Error & { code?: string }): RingtrainError {

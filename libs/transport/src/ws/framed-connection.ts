@@ -1,9 +1,8 @@
-import { RingtrainError, isRingtrainError, type Logger } from '@ringtrain/core';
+import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ringtrain/core';
 import { decodeFrame, encodeFrame, type Direction, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
 import type { RawData, WebSocket } from 'ws';
 import { ABNORMAL_CLOSURE, NORMAL_CLOSURE, closeCodeFor, closeReason, errorFromRemoteClose, errorFromWs, truncateUtf8 } from './close-codes';
 import type { WsConfig } from './options';
-import { StateMachine } from './state-machine';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
 
@@ -179,8 +178,8 @@ export class FramedConnection<D extends Direction> {
   /**
    * Encodes `msg` now (the caller may reuse its tensors once this returns a promise) and sends
    * it after every earlier send. Resolves with the frame's size once it is handed to the socket
-   * within the high-water mark; rejects with the close error if the connection ends first, BAD_MESSAGE for
-   * an invalid message, FRAME_TOO_LARGE for a frame over maxFrameBytes.
+   * within the high-water mark. Rejects with the close error if the connection ends first,
+   * BAD_MESSAGE for an invalid message, FRAME_TOO_LARGE for a frame over maxFrameBytes.
    */
   send(msg: MsgOf<ReplyDirection<D>>): Promise<number> {
     if (this.state !== 'open') return Promise.reject(this.notOpen());

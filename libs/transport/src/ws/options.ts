@@ -35,6 +35,15 @@ export interface WsOptions {
    * handler is attached). More closes the connection with MAILBOX_FULL. Default 1024.
    */
   maxQueuedMessages?: number;
+  /**
+   * Masking key of frames a client sends. RFC 6455 has clients mask with a random key so that
+   * browser scripts cannot poison HTTP proxy caches; ringtrain's clients are not browsers and
+   * dial peers directly, so by default they send the all-zero key, which `ws` recognises to skip
+   * a copy and a byte-wise XOR pass on each end (about 3x the client-to-server throughput on the
+   * reference machine, without the optional bufferutil addon). Frames stay valid for any server.
+   * Use 'random' when an HTTP proxy sits between the processes. Default 'zero'.
+   */
+  clientMaskKey?: 'zero' | 'random';
 }
 
 export type WsConfig = Readonly<Required<WsOptions>>;
@@ -50,9 +59,12 @@ export const WS_DEFAULTS: WsConfig = Object.freeze({
   connectTimeoutMs: 10000,
   closeTimeoutMs: 2000,
   maxQueuedMessages: 1024,
+  clientMaskKey: 'zero',
 });
 
-const UPPER_BOUNDS: Readonly<Record<keyof WsOptions, number>> = {
+type CountKey = Exclude<keyof WsOptions, 'clientMaskKey'>;
+
+const UPPER_BOUNDS: Readonly<Record<CountKey, number>> = {
   maxFrameBytes: 2 ** 31 - 1,
   heartbeatIntervalMs: 2 ** 31 - 1, // setTimeout's limit
   heartbeatTimeoutMs: 2 ** 31 - 1,
@@ -73,15 +85,17 @@ export const WS_OPTION_KEYS: readonly (keyof WsOptions)[] = Object.freeze(Object
 export function compileWsOptions(opts: object = {}, ownKeys: readonly string[] = []): WsConfig {
   rejectUnknownKeys(opts, [...WS_OPTION_KEYS, ...ownKeys]);
   const given = opts as WsOptions;
-  const out: Record<string, number> = {};
-  for (const key of WS_OPTION_KEYS) {
+  const counts = {} as Record<CountKey, number>;
+  for (const key of Object.keys(UPPER_BOUNDS) as CountKey[]) {
     const value = given[key] ?? WS_DEFAULTS[key];
     if (!Number.isSafeInteger(value) || value < 1 || value > UPPER_BOUNDS[key]) {
       throw optionError(key, value, `an integer from 1 to ${UPPER_BOUNDS[key]}`);
     }
-    out[key] = value;
+    counts[key] = value;
   }
-  return Object.freeze(out as Required<WsOptions>);
+  const clientMaskKey = given.clientMaskKey ?? WS_DEFAULTS.clientMaskKey;
+  if (clientMaskKey !== 'zero' && clientMaskKey !== 'random') throw optionError('clientMaskKey', clientMaskKey, '"zero" or "random"');
+  return Object.freeze({ ...counts, clientMaskKey });
 }
 
 export function rejectUnknownKeys(opts: object, known: readonly string[]): void {

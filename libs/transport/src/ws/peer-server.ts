@@ -1,4 +1,4 @@
-import { RingtrainError, optionError, type Logger } from '@ringtrain/core';
+import { RingtrainError, StateMachine, isRingtrainError, optionError, type Logger } from '@ringtrain/core';
 import { PROTOCOL_VERSION, tensorsFromFrames, type DataMsg, type HelloMsg, type PeerAddress } from '@ringtrain/protocol';
 import { Mailbox } from '../mailbox';
 import type { PeerMessage } from '../transport';
@@ -7,7 +7,6 @@ import type { ConnectionClosed, FramedConnection } from './framed-connection';
 import { listenFramed, type FramedServer } from './framed-server';
 import { defaultTransportLogger } from './logger';
 import { compileWsOptions, type WsConfig, type WsOptions } from './options';
-import { StateMachine } from './state-machine';
 import { wsUrl } from './url';
 import { WsTransport, type MeshState } from './ws-transport';
 
@@ -131,7 +130,10 @@ export class PeerServer {
         timer = setTimeout(() => reject(this.meshTimeout(timeoutMs, dialErrors)), timeoutMs);
       });
       for (const peer of lower) {
-        this.dial(peer, deadline).catch((e: RingtrainError) => {
+        this.dial(peer, deadline).catch((caught: unknown) => {
+          const e = isRingtrainError(caught)
+            ? caught
+            : new RingtrainError('LINK_FAILED', `linking with rank ${peer.rank} failed: ${(caught as Error)?.message ?? caught}`, { cause: caught });
           dialErrors.set(peer.rank, e);
           const retriedOut = e.code === 'CONNECT_FAILED' || e.code === 'CONNECT_TIMEOUT' || e.code === 'CONNECT_ABORTED';
           if (!retriedOut) this.abortMesh?.(linkRefused(this.rank, peer.rank, e));

@@ -49,6 +49,19 @@ describe('WsTransport: 3-rank mesh on 127.0.0.1', () => {
     }
   });
 
+  test.each(['zero', 'random'] as const)('client frames masked with the %s key arrive intact', async (clientMaskKey) => {
+    const mesh = await startMesh(2, { clientMaskKey });
+    try {
+      const [t0, t1] = mesh.transports;
+      const x = f32(randomFloats(100_003, 7));
+      await t1.send(0, { tag: 'up', tensors: { x } }); // rank 1 dialed rank 0: a client-to-server frame
+      const got = (await t0.recv(1, 'up')).tensors.x.data;
+      expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(x.data.buffer))).toBe(true);
+    } finally {
+      await mesh.close();
+    }
+  });
+
   test('interleaved tags keep per-tag FIFO order and can be received in any tag order', async () => {
     const mesh = await startMesh(3);
     try {
