@@ -10,6 +10,8 @@ function run(cmd, args) {
 }
 
 if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/@tensorflow/tfjs')) {
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // `npm install`, not `npm ci`: the registry here lacks some optional platform packages that a
+  // lock made on Linux leaves out, and `npm ci` refuses such a lock. The lock still pins versions.
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 run('npm', ['run', 'build']);

@@ -1,0 +1,96 @@
+import { optionError } from '@ringtrain/core';
+import { dataFileError } from './errors';
+
+/**
+ * A training batch for the whole sequence, before any sharding: row b holds tokens
+ * [b*seqLen, (b+1)*seqLen). targets[i] is the token after inputs[i], or -1 for no loss.
+ */
+export interface Batch {
+  /** [batchSize * seqLen] token ids. */
+  readonly inputs: Int32Array;
+  /** [batchSize * seqLen] next-token ids; -1 (IGNORE_TARGET) = no loss. */
+  readonly targets: Int32Array;
+  readonly seqLen: number;
+  readonly batchSize: number;
+}
+
+/** A stream of batches whose position can be saved in a checkpoint and restored. */
+export interface Dataset {
+  readonly seqLen: number;
+  nextBatch(batchSize: number): Batch;
+  /** Where the stream stands now; restoring it makes the same next batches come out. */
+  cursor(): DataCursor;
+  restore(cursor: DataCursor): void;
+}
+
+export type PasskeySplit = 'train' | 'eval';
+export const PASSKEY_SPLITS: readonly PasskeySplit[] = ['train', 'eval'];
+
+/** Position in packed data: the next sequence is order(epoch)[index]. */
+export interface PackedCursor {
+  readonly kind: 'packed';
+  readonly seed: number;
+  readonly epoch: number;
+  readonly index: number;
+  /** Describes the data and packing the cursor belongs to; restore refuses another. */
+  readonly fingerprint: string;
+}
+
+/** Position in the passkey stream: the next sample is number `index` of (seed, split). */
+export interface PasskeyCursor {
+  readonly kind: 'passkey';
+  readonly seed: number;
+  readonly split: PasskeySplit;
+  readonly index: number;
+  readonly fingerprint: string;
+}
+
+/** JSON-serialisable; stored in the checkpoint manifest. */
+export type DataCursor = PackedCursor | PasskeyCursor;
+
+/** A cursor read back from JSON, checked field by field (never cast). */
+export function parseDataCursor(value: unknown): DataCursor {
+  const bad = (problem: string) =>
+    dataFileError('DATA_BAD_CURSOR', 'data cursor', problem, 'use the cursor saved in the checkpoint manifest unchanged, or start the data from the beginning', {
+      cursor: value,
+    });
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('is not an object');
+  const v = value as Record<string, unknown>;
+  const count = (key: string) => {
+    const n = v[key];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad(`field "${key}" must be a non-negative integer, got ${JSON.stringify(n)}`);
+    return n;
+  };
+  const text = (key: string) => {
+    const s = v[key];
+    if (typeof s !== 'string') throw bad(`field "${key}" must be a string, got ${JSON.stringify(s)}`);
+    return s;
+  };
+  if (v.kind === 'packed') {
+    return { kind: 'packed', seed: count('seed'), epoch: count('epoch'), index: count('index'), fingerprint: text('fingerprint') };
+  }
+  if (v.kind === 'passkey') {
+    const split = text('split');
+    if (!PASSKEY_SPLITS.includes(split as PasskeySplit)) throw bad(`field "split" must be one of ${PASSKEY_SPLITS.join(', ')}, got "${split}"`);
+    return { kind: 'passkey', seed: count('seed'), split: split as PasskeySplit, index: count('index'), fingerprint: text('fingerprint') };
+  }
+  throw bad(`field "kind" must be "packed" or "passkey", got ${JSON.stringify(v.kind)}`);
+}
+
+/** Refuses a cursor made for other data. */
+export function checkCursorFits(cursor: DataCursor, kind: DataCursor['kind'], fingerprint: string): void {
+  if (cursor.kind !== kind || cursor.fingerprint !== fingerprint) {
+    throw dataFileError(
+      'DATA_BAD_CURSOR',
+      'data cursor',
+      `was saved for ${cursor.kind} data "${cursor.fingerprint}", but this run's data is ${kind} "${fingerprint}"`,
+      'resume with the same data, sequence length and data options as the checkpointed run, or start a new run',
+      { saved: cursor.fingerprint, current: fingerprint },
+    );
+  }
+}
+
+export function checkCount(option: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw optionError(option, value, `an integer of at least ${min}`);
+  return value;
+}

@@ -1,0 +1,237 @@
+import * as tf from '@tensorflow/tfjs';
+import type { AttentionKernel } from '@ringtrain/kernels';
+import type { Transport } from '@ringtrain/transport';
+import { makeProblem } from '../attention/problem';
+import type { Saved, Strategy } from '../strategies/types';
+import type { ModelConfig } from './config';
+import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
+import { paramSpecs, type Params } from './params';
+
+/**
+ * One forward + backward of the reference model on this rank's shard. The model is a chain of
+ * local segments (synchronous tfjs, differentiated with tf.grads against an upstream gradient,
+ * recomputed in backward so only segment inputs are kept) separated by distributed attention
+ * (async, hand-written backward). Nothing that awaits the network runs inside tidy or a tape.
+ *
+ * Batch is folded into heads for attention: [B·H, Sr, Dh], which keeps the GQA head mapping.
+ */
+export interface ShardBatch {
+  tokens: Int32Array; // [B, Sr]
+  targets: Int32Array; // [B, Sr], -1 = no loss
+  pos: Int32Array; // [Sr] global positions of this shard
+  batch: number;
+  /** Global sequence length S. */
+  seqLen: number;
+  /** Targets that are not -1 over the whole batch on every rank. */
+  globalTokens: number;
+}
+
+export interface StepEnv {
+  transport: Transport;
+  kernel: AttentionKernel;
+  strategy: Strategy;
+  /** Called after each layer's backward with that layer's gradients (for overlapped all-reduce). */
+  onLayerGrads?: (layer: number, grads: Map<string, Float32Array>) => void;
+}
+
+export interface StepResult {
+  /** This rank's share of the mean loss (sum over ranks = batch mean loss). */
+  loss: number;
+  grads: Map<string, Float32Array>;
+  /** argmax prediction per token [B, Sr]. */
+  predictions: Int32Array;
+  timings: { forwardMs: number; backwardMs: number; attentionMs: number };
+}
+
+export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
+  const B = b.batch;
+  const Sr = b.pos.length;
+  const N = B * Sr;
+  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
+  const P = paramTensors(cfg, params);
+  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
+  const posAll = tileInt(b.pos, B); // [N]
+  const rope = ropeTables(posAll, Dh, cfg.ropeBase);
+  const tokens = tf.tensor1d(b.tokens, 'int32');
+  const mask = tf.tensor1d(Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0)));
+  const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D);
+  const keep: tf.Tensor[] = [tokens, mask, oneHot, rope.cos, rope.sin];
+  let attentionMs = 0;
+
+  // ---- segments (pure functions of their tensor arguments) ----
+  const embed = (E: tf.Tensor) => tf.gather(E, tokens) as tf.Tensor2D;
+  const preAttention = (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) => {
+    const n = rmsNorm(x as tf.Tensor2D, g as tf.Tensor1D, cfg.normEps);
+    const q = applyRope(tf.reshape(tf.matMul(n, wq as tf.Tensor2D), [N, H, Dh]), rope.cos, rope.sin);
+    const k = applyRope(tf.reshape(tf.matMul(n, wk as tf.Tensor2D), [N, Hkv, Dh]), rope.cos, rope.sin);
+    const v = tf.matMul(n, wv as tf.Tensor2D);
+    return tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D;
+  };
+  const postAttention = (x: tf.Tensor, o: tf.Tensor, wo: tf.Tensor, g: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
+    const x1 = tf.add(x, tf.matMul(o as tf.Tensor2D, wo as tf.Tensor2D)) as tf.Tensor2D;
+    const h = geluTanh(tf.matMul(rmsNorm(x1, g as tf.Tensor1D, cfg.normEps), w1 as tf.Tensor2D));
+    return tf.add(x1, tf.matMul(h as tf.Tensor2D, w2 as tf.Tensor2D)) as tf.Tensor2D;
+  };
+  const head = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => {
+    const logits = tf.matMul(rmsNorm(x as tf.Tensor2D, g as tf.Tensor1D, cfg.normEps), E as tf.Tensor2D, false, true);
+    return crossEntropySum(logits, oneHot, mask, b.globalTokens);
+  };
+
+  const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}` });
+
+  // ---- forward ----
+  const t0 = performance.now();
+  const xs: tf.Tensor2D[] = [tf.tidy(() => embed(P.get('embed')!))];
+  const attnIn: Array<{ q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D }> = [];
+  const attnOut: tf.Tensor2D[] = [];
+  const saved: Saved[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const qkv = tf.tidy(() => preAttention(xs[l], P.get(`l${l}.norm1`)!, P.get(`l${l}.wq`)!, P.get(`l${l}.wk`)!, P.get(`l${l}.wv`)!));
+    const heads = tf.tidy(() => splitHeads(qkv, B, Sr, H, Hkv, Dh));
+    qkv.dispose();
+    attnIn.push(heads);
+    const ta = performance.now();
+    const { out, saved: s } = await env.strategy.forward(ctx(l, 'attn'), { ...heads, pos: b.pos });
+    attentionMs += performance.now() - ta;
+    saved.push(s);
+    const o = tf.tidy(() => mergeHeads(out, B, Sr, H, Dh));
+    out.dispose();
+    attnOut.push(o);
+    xs.push(tf.tidy(() => postAttention(xs[l], o, P.get(`l${l}.wo`)!, P.get(`l${l}.norm2`)!, P.get(`l${l}.w1`)!, P.get(`l${l}.w2`)!)));
+  }
+  const xL = xs[cfg.layers];
+  const { loss, predictions } = tf.tidy(() => {
+    const logits = tf.matMul(rmsNorm(xL, P.get('normf')!, cfg.normEps), P.get('embed')!, false, true);
+    return {
+      loss: crossEntropySum(logits, oneHot, mask, b.globalTokens).dataSync()[0],
+      predictions: tf.argMax(logits, 1).dataSync() as Int32Array,
+    };
+  });
+  const t1 = performance.now();
+
+  // ---- backward ----
+  const grads = new Map<string, Float32Array>();
+  const take = (name: string, g: tf.Tensor) => addGrad(grads, name, g);
+  let dx = tf.tidy(() => {
+    const [gx, gg, gE] = tf.grads(head)([xL, P.get('normf')!, P.get('embed')!]);
+    take('normf', gg);
+    take('embed', gE);
+    return tf.keep(gx) as tf.Tensor2D;
+  });
+  for (let l = cfg.layers - 1; l >= 0; l--) {
+    const names = [`l${l}.wo`, `l${l}.norm2`, `l${l}.w1`, `l${l}.w2`];
+    const { gx, go } = tf.tidy(() => {
+      const [gx, go, ...gp] = tf.grads(postAttention)([xs[l], attnOut[l], ...names.map((n) => P.get(n)!)], dx);
+      gp.forEach((g, i) => take(names[i], g));
+      return { gx: tf.keep(gx) as tf.Tensor2D, go: tf.keep(go) as tf.Tensor2D };
+    });
+    dx.dispose();
+    const dOut = tf.tidy(() => splitHeadsOne(go, B, Sr, H, Dh));
+    go.dispose();
+    const ta = performance.now();
+    const g = await env.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
+    attentionMs += performance.now() - ta;
+    dOut.dispose();
+    const dqkv = tf.tidy(() => tf.concat([mergeHeads(g.dq, B, Sr, H, Dh), mergeHeads(g.dk, B, Sr, Hkv, Dh), mergeHeads(g.dv, B, Sr, Hkv, Dh)], 1));
+    tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
+    const preNames = [`l${l}.norm1`, `l${l}.wq`, `l${l}.wk`, `l${l}.wv`];
+    dx = tf.tidy(() => {
+      const [gx2, ...gp] = tf.grads(preAttention)([xs[l], ...preNames.map((n) => P.get(n)!)], dqkv);
+      gp.forEach((gr, i) => take(preNames[i], gr));
+      return tf.keep(tf.add(gx, gx2)) as tf.Tensor2D;
+    });
+    tf.dispose([gx, dqkv]);
+    env.onLayerGrads?.(l, layerGrads(grads, l));
+  }
+  tf.tidy(() => {
+    const [gE] = tf.grads(embed)([P.get('embed')!], dx);
+    take('embed', gE);
+  });
+  const t2 = performance.now();
+  tf.dispose([dx, ...xs, ...attnOut, ...keep, ...P.values()]);
+  return { loss, grads, predictions, timings: { forwardMs: t1 - t0, backwardMs: t2 - t1, attentionMs } };
+}
+
+/** Forward only (evaluation): this rank's loss share and argmax predictions [B·Sr]. */
+export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
+  const B = b.batch;
+  const Sr = b.pos.length;
+  const N = B * Sr;
+  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
+  const P = paramTensors(cfg, params);
+  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
+  const rope = ropeTables(tileInt(b.pos, B), Dh, cfg.ropeBase);
+  const tokens = tf.tensor1d(b.tokens, 'int32');
+  let x = tf.tidy(() => tf.gather(P.get('embed')!, tokens) as tf.Tensor2D);
+  for (let l = 0; l < cfg.layers; l++) {
+    const heads = tf.tidy(() => {
+      const n = rmsNorm(x, P.get(`l${l}.norm1`)!, cfg.normEps);
+      const q = applyRope(tf.reshape(tf.matMul(n, P.get(`l${l}.wq`)!), [N, H, Dh]), rope.cos, rope.sin);
+      const k = applyRope(tf.reshape(tf.matMul(n, P.get(`l${l}.wk`)!), [N, Hkv, Dh]), rope.cos, rope.sin);
+      const v = tf.matMul(n, P.get(`l${l}.wv`)!);
+      return splitHeads(tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D, B, Sr, H, Hkv, Dh);
+    });
+    const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
+    saved.dispose();
+    const next = tf.tidy(() => {
+      const o = mergeHeads(out, B, Sr, H, Dh);
+      const x1 = tf.add(x, tf.matMul(o, P.get(`l${l}.wo`)!)) as tf.Tensor2D;
+      const h = geluTanh(tf.matMul(rmsNorm(x1, P.get(`l${l}.norm2`)!, cfg.normEps), P.get(`l${l}.w1`)!));
+      return tf.add(x1, tf.matMul(h as tf.Tensor2D, P.get(`l${l}.w2`)!)) as tf.Tensor2D;
+    });
+    tf.dispose([out, heads.q, heads.k, heads.v, x]);
+    x = next;
+  }
+  const mask = tf.tensor1d(Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0)));
+  const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D);
+  const result = tf.tidy(() => {
+    const logits = tf.matMul(rmsNorm(x, P.get('normf')!, cfg.normEps), P.get('embed')!, false, true);
+    return { loss: crossEntropySum(logits, oneHot, mask, Math.max(b.globalTokens, 1)).dataSync()[0], predictions: tf.argMax(logits, 1).dataSync() as Int32Array };
+  });
+  tf.dispose([x, mask, oneHot, tokens, rope.cos, rope.sin, ...P.values()]);
+  return result;
+}
+
+function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  for (const spec of paramSpecs(cfg)) out.set(spec.name, tf.tensor(params.get(spec.name)!, spec.shape));
+  return out;
+}
+
+/** qkv [N=B·Sr, (H+2Hkv)·Dh] seq-major -> head-major q [B·H, Sr, Dh], k/v [B·Hkv, Sr, Dh]. */
+function splitHeads(qkv: tf.Tensor2D, B: number, Sr: number, H: number, Hkv: number, Dh: number) {
+  const [q, k, v] = tf.split(qkv, [H * Dh, Hkv * Dh, Hkv * Dh], 1);
+  const toHeads = (t: tf.Tensor, h: number) => tf.reshape(tf.transpose(tf.reshape(t, [B, Sr, h, Dh]), [0, 2, 1, 3]), [B * h, Sr, Dh]) as tf.Tensor3D;
+  return { q: toHeads(q, H), k: toHeads(k, Hkv), v: toHeads(v, Hkv) };
+}
+
+function splitHeadsOne(t: tf.Tensor2D, B: number, Sr: number, H: number, Dh: number): tf.Tensor3D {
+  return tf.reshape(tf.transpose(tf.reshape(t, [B, Sr, H, Dh]), [0, 2, 1, 3]), [B * H, Sr, Dh]) as tf.Tensor3D;
+}
+
+/** Head-major [B·h, Sr, Dh] -> seq-major [B·Sr, h·Dh]. */
+function mergeHeads(t: tf.Tensor3D, B: number, Sr: number, h: number, Dh: number): tf.Tensor2D {
+  return tf.reshape(tf.transpose(tf.reshape(t, [B, h, Sr, Dh]), [0, 2, 1, 3]), [B * Sr, h * Dh]) as tf.Tensor2D;
+}
+
+function tileInt(pos: Int32Array, times: number): Int32Array {
+  const out = new Int32Array(pos.length * times);
+  for (let i = 0; i < times; i++) out.set(pos, i * pos.length);
+  return out;
+}
+
+function addGrad(grads: Map<string, Float32Array>, name: string, g: tf.Tensor): void {
+  const data = g.dataSync() as Float32Array;
+  const prev = grads.get(name);
+  if (!prev) {
+    grads.set(name, Float32Array.from(data));
+    return;
+  }
+  for (let i = 0; i < prev.length; i++) prev[i] += data[i];
+}
+
+function layerGrads(grads: Map<string, Float32Array>, l: number): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, g] of grads) if (name.startsWith(`l${l}.`)) out.set(name, g);
+  return out;
+}
