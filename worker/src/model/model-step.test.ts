@@ -1,0 +1,87 @@
+import { errorStats } from '@ringtrain/kernels';
+import { SeededRandom } from '@ringtrain/core';
+import { makeLayout } from '@ringtrain/layout';
+import { createInMemoryWorld } from '@ringtrain/transport';
+import { tfjsKernel } from '@ringtrain/kernels';
+import { getStrategy } from '../strategies/registry';
+import { TrainSession } from '../train/train-session';
+import { OPTIM_DEFAULTS } from '../optim/adamw';
+import { MODEL_PRESETS, type ModelConfig } from './config';
+import { modelStep } from './model-step';
+import { initParams } from './params';
+import { referenceLossAndGrads } from './reference-model';
+
+const cfg: ModelConfig = { ...MODEL_PRESETS.tiny, vocabSize: 11, heads: 4, kvHeads: 2, headDim: 4, dModel: 12 };
+
+function batchOf(B: number, S: number, seed: number) {
+  const rng = new SeededRandom(seed);
+  const tokens = Int32Array.from({ length: B * S }, () => Math.floor(rng.next() * cfg.vocabSize));
+  const targets = Int32Array.from({ length: B * S }, (_, i) => (i % 5 === 3 ? -1 : Math.floor(rng.next() * cfg.vocabSize)));
+  return { tokens, targets };
+}
+
+function shard(tokens: Int32Array, targets: Int32Array, B: number, S: number, pos: Int32Array) {
+  const t = new Int32Array(B * pos.length);
+  const y = new Int32Array(B * pos.length);
+  for (let b = 0; b < B; b++) for (let i = 0; i < pos.length; i++) {
+    t[b * pos.length + i] = tokens[b * S + pos[i]];
+    y[b * pos.length + i] = targets[b * S + pos[i]];
+  }
+  return { tokens: t, targets: y };
+}
+
+describe('model step', () => {
+  it('P=1 loss and every gradient match whole-model autodiff', async () => {
+    const B = 2, S = 9;
+    const { tokens, targets } = batchOf(B, S, 3);
+    const params = initParams(cfg, 7);
+    const ref = referenceLossAndGrads(cfg, params, tokens, targets, B);
+    const [transport] = createInMemoryWorld(1);
+    const globalTokens = targets.filter((t) => t >= 0).length;
+    const pos = Int32Array.from({ length: S }, (_, i) => i);
+    const r = await modelStep({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, { tokens, targets, pos, batch: B, seqLen: S, globalTokens }, 't');
+    expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    expect(r.loss).toBeGreaterThan(1); // ~log(11) at init: the loss is real
+    for (const [name, g] of ref.grads) {
+      const e = errorStats(r.grads.get(name)!, g);
+      expect({ name, ok: e.rel < 1e-4 }).toEqual({ name, ok: true });
+    }
+  });
+
+  const cases = [['ring', 2], ['striped', 3], ['zigzag', 2], ['ulysses', 2], ['rsa', 3]] as const;
+  it.each(cases)('%s P=%i: a distributed training step equals the single-process step', async (name, P) => {
+    const B = 2, S = 11;
+    const { tokens, targets } = batchOf(B, S, 5);
+    const strategy = getStrategy(name);
+    const layout = makeLayout(strategy.layout, S, P);
+    const globalTokens = targets.filter((t) => t >= 0).length;
+    // lr 1e-3: Adam's first step divides each gradient by its own size, so fp32 noise in tiny
+    // gradients moves parameters by up to ~lr·1e-4; the gradients themselves are compared too.
+    const optim = { ...OPTIM_DEFAULTS, lr: 1e-3, totalSteps: 10, warmupSteps: 0 };
+
+    const single = new TrainSession(cfg, optim, 1);
+    const ref = referenceLossAndGrads(cfg, single.params, tokens, targets, B);
+    const [one] = createInMemoryWorld(1);
+    const refStep = await single.step({ transport: one, kernel: tfjsKernel, strategy: getStrategy('ring') }, { tokens, targets, pos: layout.positions(0).length === S ? layout.positions(0) : Int32Array.from({ length: S }, (_, i) => i), batch: B, seqLen: S, globalTokens });
+
+    const world = createInMemoryWorld(P);
+    const sessions = world.map(() => new TrainSession(cfg, optim, 1));
+    const reports = await Promise.all(world.map((transport, r) => {
+      const pos = layout.positions(r);
+      return sessions[r].step({ transport, kernel: tfjsKernel, strategy }, { ...shard(tokens, targets, B, S, pos), pos, batch: B, seqLen: S, globalTokens });
+    }));
+    const loss = reports.reduce((a, x) => a + x.loss, 0);
+    expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    for (const rep of reports) expect(Math.abs(rep.gradNorm - refStep.gradNorm) / refStep.gradNorm).toBeLessThan(1e-5);
+    for (const [gname, g] of refStep.grads) {
+      const e = errorStats(reports[0].grads.get(gname)!, g);
+      expect({ gname, ok: e.rel < 1e-5 }).toEqual({ gname, ok: true });
+    }
+    const hashes = new Set(sessions.map((s) => s.paramHash()));
+    expect(hashes.size).toBe(1); // replicas bit-identical
+    for (const [pname, p] of single.params) {
+      const e = errorStats(sessions[0].params.get(pname)!, p);
+      expect({ pname, ok: e.rel < 1e-5 }).toEqual({ pname, ok: true });
+    }
+  });
+});

@@ -1,0 +1,62 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from './config';
+import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
+import { paramSpecs, type Params } from './params';
+
+/**
+ * The single-process oracle for training: the whole model as one tfjs function over the whole
+ * batch (plain softmax attention with a causal mask), differentiated end to end by tf.grads.
+ * Independent of the segment chain, the strategies and the block kernels it checks.
+ */
+export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: Int32Array, targets: Int32Array, batch: number): { loss: number; grads: Map<string, Float32Array> } {
+  const S = tokens.length / batch;
+  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
+  const G = H / Hkv;
+  const specs = paramSpecs(cfg);
+  const globalTokens = targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
+  const result = tf.tidy(() => {
+    const pos = Int32Array.from({ length: batch * S }, (_, i) => i % S);
+    const rope = ropeTables(pos, Dh, cfg.ropeBase);
+    const tok = tf.tensor1d(tokens, 'int32');
+    const mask = tf.tensor1d(Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)));
+    const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat();
+    const causal = tf.tensor2d(Float32Array.from({ length: S * S }, (_, i) => (i % S > Math.floor(i / S) ? -1e30 : 0)), [S, S]);
+    const tensors = specs.map((s) => tf.tensor(params.get(s.name)!, s.shape));
+    const lossFn = (...ws: tf.Tensor[]) => {
+      const p = new Map(specs.map((s, i) => [s.name, ws[i]]));
+      let x = tf.gather(p.get('embed')!, tok) as tf.Tensor2D; // [B·S, d]
+      for (let l = 0; l < cfg.layers; l++) {
+        const n = rmsNorm(x, p.get(`l${l}.norm1`)!, cfg.normEps);
+        const q = applyRope(tf.reshape(tf.matMul(n, p.get(`l${l}.wq`)!), [batch * S, H, Dh]), rope.cos, rope.sin);
+        const k = applyRope(tf.reshape(tf.matMul(n, p.get(`l${l}.wk`)!), [batch * S, Hkv, Dh]), rope.cos, rope.sin);
+        const v = tf.reshape(tf.matMul(n, p.get(`l${l}.wv`)!), [batch * S, Hkv, Dh]);
+        // [B, H, S, Dh]; K/V heads repeated G times for the plain formula.
+        const qh = tf.transpose(tf.reshape(q, [batch, S, H, Dh]), [0, 2, 1, 3]);
+        const kh = tf.transpose(tf.reshape(repeatHeads(k, G), [batch, S, H, Dh]), [0, 2, 1, 3]);
+        const vh = tf.transpose(tf.reshape(repeatHeads(v, G), [batch, S, H, Dh]), [0, 2, 1, 3]);
+        const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(Dh)), causal);
+        const o = tf.matMul(tf.softmax(scores), vh); // [B, H, S, Dh]
+        const oSeq = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [batch * S, H * Dh]);
+        const x1 = tf.add(x, tf.matMul(oSeq, p.get(`l${l}.wo`)!)) as tf.Tensor2D;
+        const h = geluTanh(tf.matMul(rmsNorm(x1, p.get(`l${l}.norm2`)!, cfg.normEps), p.get(`l${l}.w1`)!));
+        x = tf.add(x1, tf.matMul(h as tf.Tensor2D, p.get(`l${l}.w2`)!)) as tf.Tensor2D;
+      }
+      const logits = tf.matMul(rmsNorm(x, p.get('normf')!, cfg.normEps), p.get('embed')!, false, true);
+      return crossEntropySum(logits, oneHot, mask, globalTokens);
+    };
+    const { value, grads } = tf.valueAndGrads(lossFn)(tensors);
+    return { value, grads };
+  });
+  const out = new Map<string, Float32Array>();
+  specs.forEach((s, i) => out.set(s.name, Float32Array.from(result.grads[i].dataSync() as Float32Array)));
+  const loss = result.value.dataSync()[0];
+  tf.dispose([result.value, ...result.grads]);
+  return { loss, grads: out };
+}
+
+/** [N, h, Dh] -> [N, h·G, Dh]: each K/V head serves G consecutive query heads. */
+function repeatHeads(t: tf.Tensor, G: number): tf.Tensor {
+  if (G === 1) return t;
+  const [N, h, Dh] = t.shape;
+  return tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, G, 1]), [N, h * G, Dh]);
+}

@@ -1,0 +1,94 @@
+import { RingtrainError } from '@ringtrain/core';
+
+/** AdamW (decoupled weight decay on matrices), global-norm clipping, warmup + cosine schedule. */
+export interface OptimConfig {
+  readonly lr: number;
+  readonly minLrRatio: number;
+  readonly warmupSteps: number;
+  readonly totalSteps: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** Clip the global gradient norm to this; 0 disables clipping. */
+  readonly gradClip: number;
+}
+
+export const OPTIM_DEFAULTS: Omit<OptimConfig, 'totalSteps'> = Object.freeze({
+  lr: 3e-3,
+  minLrRatio: 0.1,
+  warmupSteps: 20,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  gradClip: 1.0,
+});
+
+/** Learning rate at `step` (0-based): linear warmup, then cosine down to lr · minLrRatio. */
+export function learningRate(c: OptimConfig, step: number): number {
+  if (c.warmupSteps > 0 && step < c.warmupSteps) return (c.lr * (step + 1)) / c.warmupSteps;
+  const span = Math.max(1, c.totalSteps - c.warmupSteps);
+  const progress = Math.min(1, (step - c.warmupSteps) / span);
+  const min = c.lr * c.minLrRatio;
+  return min + 0.5 * (c.lr - min) * (1 + Math.cos(Math.PI * progress));
+}
+
+export function globalNorm(grads: Iterable<Float32Array>): number {
+  let sum = 0;
+  for (const g of grads) for (let i = 0; i < g.length; i++) sum += g[i] * g[i];
+  return Math.sqrt(sum);
+}
+
+export class AdamW {
+  private readonly m = new Map<string, Float32Array>();
+  private readonly v = new Map<string, Float32Array>();
+  private t = 0;
+
+  constructor(
+    readonly config: OptimConfig,
+    /** Names of the parameters that get weight decay (matrices). */
+    private readonly decayed: ReadonlySet<string>,
+  ) {
+    if (!(config.lr > 0)) throw new RingtrainError('BAD_OPTION', `learning rate ${config.lr} must be positive`, { hint: 'use e.g. --lr 3e-3' });
+  }
+
+  get stepCount(): number {
+    return this.t;
+  }
+
+  /**
+   * Clips the gradients to the global norm, then updates the parameters in place.
+   * Returns the gradient norm before clipping and the learning rate used.
+   */
+  step(params: Map<string, Float32Array>, grads: Map<string, Float32Array>): { gradNorm: number; lr: number } {
+    const c = this.config;
+    const lr = learningRate(c, this.t);
+    const gradNorm = globalNorm(grads.values());
+    const clip = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / gradNorm : 1;
+    this.t++;
+    const bc1 = 1 - Math.pow(c.beta1, this.t);
+    const bc2 = 1 - Math.pow(c.beta2, this.t);
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) throw new RingtrainError('MISSING_GRAD', `no gradient for parameter ${name}`);
+      let m = this.m.get(name);
+      let v = this.v.get(name);
+      if (!m || !v) {
+        m = new Float32Array(p.length);
+        v = new Float32Array(p.length);
+        this.m.set(name, m);
+        this.v.set(name, v);
+      }
+      const wd = this.decayed.has(name) ? c.weightDecay : 0;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i] * clip;
+        m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi;
+        v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi;
+        const update = m[i] / bc1 / (Math.sqrt(v[i] / bc2) + c.eps);
+        p[i] -= lr * (update + wd * p[i]);
+      }
+    }
+    return { gradNorm, lr };
+  }
+}

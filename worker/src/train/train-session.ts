@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { AttentionKernel } from '@ringtrain/kernels';
+import type { Transport } from '@ringtrain/transport';
+import { allReduceBucket } from '../comm/all-reduce';
+import { checkModelConfig, type ModelConfig } from '../model/config';
+import { modelForward, modelStep, type ShardBatch } from '../model/model-step';
+import { initParams, paramSpecs, type Params } from '../model/params';
+import { AdamW, type OptimConfig } from '../optim/adamw';
+import type { Strategy } from '../strategies/types';
+
+export interface StepReport {
+  /** This rank's share of the batch mean loss. */
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  predictions: Int32Array;
+  /** The all-reduced (global) gradients this step applied, before clipping. */
+  grads: Map<string, Float32Array>;
+  computeMs: number;
+  /** Time in attention (kernel + exposed ring communication). */
+  attentionMs: number;
+  /** Time waiting for the gradient all-reduce after backward finished. */
+  allReduceMs: number;
+  optimizerMs: number;
+}
+
+/**
+ * One rank's replica: parameters, optimizer state, and the step that ties model, attention
+ * strategy, bucketed gradient all-reduce (one bucket per layer, launched as soon as that
+ * layer's backward is done, so it overlaps the backward of earlier layers) and AdamW together.
+ */
+export class TrainSession {
+  readonly model: ModelConfig;
+  readonly params: Params;
+  readonly optimizer: AdamW;
+  private stepIndex = 0;
+
+  constructor(model: ModelConfig, optim: OptimConfig, seed: number) {
+    this.model = checkModelConfig(model);
+    this.params = initParams(this.model, seed);
+    const decayed = new Set(paramSpecs(this.model).filter((s) => s.decay).map((s) => s.name));
+    this.optimizer = new AdamW(optim, decayed);
+  }
+
+  async step(env: { transport: Transport; kernel: AttentionKernel; strategy: Strategy }, batch: ShardBatch): Promise<StepReport> {
+    const tag = `train.${this.stepIndex}`;
+    const buckets: Promise<void>[] = [];
+    const t0 = performance.now();
+    const r = await modelStep(
+      {
+        ...env,
+        onLayerGrads: (layer, grads) => buckets.push(allReduceBucket(env.transport, `${tag}.ar.L${layer}`, grads)),
+      },
+      this.model,
+      this.params,
+      batch,
+      tag,
+    );
+    const t1 = performance.now();
+    const rest = new Map([...r.grads].filter(([name]) => !/^l\d+\./.test(name)));
+    buckets.push(allReduceBucket(env.transport, `${tag}.ar.rest`, rest));
+    await Promise.all(buckets);
+    const t2 = performance.now();
+    const { gradNorm, lr } = this.optimizer.step(this.params, r.grads);
+    const t3 = performance.now();
+    this.stepIndex++;
+    return {
+      loss: r.loss,
+      gradNorm,
+      lr,
+      predictions: r.predictions,
+      grads: r.grads,
+      computeMs: t1 - t0 - r.timings.attentionMs,
+      attentionMs: r.timings.attentionMs,
+      allReduceMs: t2 - t1,
+      optimizerMs: t3 - t2,
+    };
+  }
+
+  async evaluate(env: { transport: Transport; kernel: AttentionKernel; strategy: Strategy }, batch: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
+    return modelForward({ ...env }, this.model, this.params, batch, tag);
+  }
+
+  /** sha256 over every parameter in a fixed order: equal on every rank, or replicas diverged. */
+  paramHash(): string {
+    const h = createHash('sha256');
+    for (const s of paramSpecs(this.model)) {
+      const p = this.params.get(s.name)!;
+      h.update(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    }
+    return h.digest('hex');
+  }
+}
