@@ -18,6 +18,8 @@ export interface LocalLaunchOptions {
   env?: Record<string, string>;
   /** BLAS/tfjs threads per worker: cores / P keeps P workers from fighting over the cores. */
   threadsPerWorker?: number;
+  /** When set, each worker also writes JSON-line logs to logDir/worker-<rank>.log. */
+  logDir?: string;
 }
 
 export interface WorkerExit {
@@ -52,6 +54,7 @@ export class LocalLauncher {
           WORLD_SIZE: String(worldSize),
           OPENBLAS_NUM_THREADS: threads,
           OMP_NUM_THREADS: threads,
+          ...(this.opts.logDir ? { RINGTRAIN_LOG_FILE: `${this.opts.logDir}/worker-${rank}.log` } : {}),
         },
       });
       const tail: string[] = [];

@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { isRingtrainError } from '@ringtrain/core';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
+import { registerTrainCommand } from './commands/train';
+import { registerCoordinatorCommand } from './commands/coordinator';
 
 /**
  * `ringtrain` entry point. User errors (RingtrainError) print their message and hint and exit 2
@@ -14,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride();
   registerCheckCommand(program);
   registerWorkerCommand(program);
+  registerTrainCommand(program);
+  registerCoordinatorCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -3,7 +3,7 @@ import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import type { Saved, Strategy } from '../strategies/types';
-import type { ModelConfig } from './config';
+import type { ModelConfig } from '@ringtrain/config';
 import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
 import { paramSpecs, type Params } from './params';
 

@@ -1,5 +1,5 @@
 import { SeededRandom } from '@ringtrain/core';
-import type { ModelConfig } from './config';
+import type { ModelConfig } from '@ringtrain/config';
 
 /**
  * Parameters as named flat Float32Arrays in a fixed order. Every rank (and the single-process

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig } from './config';
+import type { ModelConfig } from '@ringtrain/config';
 import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
 import { paramSpecs, type Params } from './params';
 

@@ -1,14 +1,17 @@
-import { RingtrainError } from '@ringtrain/core';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport, WireTensor } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import { runAttentionShard } from '../attention/run-shard';
 import { getStrategy } from '../strategies/registry';
+import { bool, int, num, str, tensor } from './job-params';
+import type { WorkerState } from './train-jobs';
 
 /** What a job handler gets: this rank's data plane and kernel. */
 export interface JobEnv {
   transport: Transport;
   kernel: AttentionKernel;
+  /** What outlives one job on this worker (the training replica). */
+  state: WorkerState;
 }
 
 export interface JobOutput {
@@ -52,37 +55,3 @@ export async function attentionJob(env: JobEnv, jobId: string, params: Record<st
   };
 }
 
-function bad(field: string, expected: string, value: unknown): RingtrainError {
-  return new RingtrainError('BAD_JOB', `job parameter "${field}" must be ${expected}, got ${JSON.stringify(value)}`, { details: { field } });
-}
-
-function str(p: Record<string, unknown>, f: string): string {
-  if (typeof p[f] !== 'string') throw bad(f, 'a string', p[f]);
-  return p[f] as string;
-}
-
-function num(p: Record<string, unknown>, f: string): number {
-  if (typeof p[f] !== 'number' || !Number.isFinite(p[f])) throw bad(f, 'a finite number', p[f]);
-  return p[f] as number;
-}
-
-function int(p: Record<string, unknown>, f: string): number {
-  const v = num(p, f);
-  if (!Number.isInteger(v)) throw bad(f, 'an integer', v);
-  return v;
-}
-
-function bool(p: Record<string, unknown>, f: string): boolean {
-  if (typeof p[f] !== 'boolean') throw bad(f, 'a boolean', p[f]);
-  return p[f] as boolean;
-}
-
-function tensor(ts: Record<string, WireTensor>, name: string, dtype: WireTensor['dtype'], shape?: number[]): WireTensor {
-  const t = ts[name];
-  if (!t) throw new RingtrainError('BAD_JOB', `job tensor "${name}" is missing`, { details: { name } });
-  if (t.dtype !== dtype) throw new RingtrainError('BAD_JOB', `job tensor "${name}" is ${t.dtype}, expected ${dtype}`);
-  if (shape && (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i]))) {
-    throw new RingtrainError('BAD_JOB', `job tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-  }
-  return t;
-}

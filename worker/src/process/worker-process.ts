@@ -3,6 +3,7 @@ import { ensureCpuBackend, tfjsKernel } from '@ringtrain/kernels';
 import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
+import { evalStepJob, trainInitJob, trainStepJob, type WorkerState } from './train-jobs';
 
 /**
  * One worker process: data-plane server up, register with the coordinator, join the peer mesh
@@ -26,6 +27,9 @@ type JobHandler = (env: JobEnv, jobId: string, params: Record<string, unknown>, 
 
 const JOB_HANDLERS: Record<string, JobHandler> = {
   attention: attentionJob,
+  'train-init': trainInitJob,
+  'train-step': trainStepJob,
+  'eval-step': evalStepJob,
 };
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
@@ -34,6 +38,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger, ...opts.wsOptions });
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
+  const state: WorkerState = { train: null, strategy: null };
   try {
     conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions });
     await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
@@ -78,7 +83,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       if (!transport) throw new RingtrainError('BAD_STATE', `job ${msg.jobId} arrived before the mesh was up`);
       const handler = JOB_HANDLERS[msg.kind];
       if (!handler) throw new RingtrainError('UNKNOWN_JOB', `unknown job kind "${msg.kind}"`, { hint: `known kinds: ${Object.keys(JOB_HANDLERS).join(', ')}` });
-      const out = await handler({ transport, kernel: tfjsKernel }, msg.jobId, msg.params, tensorsFromFrames(msg.tensors));
+      const out = await handler({ transport, kernel: tfjsKernel, state }, msg.jobId, msg.params, tensorsFromFrames(msg.tensors));
       await conn!.send({ t: 'result', jobId: msg.jobId, tensors: tensorsToFrames(out.tensors), meta: out.meta });
     } catch (err) {
       const e = isRingtrainError(err) ? err : new RingtrainError('WORKER_ERROR', (err as Error)?.stack ?? String(err));

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { allReduceBucket } from '../comm/all-reduce';
-import { checkModelConfig, type ModelConfig } from '../model/config';
+import { checkModelConfig, type ModelConfig } from '@ringtrain/config';
 import { modelForward, modelStep, type ShardBatch } from '../model/model-step';
 import { initParams, paramSpecs, type Params } from '../model/params';
-import { AdamW, type OptimConfig } from '../optim/adamw';
+import type { OptimConfig } from '@ringtrain/config';
+import { AdamW } from '../optim/adamw';
 import type { Strategy } from '../strategies/types';
 
 export interface StepReport {

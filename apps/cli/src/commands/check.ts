@@ -4,6 +4,7 @@ import { STRATEGY_NAMES } from '@ringtrain/worker';
 import { checkConfigFrom, type CheckOptions } from '../check/config';
 import { reportJson, reportTable } from '../check/report';
 import { runCheck } from '../check/run-check';
+import { cliEntry } from '../cli-entry';
 
 export function registerCheckCommand(program: Command): void {
   program
@@ -33,6 +34,5 @@ export function registerCheckCommand(program: Command): void {
 
 /** How to start a worker: this same CLI, `worker` subcommand. */
 function workerCommand(): string[] {
-  const entry = process.env.RINGTRAIN_CLI ?? process.argv[1];
-  return [process.execPath, entry, 'worker'];
+  return [process.execPath, cliEntry(), 'worker'];
 }

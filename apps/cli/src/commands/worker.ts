@@ -30,7 +30,7 @@ export function registerWorkerCommand(program: Command): void {
       if (!secret) {
         throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'the launcher passes the job secret in RINGTRAIN_SECRET; set it to the coordinator\'s secret' });
       }
-      const logger = createLogger({ name: `worker-${env.rank}` });
+      const logger = createLogger({ name: `worker-${env.rank}`, file: process.env.RINGTRAIN_LOG_FILE });
       await runWorkerProcess({
         coordinatorUrl,
         secret,

@@ -1,0 +1,177 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RingtrainError, type Logger } from '@ringtrain/core';
+import { STRATEGY_LAYOUTS, type TrainConfig } from '@ringtrain/config';
+import { openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
+import { makeLayout, type Layout } from '@ringtrain/layout';
+import type { JsonObject } from '@ringtrain/protocol';
+import type { Coordinator, JobResult } from '../coordinator';
+import { countTargets, gatherTokenBatch, shardTokenBatch } from './shard-batch';
+
+/** One line of metrics.jsonl. */
+export interface StepMetrics {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  tokensPerSec: number;
+  stepMs: number;
+  /** Slowest rank's split of the step. */
+  computeMs: number;
+  attentionMs: number;
+  allReduceMs: number;
+  optimizerMs: number;
+  /** Passkey accuracy of this training batch (argmax of the answer digits), when the data is passkey. */
+  taskAccuracy?: number;
+  peakRssBytes: number;
+}
+
+export interface EvalResult {
+  step: number;
+  loss: number;
+  samples: number;
+  passkeyAccuracy?: number;
+  digitAccuracy?: number;
+}
+
+export type TrainEvent =
+  | { event: 'step'; metrics: StepMetrics; steps: number; etaSec: number }
+  | { event: 'eval'; result: EvalResult }
+  | { event: 'done'; summary: TrainSummary };
+
+export interface TrainSummary {
+  runDir: string;
+  steps: number;
+  finalLoss: number;
+  firstLoss: number;
+  eval: EvalResult | null;
+  wallSec: number;
+}
+
+/**
+ * The coordinator's training loop: shard each batch by the strategy's layout, run the step on
+ * every rank, aggregate loss and timings, check replicas stay identical, write metrics.jsonl,
+ * and evaluate on held-out data.
+ */
+export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, logger: Logger, onEvent: (e: TrainEvent) => void): Promise<TrainSummary> {
+  mkdirSync(cfg.runDir, { recursive: true });
+  const metricsFile = join(cfg.runDir, 'metrics.jsonl');
+  writeFileSync(metricsFile, '');
+  const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
+  const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
+  const dataset = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength }, warnings: logger });
+
+  const init = await coordinator.runJob('train-init', {
+    model: { ...cfg.model } as unknown as JsonObject,
+    optim: { ...cfg.optim } as unknown as JsonObject,
+    seed: cfg.seed,
+    strategy: cfg.strategy,
+  }, emptyPerRank(cfg.workers));
+  checkHashes(init, -1);
+
+  const start = performance.now();
+  let firstLoss = NaN;
+  let lastLoss = NaN;
+  let peakRss = 0;
+  let evalResult: EvalResult | null = null;
+  for (let step = 0; step < cfg.steps; step++) {
+    const t0 = performance.now();
+    const batch = dataset.nextBatch(cfg.batchSize);
+    const globalTokens = countTargets(batch.targets);
+    const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === cfg.steps - 1;
+    const results = await coordinator.runJob('train-step', {
+      seqLen: cfg.seqLen, batch: cfg.batchSize, globalTokens, hashCheck, predictions: isPasskey,
+    }, shardTokenBatch(layout, batch.inputs, batch.targets, cfg.batchSize));
+    if (hashCheck) checkHashes(results, step);
+    const stepMs = performance.now() - t0;
+    const meta = (k: string) => results.map((r) => Number(r.meta[k]));
+    const loss = meta('loss').reduce((a, b) => a + b, 0);
+    if (!Number.isFinite(loss)) {
+      throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
+    }
+    if (step === 0) firstLoss = loss;
+    lastLoss = loss;
+    peakRss = Math.max(peakRss, ...meta('rssBytes'));
+    const metrics: StepMetrics = {
+      step, loss, lr: meta('lr')[0], gradNorm: meta('gradNorm')[0],
+      tokens: cfg.batchSize * cfg.seqLen,
+      tokensPerSec: (cfg.batchSize * cfg.seqLen) / (stepMs / 1000),
+      stepMs,
+      computeMs: Math.max(...meta('computeMs')),
+      attentionMs: Math.max(...meta('attentionMs')),
+      allReduceMs: Math.max(...meta('allReduceMs')),
+      optimizerMs: Math.max(...meta('optimizerMs')),
+      peakRssBytes: Math.max(...meta('rssBytes')),
+    };
+    if (isPasskey) metrics.taskAccuracy = passkeyAccuracy(gatherPredictions(layout, results, cfg.batchSize), batch as PasskeyBatch).accuracy;
+    appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
+    const elapsed = (performance.now() - start) / 1000;
+    onEvent({ event: 'step', metrics, steps: cfg.steps, etaSec: (elapsed / (step + 1)) * (cfg.steps - step - 1) });
+    const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && step !== cfg.steps - 1;
+    if (evalNow) {
+      evalResult = await evaluate(cfg, coordinator, layout, step + 1);
+      onEvent({ event: 'eval', result: evalResult });
+    }
+  }
+  evalResult = await evaluate(cfg, coordinator, layout, cfg.steps);
+  onEvent({ event: 'eval', result: evalResult });
+  appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
+  const summary: TrainSummary = { runDir: cfg.runDir, steps: cfg.steps, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: (performance.now() - start) / 1000 };
+  writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
+  onEvent({ event: 'done', summary });
+  logger.info(`trained ${cfg.steps} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
+  return summary;
+}
+
+/**
+ * Held-out evaluation: passkey samples from the eval split (never trained on), or for file data
+ * the loss of the first batches of a differently seeded pass over it.
+ */
+export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layout: Layout, step: number): Promise<EvalResult> {
+  const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
+  const dataset = isPasskey ? null : openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed + 1_000_003 });
+  let lossSum = 0;
+  let batches = 0;
+  let correct = 0;
+  let digits = 0;
+  let samples = 0;
+  for (let done = 0; done < cfg.evalSamples; done += cfg.batchSize) {
+    const b = Math.min(cfg.batchSize, cfg.evalSamples - done);
+    const batch: Batch = isPasskey
+      ? passkeyBatch({ seqLen: cfg.seqLen, keyLength: cfg.passkeyKeyLength, batchSize: b, seed: 0, index: done, split: 'eval' })
+      : dataset!.nextBatch(b);
+    const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b));
+    lossSum += results.reduce((a, r) => a + Number(r.meta.loss), 0);
+    batches++;
+    samples += b;
+    if (isPasskey) {
+      const acc = passkeyAccuracy(gatherPredictions(layout, results, b), batch as PasskeyBatch);
+      correct += acc.correct;
+      digits += acc.digitAccuracy * acc.samples;
+    }
+  }
+  const result: EvalResult = { step, loss: lossSum / batches, samples };
+  if (isPasskey) {
+    result.passkeyAccuracy = correct / samples;
+    result.digitAccuracy = digits / samples;
+  }
+  return result;
+}
+
+function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {
+  return gatherTokenBatch(layout, results.map((r) => r.tensors.predictions.data as Int32Array), batch);
+}
+
+function checkHashes(results: JobResult[], step: number): void {
+  const hashes = results.map((r) => String(r.meta.hash));
+  if (new Set(hashes).size !== 1) {
+    throw new RingtrainError('REPLICA_DIVERGED', `parameters differ across ranks after step ${step}: ${hashes.map((h, r) => `rank ${r} ${h.slice(0, 12)}`).join(', ')}`, {
+      hint: 'replicas must stay bit-identical; this is a bug in the all-reduce or the optimizer — please report it with the run directory',
+    });
+  }
+}
+
+function emptyPerRank(P: number): Array<Record<string, never>> {
+  return Array.from({ length: P }, () => ({}));
+}

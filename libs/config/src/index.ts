@@ -1,0 +1,4 @@
+export * from './model';
+export * from './optim';
+export * from './train-config';
+export * from './suggest';

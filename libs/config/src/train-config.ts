@@ -1,0 +1,230 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { RingtrainError } from '@ringtrain/core';
+import { checkModelConfig, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
+import { OPTIM_DEFAULTS, type OptimConfig } from './optim';
+import { didYouMean } from './suggest';
+
+/**
+ * The run config of `ringtrain train`: a JSON/YAML file, overridden by flags, validated once
+ * into a frozen TrainConfig. Unknown keys are refused with the nearest valid key.
+ */
+export const STRATEGY_LAYOUTS = Object.freeze({
+  ring: 'contiguous',
+  striped: 'striped',
+  zigzag: 'zigzag',
+  ulysses: 'contiguous',
+  rsa: 'contiguous',
+} as const);
+export type TrainStrategy = keyof typeof STRATEGY_LAYOUTS;
+export const TRAIN_STRATEGIES = Object.keys(STRATEGY_LAYOUTS) as TrainStrategy[];
+export const BACKENDS = ['auto', 'native', 'cpu', 'tensorflow', 'gpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface TrainConfig {
+  readonly runDir: string;
+  readonly workers: number;
+  readonly strategy: TrainStrategy;
+  readonly seqLen: number;
+  readonly batchSize: number;
+  readonly steps: number;
+  readonly model: ModelConfig;
+  /** 'passkey' or file/folder paths. */
+  readonly data: readonly string[];
+  readonly passkeyKeyLength: number;
+  readonly seed: number;
+  readonly backend: BackendName;
+  readonly optim: OptimConfig;
+  /** Held-out evaluation every N steps (0 = only at the end). */
+  readonly evalEvery: number;
+  readonly evalSamples: number;
+  /** Compare parameter hashes across ranks every N steps. */
+  readonly hashCheckEvery: number;
+}
+
+/** What a config file or the flags may say (all optional; defaults fill the rest). */
+export interface TrainInput {
+  runDir?: string;
+  workers?: number;
+  strategy?: string;
+  seqLen?: number;
+  batchSize?: number;
+  steps?: number;
+  model?: string | Record<string, unknown>;
+  data?: string | string[];
+  passkeyKeyLength?: number;
+  seed?: number;
+  backend?: string;
+  lr?: number;
+  optim?: Record<string, unknown>;
+  evalEvery?: number;
+  evalSamples?: number;
+  hashCheckEvery?: number;
+}
+
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery'];
+const MODEL_KEYS = ['preset', 'vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd'];
+const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
+
+export const TRAIN_DEFAULTS = Object.freeze({
+  workers: 2,
+  strategy: 'striped' as TrainStrategy,
+  seqLen: 1024,
+  batchSize: 1,
+  steps: 100,
+  model: 'tiny',
+  data: 'passkey',
+  passkeyKeyLength: 5,
+  seed: 1,
+  backend: 'auto' as BackendName,
+  evalEvery: 0,
+  evalSamples: 16,
+  hashCheckEvery: 25,
+});
+
+export function loadConfigFile(path: string): TrainInput {
+  if (!existsSync(path)) {
+    throw new RingtrainError('CONFIG_NOT_FOUND', `config file ${path} does not exist`, { hint: 'pass --config with the path of a .json or .yaml file' });
+  }
+  const text = readFileSync(path, 'utf8');
+  const ext = extname(path).toLowerCase();
+  let value: unknown;
+  try {
+    value = ext === '.yaml' || ext === '.yml' ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new RingtrainError('CONFIG_PARSE', `config file ${path} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message}`, {
+      hint: 'fix the syntax; .json files are JSON, .yaml/.yml files are YAML',
+    });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new RingtrainError('CONFIG_PARSE', `config file ${path} must hold an object of settings`, { hint: `e.g. {"steps": 200, "model": "small"}` });
+  }
+  return value as TrainInput;
+}
+
+/** File settings, then flags on top, then defaults; validated and frozen. */
+export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDefault: string): TrainConfig {
+  checkKeys('config', file as Record<string, unknown>, TOP_KEYS);
+  const merged: TrainInput = { ...file, ...dropUndefined(flags) };
+  const workers = int('workers', merged.workers ?? TRAIN_DEFAULTS.workers, 1);
+  const seqLen = int('seqLen', merged.seqLen ?? TRAIN_DEFAULTS.seqLen, 1);
+  const batchSize = int('batchSize', merged.batchSize ?? TRAIN_DEFAULTS.batchSize, 1);
+  const steps = int('steps', merged.steps ?? TRAIN_DEFAULTS.steps, 1);
+  const seed = int('seed', merged.seed ?? TRAIN_DEFAULTS.seed, 0);
+  const strategy = oneOf('strategy', merged.strategy ?? TRAIN_DEFAULTS.strategy, TRAIN_STRATEGIES);
+  const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
+  const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
+  const optimIn = (merged.optim ?? {}) as Record<string, unknown>;
+  checkKeys('optim', optimIn, OPTIM_KEYS);
+  const optim: OptimConfig = Object.freeze({
+    ...OPTIM_DEFAULTS,
+    warmupSteps: Math.min(OPTIM_DEFAULTS.warmupSteps, Math.max(0, Math.floor(steps / 10))),
+    ...(optimIn as Partial<OptimConfig>),
+    ...(merged.lr !== undefined ? { lr: num('lr', merged.lr) } : {}),
+    totalSteps: steps,
+  });
+  for (const k of OPTIM_KEYS) num(`optim.${k}`, (optim as unknown as Record<string, unknown>)[k]);
+  if (!(optim.lr > 0)) throw new RingtrainError('BAD_CONFIG', `lr ${optim.lr} must be positive`, { hint: 'use e.g. --lr 3e-3' });
+  const dataRaw = merged.data ?? TRAIN_DEFAULTS.data;
+  const data = (Array.isArray(dataRaw) ? dataRaw : String(dataRaw).split(',')).map((s) => String(s).trim()).filter(Boolean);
+  if (data.length === 0) throw new RingtrainError('BAD_CONFIG', 'data is empty', { hint: 'use --data passkey, or --data PATH to text/JSONL/.bin files' });
+
+  if (seqLen < workers) {
+    throw new RingtrainError('SEQ_TOO_SHORT', `seqLen ${seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use --seq-len ${workers} or more, or fewer --workers` });
+  }
+  if (strategy === 'ulysses' && (model.heads * batchSize) % workers !== 0) {
+    throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across workers: ${model.heads} heads × batch ${batchSize} do not divide by ${workers} workers`, {
+      hint: 'use a worker count that divides the heads, or strategy ring/striped/zigzag',
+    });
+  }
+  return Object.freeze({
+    runDir: merged.runDir ?? runDirDefault,
+    workers,
+    strategy,
+    seqLen,
+    batchSize,
+    steps,
+    model,
+    data: Object.freeze(data),
+    passkeyKeyLength: int('passkeyKeyLength', merged.passkeyKeyLength ?? TRAIN_DEFAULTS.passkeyKeyLength, 2),
+    seed,
+    backend,
+    optim,
+    evalEvery: int('evalEvery', merged.evalEvery ?? TRAIN_DEFAULTS.evalEvery, 0),
+    evalSamples: int('evalSamples', merged.evalSamples ?? TRAIN_DEFAULTS.evalSamples, 1),
+    hashCheckEvery: int('hashCheckEvery', merged.hashCheckEvery ?? TRAIN_DEFAULTS.hashCheckEvery, 1),
+  });
+}
+
+/**
+ * `--model small`, `--model tiny,layers=3`, `--model dModel=128,layers=2,heads=4,headDim=32`,
+ * or in a file `{"preset": "small", "layers": 2}`.
+ */
+export function resolveModel(spec: string | Record<string, unknown>, vocabSize = 258): ModelConfig {
+  let obj: Record<string, unknown>;
+  if (typeof spec === 'string') {
+    obj = {};
+    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      if (eq < 0) obj.preset = part;
+      else obj[part.slice(0, eq).trim()] = Number(part.slice(eq + 1));
+    }
+  } else {
+    obj = { ...spec };
+  }
+  checkKeys('model', obj, MODEL_KEYS);
+  const presetName = (obj.preset ?? (obj.dModel === undefined ? 'tiny' : undefined)) as string | undefined;
+  let base: Partial<ModelConfig> = { ...MODEL_PRESETS.tiny };
+  if (presetName !== undefined) {
+    const presets = Object.keys(MODEL_PRESETS);
+    if (!presets.includes(presetName)) {
+      throw new RingtrainError('BAD_CONFIG', `unknown model preset "${presetName}"${didYouMean(presetName, presets)}`, {
+        hint: `use one of ${presets.join(', ')}, or explicit dims like --model dModel=128,layers=2,heads=4,headDim=32`,
+      });
+    }
+    base = { ...MODEL_PRESETS[presetName as ModelPresetName] };
+  }
+  const { preset: _preset, ...dims } = obj;
+  for (const [k, v] of Object.entries(dims)) num(`model.${k}`, v);
+  return checkModelConfig({ vocabSize, ...base, ...(dims as Partial<ModelConfig>) } as ModelConfig);
+}
+
+function checkKeys(where: string, obj: Record<string, unknown>, valid: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!valid.includes(key)) {
+      throw new RingtrainError('UNKNOWN_CONFIG_KEY', `unknown ${where} key "${key}"${didYouMean(key, valid)}`, {
+        hint: `valid ${where} keys: ${valid.join(', ')}`,
+        details: { where, key },
+      });
+    }
+  }
+}
+
+function num(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new RingtrainError('BAD_CONFIG', `${name} ${JSON.stringify(v)} must be a number`, { hint: `set ${name} to a number` });
+  }
+  return v;
+}
+
+function int(name: string, v: unknown, min: number): number {
+  const n = num(name, v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RingtrainError('BAD_CONFIG', `${name} ${n} must be an integer of at least ${min}`, { hint: `set ${name} to ${min} or more` });
+  }
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: unknown, options: readonly T[]): T {
+  if (typeof v !== 'string' || !options.includes(v as T)) {
+    throw new RingtrainError('BAD_CONFIG', `${name} ${JSON.stringify(v)} is not one of ${options.join(', ')}${typeof v === 'string' ? didYouMean(v, options) : ''}`, {
+      hint: `set ${name} to one of ${options.join(', ')}`,
+    });
+  }
+  return v as T;
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
