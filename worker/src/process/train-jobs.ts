@@ -69,3 +69,23 @@ function shardBatch(params: Record<string, unknown>, tensors: Record<string, Wir
     globalTokens: int(params, 'globalTokens'),
   };
 }
+
+/** `get-params`: this replica's parameters (for saving the model and for `check --train`). */
+export async function getParamsJob(env: JobEnv): Promise<JobOutput> {
+  const { session } = sessionOf(env);
+  const tensors: Record<string, WireTensor> = {};
+  for (const [name, p] of session.params) tensors[name] = { dtype: 'float32', shape: [p.length], data: p };
+  return { tensors, meta: { hash: session.paramHash() } };
+}
+
+/** `set-params`: replace the replica's parameters (loading a saved model); every name must match. */
+export async function setParamsJob(env: JobEnv, _jobId: string, _params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
+  const { session } = sessionOf(env);
+  for (const [name, p] of session.params) {
+    const t = tensor(tensors, name, 'float32', [p.length]);
+    p.set(t.data as Float32Array);
+  }
+  const extra = Object.keys(tensors).filter((n) => !session.params.has(n));
+  if (extra.length) throw new RingtrainError('BAD_JOB', `set-params got unknown parameters ${extra.join(', ')}`, { hint: 'the saved model was made with another model config' });
+  return { tensors: {}, meta: { hash: session.paramHash() } };
+}

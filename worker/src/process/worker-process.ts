@@ -3,7 +3,7 @@ import { ensureCpuBackend, tfjsKernel } from '@ringtrain/kernels';
 import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
-import { evalStepJob, trainInitJob, trainStepJob, type WorkerState } from './train-jobs';
+import { evalStepJob, getParamsJob, setParamsJob, trainInitJob, trainStepJob, type WorkerState } from './train-jobs';
 
 /**
  * One worker process: data-plane server up, register with the coordinator, join the peer mesh
@@ -30,6 +30,8 @@ const JOB_HANDLERS: Record<string, JobHandler> = {
   'train-init': trainInitJob,
   'train-step': trainStepJob,
   'eval-step': evalStepJob,
+  'get-params': getParamsJob,
+  'set-params': setParamsJob,
 };
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {

@@ -1,5 +1,6 @@
 import { RingtrainError, optionError } from '@ringtrain/core';
 import { makeLayout } from '@ringtrain/layout';
+import { OPTIM_DEFAULTS, resolveModel, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import { getStrategy, makeProblem, STRATEGY_NAMES, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
 
 /** `ringtrain check` options as commander hands them over (strings for the numeric ones). */
@@ -15,7 +16,11 @@ export interface CheckOptions {
   json: boolean;
   dump?: string;
   timeoutMs: string;
-  tolerance: string;
+  tolerance?: string;
+  train: boolean;
+  model: string;
+  batchSize: string;
+  lr: string;
 }
 
 export interface CheckConfig {
@@ -28,6 +33,8 @@ export interface CheckConfig {
   readonly timeoutMs: number;
   /** Largest accepted error relative to max|reference|. */
   readonly tolerance: number;
+  /** `--train`: check one training step instead of attention alone. */
+  readonly train: { model: ModelConfig; batchSize: number; optim: OptimConfig } | null;
 }
 
 export function parseIntOption(option: string, raw: string, min: number): number {
@@ -52,7 +59,7 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
   const headDim = parseIntOption('--head-dim', opts.headDim, 1);
   const seed = parseIntOption('--seed', opts.seed, 0);
   const timeoutMs = parseIntOption('--timeout-ms', opts.timeoutMs, 1);
-  const tolerance = parsePositiveNumber('--tolerance', opts.tolerance);
+  const tolerance = parsePositiveNumber('--tolerance', opts.tolerance ?? (opts.train ? '1e-5' : '1e-4'));
 
   const names = opts.strategies.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw optionError('--strategies', opts.strategies, `a comma list of ${STRATEGY_NAMES.join(', ')}`);
@@ -70,8 +77,19 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
       details: { seqLen, workers },
     });
   }
-  const problem = makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal });
   const strategies = [...new Set(names)] as StrategyName[];
+  let train: CheckConfig['train'] = null;
+  let problem: AttentionProblem;
+  if (opts.train) {
+    const model = resolveModel(opts.model);
+    const batchSize = parseIntOption('--batch-size', opts.batchSize, 1);
+    const lr = parsePositiveNumber('--lr', opts.lr);
+    train = { model, batchSize, optim: Object.freeze({ ...OPTIM_DEFAULTS, lr, warmupSteps: 0, totalSteps: 1 }) };
+    // Batch is folded into heads for attention, so strategies see B·H heads.
+    problem = makeProblem({ seqLen, heads: model.heads * batchSize, kvHeads: model.kvHeads * batchSize, headDim: model.headDim, causal: true });
+  } else {
+    problem = makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal });
+  }
   for (const name of strategies) {
     const strategy = getStrategy(name);
     strategy.checkProblem(problem, workers);
@@ -86,6 +104,7 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
     dumpDir: opts.dump ?? null,
     timeoutMs,
     tolerance,
+    train,
   });
 }
 

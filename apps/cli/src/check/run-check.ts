@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
 import { SeededRandom, type Logger } from '@ringtrain/core';
-import { Coordinator, LocalLauncher, describeExit } from '@ringtrain/coordinator';
 import { errorStats, referenceBackward, referenceForward } from '@ringtrain/kernels';
 import { gatherRows, makeLayout, shardRows } from '@ringtrain/layout';
 import type { WireTensor } from '@ringtrain/transport';
 import { getStrategy } from '@ringtrain/worker';
 import type { CheckConfig } from './config';
 import { writeDump } from './dump';
+import { withLocalWorld } from './workers';
 import { CHECKED_TENSORS, caseOk, type CheckCase, type CheckReport, type CheckedTensor } from './report';
 
 /**
@@ -33,22 +31,8 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
   const refGrads = referenceBackward({ ...inputs, ...dims, out: refFwd.out, lse: refFwd.lse });
   const reference: Record<CheckedTensor, Float32Array> = { out: refFwd.out, ...refGrads };
 
-  const secret = randomBytes(24).toString('hex');
-  const coordinator = await Coordinator.start({ worldSize: P, secret, rendezvousTimeoutMs: 60000, jobTimeoutMs: cfg.timeoutMs, logger });
-  const launcher = new LocalLauncher({
-    worldSize: P,
-    command: workerCommand,
-    coordinatorUrl: coordinator.url,
-    secret,
-    logger,
-    threadsPerWorker: Math.max(1, Math.floor(cpus().length / P)),
-  });
-  launcher.onUnexpectedExit((e) => coordinator.fail(describeExit(e)));
   const cases: CheckCase[] = [];
-  try {
-    logger.info(`starting ${P} worker processes`);
-    launcher.start();
-    await coordinator.waitForWorld();
+  await withLocalWorld({ workers: P, logger, workerCommand, jobTimeoutMs: cfg.timeoutMs }, async (coordinator) => {
     for (const [i, name] of cfg.strategies.entries()) {
       const strategy = getStrategy(name);
       const layout = makeLayout(strategy.layout, S, P);
@@ -84,10 +68,7 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
         logger.info(`wrote ${name} inputs and results to ${cfg.dumpDir}`);
       }
     }
-  } finally {
-    await coordinator.shutdown('check finished');
-    await launcher.stop();
-  }
+  });
   return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases };
 }
 

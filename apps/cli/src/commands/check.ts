@@ -4,6 +4,7 @@ import { STRATEGY_NAMES } from '@ringtrain/worker';
 import { checkConfigFrom, type CheckOptions } from '../check/config';
 import { reportJson, reportTable } from '../check/report';
 import { runCheck } from '../check/run-check';
+import { runTrainCheck, trainCheckTable } from '../check/run-train-check';
 import { cliEntry } from '../cli-entry';
 
 export function registerCheckCommand(program: Command): void {
@@ -19,13 +20,23 @@ export function registerCheckCommand(program: Command): void {
     .addOption(new Option('--causal', 'causal mask (default)').default(true))
     .addOption(new Option('--no-causal', 'no mask'))
     .option('--seed <n>', 'seed of the random inputs', '1')
-    .option('--tolerance <x>', 'largest accepted error relative to max|reference|', '1e-4')
+    .option('--tolerance <x>', 'largest accepted error relative to max|reference| (default 1e-4; 1e-5 with --train)')
+    .option('--train', 'check one training step (loss, gradient norm, every updated parameter) instead of attention alone', false)
+    .option('--model <spec>', 'with --train: model preset and/or dims', 'tiny,heads=4,kvHeads=2')
+    .option('--batch-size <n>', 'with --train: sequences in the batch', '2')
+    .option('--lr <x>', 'with --train: learning rate of the checked AdamW step', '1e-3')
     .option('--timeout-ms <ms>', 'how long one strategy may take', '600000')
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions) => {
       const cfg = checkConfigFrom(opts);
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
+      if (cfg.train) {
+        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, workerCommand());
+        process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
+        process.exitCode = r.ok ? 0 : 1;
+        return;
+      }
       const report = await runCheck(cfg, logger, workerCommand());
       process.stdout.write((cfg.json ? reportJson(report) : reportTable(report)) + '\n');
       process.exitCode = report.ok ? 0 : 1;

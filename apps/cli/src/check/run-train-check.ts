@@ -1,0 +1,85 @@
+import type { Logger } from '@ringtrain/core';
+import { STRATEGY_LAYOUTS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
+import { countTargets, shardTokenBatch } from '@ringtrain/coordinator';
+import { passkeyBatch } from '@ringtrain/data';
+import { errorStats } from '@ringtrain/kernels';
+import { makeLayout } from '@ringtrain/layout';
+import type { JsonObject } from '@ringtrain/protocol';
+import { AdamW, initParams, paramSpecs, referenceLossAndGrads, type StrategyName } from '@ringtrain/worker';
+import { withLocalWorld } from './workers';
+
+export interface TrainCheckCase {
+  strategy: StrategyName;
+  workers: number;
+  loss: number;
+  lossRef: number;
+  gradNorm: number;
+  gradNormRef: number;
+  /** Largest per-tensor error of the updated parameters, relative to max|reference| of that tensor. */
+  maxParamRelErr: number;
+  ok: boolean;
+}
+
+export interface TrainCheckOptions {
+  strategies: readonly StrategyName[];
+  workers: number;
+  seqLen: number;
+  batchSize: number;
+  model: ModelConfig;
+  optim: OptimConfig;
+  seed: number;
+  tolerance: number;
+  timeoutMs: number;
+}
+
+/**
+ * `ringtrain check --train`: one training step with P real workers per strategy against a
+ * single-process step on the same batch and initial weights — the whole model differentiated
+ * end to end by tfjs (plain softmax attention), then the same AdamW update.
+ */
+export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, workerCommand: readonly string[]): Promise<{ ok: boolean; cases: TrainCheckCase[] }> {
+  const batch = passkeyBatch({ seqLen: o.seqLen, batchSize: o.batchSize, seed: o.seed, index: 0, split: 'train' });
+  const globalTokens = countTargets(batch.targets);
+
+  logger.info(`reference: single-process training step, seq ${o.seqLen} × batch ${o.batchSize}`);
+  const refParams = initParams(o.model, o.seed);
+  const ref = referenceLossAndGrads(o.model, refParams, batch.inputs, batch.targets, o.batchSize);
+  const decayed = new Set(paramSpecs(o.model).filter((s) => s.decay).map((s) => s.name));
+  const refStep = new AdamW(o.optim, decayed).step(refParams, ref.grads);
+
+  const cases: TrainCheckCase[] = [];
+  await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async (coordinator) => {
+    for (const strategy of o.strategies) {
+      const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
+      const none = Array.from({ length: o.workers }, () => ({}));
+      await coordinator.runJob('train-init', { model: { ...o.model } as unknown as JsonObject, optim: { ...o.optim } as unknown as JsonObject, seed: o.seed, strategy }, none);
+      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize));
+      const hashes = new Set(results.map((r) => String(r.meta.hash)));
+      const params = (await coordinator.runJob('get-params', {}, none))[0].tensors;
+      let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
+      for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(params[name].data as Float32Array, p).rel);
+      const loss = results.reduce((a, r) => a + Number(r.meta.loss), 0);
+      const gradNorm = Number(results[0].meta.gradNorm);
+      const c: TrainCheckCase = {
+        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxParamRelErr,
+        ok: Math.abs(loss - ref.loss) <= o.tolerance * Math.abs(ref.loss) && Math.abs(gradNorm - refStep.gradNorm) <= o.tolerance * refStep.gradNorm && maxParamRelErr <= o.tolerance,
+      };
+      cases.push(c);
+      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
+    }
+  });
+  return { ok: cases.every((c) => c.ok), cases };
+}
+
+export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tolerance: number): string {
+  const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max param rel err', '']];
+  for (const c of r.cases) {
+    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return [
+    `one training step per strategy vs the single-process step; tolerance ${tolerance} relative`,
+    ...rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()),
+    r.ok ? 'ok: every strategy matches the single-process step' : 'FAILED: some value is above the tolerance',
+  ].join('\n');
+}
