@@ -13,3 +13,4 @@ export { referenceLossAndGrads } from './model/reference-model';
 export { AdamW, learningRate, globalNorm } from './optim/adamw';
 export { TrainSession } from './train/train-session';
 export { ringAllReduce, allReduceBucket } from './comm/all-reduce';
+export * from './backend';

@@ -1,10 +1,10 @@
 /** ` (did you mean "x"?)` when a candidate is within edit distance 3 of `word`, else ''. */
 export function didYouMean(word: string, candidates: readonly string[]): string {
   let best = '';
-  let bestDist = Math.min(4, Math.max(2, Math.floor(word.length / 2)));
+  let bestDist = Math.min(3, Math.max(1, Math.floor(word.length / 2)));
   for (const c of candidates) {
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) {
+    if (d <= bestDist) {
       best = c;
       bestDist = d;
     }

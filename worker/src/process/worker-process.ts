@@ -1,5 +1,6 @@
 import { RingtrainError, isRingtrainError, type Logger } from '@ringtrain/core';
-import { ensureCpuBackend, tfjsKernel } from '@ringtrain/kernels';
+import type { BackendName } from '@ringtrain/config';
+import { selectBackend } from '../backend';
 import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
@@ -19,6 +20,8 @@ export interface WorkerProcessOptions {
   /** How long to keep trying the coordinator, and to wait for the mesh. */
   connectTimeoutMs: number;
   logger: Logger;
+  /** Which tfjs backend and kernels to compute with. */
+  backend: BackendName;
   /** Transport limits (max frame bytes, heartbeats, ...) for both planes. */
   wsOptions?: WsOptions;
 }
@@ -36,7 +39,7 @@ const JOB_HANDLERS: Record<string, JobHandler> = {
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
   const { logger, rank, worldSize } = opts;
-  await ensureCpuBackend({ quiet: true });
+  const backend = await selectBackend(opts.backend, logger);
   const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger, ...opts.wsOptions });
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
@@ -85,7 +88,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       if (!transport) throw new RingtrainError('BAD_STATE', `job ${msg.jobId} arrived before the mesh was up`);
       const handler = JOB_HANDLERS[msg.kind];
       if (!handler) throw new RingtrainError('UNKNOWN_JOB', `unknown job kind "${msg.kind}"`, { hint: `known kinds: ${Object.keys(JOB_HANDLERS).join(', ')}` });
-      const out = await handler({ transport, kernel: tfjsKernel, state }, msg.jobId, msg.params, tensorsFromFrames(msg.tensors));
+      const out = await handler({ transport, kernel: backend.kernel, state }, msg.jobId, msg.params, tensorsFromFrames(msg.tensors));
       await conn!.send({ t: 'result', jobId: msg.jobId, tensors: tensorsToFrames(out.tensors), meta: out.meta });
     } catch (err) {
       const e = isRingtrainError(err) ? err : new RingtrainError('WORKER_ERROR', (err as Error)?.stack ?? String(err));

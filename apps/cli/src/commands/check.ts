@@ -6,6 +6,7 @@ import { reportJson, reportTable } from '../check/report';
 import { runCheck } from '../check/run-check';
 import { runTrainCheck, trainCheckTable } from '../check/run-train-check';
 import { cliEntry } from '../cli-entry';
+import { parseBackend } from './worker';
 
 export function registerCheckCommand(program: Command): void {
   program
@@ -26,10 +27,12 @@ export function registerCheckCommand(program: Command): void {
     .option('--batch-size <n>', 'with --train: sequences in the batch', '2')
     .option('--lr <x>', 'with --train: learning rate of the checked AdamW step', '1e-3')
     .option('--timeout-ms <ms>', 'how long one strategy may take', '600000')
+    .option('--backend <name>', 'compute backend of the workers: auto, native, cpu, tensorflow, gpu', 'auto')
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
-    .action(async (opts: CheckOptions) => {
+    .action(async (opts: CheckOptions & { backend: string }) => {
       const cfg = checkConfigFrom(opts);
+      const workerCommand = () => [process.execPath, cliEntry(), 'worker', '--backend', parseBackend(opts.backend)];
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
         const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, workerCommand());
@@ -43,7 +46,4 @@ export function registerCheckCommand(program: Command): void {
     });
 }
 
-/** How to start a worker: this same CLI, `worker` subcommand. */
-function workerCommand(): string[] {
-  return [process.execPath, cliEntry(), 'worker'];
-}
+

@@ -124,6 +124,7 @@ export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
           logger,
           threadsPerWorker: Math.max(1, Math.floor(cpus().length / cfg.workers)),
           logDir: cfg.runDir,
+          env: { RINGTRAIN_BACKEND: cfg.backend },
         });
         launcher.onUnexpectedExit((x) => {
           workerFailure = describeExit(x);

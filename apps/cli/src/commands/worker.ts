@@ -3,6 +3,7 @@ import { RingtrainError, createLogger } from '@ringtrain/core';
 import { runWorkerProcess } from '@ringtrain/worker';
 import { parseIntOption } from '../check/config';
 import { readLaunchEnv } from '../launch-env';
+import { BACKENDS, didYouMean, type BackendName } from '@ringtrain/config';
 
 /**
  * `ringtrain worker`: one worker process. Started by `ringtrain check|train` on one machine, or
@@ -18,7 +19,8 @@ export function registerWorkerCommand(program: Command): void {
     .option('--connect-timeout-ms <ms>', 'how long to wait for the coordinator and the peer mesh', '60000')
     .option('--max-frame-bytes <n>', 'largest frame accepted off the wire; a bigger one closes that connection', String(256 * 1024 * 1024))
     .option('--heartbeat-timeout-ms <ms>', 'a peer silent this long is declared dead', '30000')
-    .action(async (opts: { coordinator?: string; host: string; connectTimeoutMs: string; maxFrameBytes: string; heartbeatTimeoutMs: string }) => {
+    .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')} (default: RINGTRAIN_BACKEND or auto)`)
+    .action(async (opts: { coordinator?: string; host: string; connectTimeoutMs: string; maxFrameBytes: string; heartbeatTimeoutMs: string; backend?: string }) => {
       const env = readLaunchEnv(process.env);
       const coordinatorUrl = opts.coordinator ?? env.coordinatorUrl;
       if (!coordinatorUrl) {
@@ -39,10 +41,20 @@ export function registerWorkerCommand(program: Command): void {
         host: opts.host,
         connectTimeoutMs: parseIntOption('--connect-timeout-ms', opts.connectTimeoutMs, 1),
         logger,
+        backend: parseBackend(opts.backend ?? process.env.RINGTRAIN_BACKEND ?? 'auto'),
         wsOptions: {
           maxFrameBytes: parseIntOption('--max-frame-bytes', opts.maxFrameBytes, 1024),
           heartbeatTimeoutMs: parseIntOption('--heartbeat-timeout-ms', opts.heartbeatTimeoutMs, 1),
         },
       });
     });
+}
+
+export function parseBackend(raw: string): BackendName {
+  if (!(BACKENDS as readonly string[]).includes(raw)) {
+    throw new RingtrainError('BAD_OPTION', `--backend "${raw}" is not one of ${BACKENDS.join(', ')}${didYouMean(raw, BACKENDS)}`, {
+      hint: 'use --backend auto to take the fastest that loads',
+    });
+  }
+  return raw as BackendName;
 }

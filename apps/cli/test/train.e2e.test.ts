@@ -1,0 +1,73 @@
+import { execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './cli';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'ringtrain-train-'));
+
+function workerProcesses(): number {
+  const out = execSync('ps -eo args', { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes('ringtrain.cjs worker') || l.includes('ringtrain.cjs coordinator')).length;
+}
+
+describe('ringtrain train', () => {
+  it('trains with 2 worker processes and the loss falls; writes config, metrics and logs', async () => {
+    const dir = join(tmp(), 'run');
+    const run = await runCli(['train', '--workers', '2', '--strategy', 'striped', '--seq-len', '128', '--steps', '30', '--model', 'tiny', '--data', 'passkey', '--lr', '1e-2', '--eval-samples', '2', '--run-dir', dir], {}, 300000);
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/step 30\/30/);
+    expect(run.stdout).toMatch(/final passkey accuracy on 2 held-out samples/);
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics).toHaveLength(30);
+    for (const key of ['step', 'loss', 'lr', 'gradNorm', 'tokens', 'tokensPerSec', 'stepMs', 'computeMs', 'attentionMs', 'allReduceMs', 'optimizerMs']) {
+      expect(typeof metrics[0][key]).toBe('number');
+    }
+    const mean = (xs: Array<{ loss: number }>) => xs.reduce((a, m) => a + m.loss, 0) / xs.length;
+    expect(mean(metrics.slice(-5))).toBeLessThan(mean(metrics.slice(0, 5)) - 0.5);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ workers: 2, strategy: 'striped', seqLen: 128, steps: 30 });
+    expect(readFileSync(join(dir, 'worker-0.log'), 'utf8')).toMatch(/"level":"info"/);
+    expect(workerProcesses()).toBe(0);
+  });
+
+  it('takes a YAML config and lets flags override it', async () => {
+    const d = tmp();
+    const file = join(d, 'run.yaml');
+    writeFileSync(file, 'workers: 2\nstrategy: zigzag\nseqLen: 128\nsteps: 2\nmodel: tiny\nevalSamples: 1\n');
+    const run = await runCli(['train', '--config', file, '--steps', '3', '--run-dir', join(d, 'run')], {}, 120000);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(d, 'run', 'config.json'), 'utf8'))).toMatchObject({ strategy: 'zigzag', seqLen: 128, steps: 3 });
+  });
+});
+
+describe('ringtrain train refuses bad configs with a named problem and fix', () => {
+  const d = tmp();
+  const notJsonl = join(d, 'docs.jsonl');
+  writeFileSync(notJsonl, 'this is not json\n');
+  const unknownKey = join(d, 'typo.json');
+  writeFileSync(unknownKey, JSON.stringify({ stpes: 10 }));
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unknown config key', ['--config', unknownKey], /unknown config key "stpes" \(did you mean "steps"\?\)/],
+    ['heads that do not divide', ['--model', 'tiny,heads=3,kvHeads=2'], /kvHeads 2 must divide heads 3/],
+    ['sequence shorter than the world', ['--workers', '4', '--seq-len', '3'], /seqLen 3 is shorter than workers 4/],
+    ['missing data path', ['--data', join(d, 'nope.txt')], /nope\.txt/],
+    ['a data file that is not what its extension says', ['--data', notJsonl], /docs\.jsonl/],
+    ['unknown strategy', ['--strategy', 'stripe'], /did you mean "striped"/],
+    ['unknown preset', ['--model', 'smal'], /unknown model preset "smal" \(did you mean "small"\?\)/],
+  ];
+  it.each(cases)('%s', async (_name, args, message) => {
+    const run = await runCli(['train', '--run-dir', join(d, 'r'), ...args]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('a worker that cannot start ends the run with its output and leaves no process behind', async () => {
+    const run = await runCli(['train', '--workers', '2', '--seq-len', '128', '--steps', '2', '--backend', 'gpu', '--run-dir', join(d, 'w')], { RINGTRAIN_BACKEND: 'gpu' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/worker \d exited with code 2[\s\S]*BACKEND_UNAVAILABLE[\s\S]*tfjs-node-gpu/);
+    expect(workerProcesses()).toBe(0);
+  });
+});

@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { RingtrainError, type Logger } from '@ringtrain/core';
+import type { BackendName } from '@ringtrain/config';
+import { ensureCpuBackend, installNativeKernels, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
+
+/**
+ * Backend choice: `gpu` = @tensorflow/tfjs-node-gpu, `tensorflow` = @tensorflow/tfjs-node,
+ * `native` = tfjs CPU with ringtrain's own kernels (kernels/native), `cpu` = plain tfjs CPU.
+ * `auto` takes the first that loads in that order and says why it passed over the others.
+ */
+export interface BackendChoice {
+  name: Exclude<BackendName, 'auto'>;
+  kernel: AttentionKernel;
+  /** One line per backend tried and passed over. */
+  passedOver: string[];
+}
+
+type Attempt = { ok: true; choice: Omit<BackendChoice, 'passedOver'> } | { ok: false; reason: string };
+
+const ORDER: Array<Exclude<BackendName, 'auto'>> = ['gpu', 'tensorflow', 'native', 'cpu'];
+
+export async function selectBackend(requested: BackendName, logger: Logger): Promise<BackendChoice> {
+  const names = requested === 'auto' ? ORDER : [requested];
+  const passedOver: string[] = [];
+  for (const name of names) {
+    const attempt = await tryBackend(name);
+    if (attempt.ok) {
+      const choice = { ...attempt.choice, passedOver };
+      logger.info(`backend: ${name}${requested === 'auto' ? ` (auto; passed over: ${passedOver.join('; ') || 'none'})` : ''}`);
+      return choice;
+    }
+    passedOver.push(`${name}: ${attempt.reason}`);
+  }
+  throw new RingtrainError('BACKEND_UNAVAILABLE', `backend "${requested}" cannot run here: ${passedOver.join('; ')}`, {
+    hint: requested === 'auto' ? 'reinstall with `npm run setup`' : 'use --backend auto (or native / cpu, which need no download)',
+  });
+}
+
+async function tryBackend(name: Exclude<BackendName, 'auto'>): Promise<Attempt> {
+  switch (name) {
+    case 'gpu':
+      return tryTfjsNode('@tensorflow/tfjs-node-gpu', 'gpu');
+    case 'tensorflow':
+      return tryTfjsNode('@tensorflow/tfjs-node', 'tensorflow');
+    case 'native': {
+      const status = nativeStatus();
+      if (!status.loaded) return { ok: false, reason: `native addon not loaded (${status.reason})` };
+      await ensureCpuBackend({ quiet: true });
+      const installed = installNativeKernels();
+      if (!installed.installed) return { ok: false, reason: `native matmul kernels not installed (${installed.reason ?? 'unknown'})` };
+      return { ok: true, choice: { name: 'native', kernel: nativeKernel } };
+    }
+    case 'cpu':
+      await ensureCpuBackend({ quiet: true });
+      return { ok: true, choice: { name: 'cpu', kernel: tfjsKernel } };
+  }
+}
+
+async function tryTfjsNode(pkg: string, name: 'gpu' | 'tensorflow'): Promise<Attempt> {
+  try {
+    // A variable module name keeps the bundler from resolving an optional package.
+    const load = require;
+    load(pkg);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    return { ok: false, reason: `${pkg} is not installed or its native library did not load (${msg}); it downloads libtensorflow at install time` };
+  }
+  const ok = await tf.setBackend('tensorflow');
+  if (!ok) return { ok: false, reason: `${pkg} loaded but the tensorflow backend did not initialise` };
+  await tf.ready();
+  return { ok: true, choice: { name, kernel: tfjsKernel } };
+}
