@@ -70,7 +70,8 @@ export class LocalLauncher {
         tail.push(`could not start: ${err.message}`);
       });
       child.on('exit', (code, signal) => {
-        if (this.stopping) return;
+        // A clean exit (code 0) follows a shutdown; a lost worker mid-run is caught by the coordinator.
+        if (this.stopping || code === 0) return;
         const e: WorkerExit = { rank, code, signal, stderrTail: tail.join('\n') };
         for (const l of this.exitListeners) l(e);
       });

@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { isRingtrainError } from '@ringtrain/core';
+import { registerBenchCommand } from './commands/bench';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
 import { registerTrainCommand } from './commands/train';
 import { registerCoordinatorCommand } from './commands/coordinator';
+import { registerEvalCommand } from './commands/eval';
 
 /**
  * `ringtrain` entry point. User errors (RingtrainError) print their message and hint and exit 2
@@ -15,9 +17,11 @@ async function main(argv: string[]): Promise<number> {
     .showSuggestionAfterError(true)
     .exitOverride();
   registerCheckCommand(program);
+  registerBenchCommand(program);
   registerWorkerCommand(program);
   registerTrainCommand(program);
   registerCoordinatorCommand(program);
+  registerEvalCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

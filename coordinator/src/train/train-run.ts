@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RingtrainError, type Logger } from '@ringtrain/core';
+import { RingtrainError, encodeSafetensors, type Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, type TrainConfig } from '@ringtrain/config';
 import { openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
@@ -114,6 +114,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
       onEvent({ event: 'eval', result: evalResult });
     }
   }
+  await saveModel(cfg, coordinator);
   evalResult = await evaluate(cfg, coordinator, layout, cfg.steps);
   onEvent({ event: 'eval', result: evalResult });
   appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
@@ -157,6 +158,13 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
     result.digitAccuracy = digits / samples;
   }
   return result;
+}
+
+/** Writes the trained parameters to runDir/model.safetensors (the config travels in its metadata). */
+async function saveModel(cfg: TrainConfig, coordinator: Coordinator): Promise<void> {
+  const [first] = await coordinator.runJob('get-params', {}, emptyPerRank(cfg.workers));
+  const tensors = Object.entries(first.tensors).map(([name, t]) => ({ name, shape: [t.data.length], data: t.data as Float32Array }));
+  writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.steps }) }));
 }
 
 function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {

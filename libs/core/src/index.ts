@@ -3,3 +3,4 @@ export * from './logger';
 export * from './npy';
 export * from './random';
 export * from './state-machine';
+export * from './safetensors';

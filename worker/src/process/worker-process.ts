@@ -4,6 +4,7 @@ import { selectBackend } from '../backend';
 import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
+import { benchAttentionJob, benchTransportJob } from './bench-job';
 import { evalStepJob, getParamsJob, setParamsJob, trainInitJob, trainStepJob, type WorkerState } from './train-jobs';
 
 /**
@@ -35,6 +36,8 @@ const JOB_HANDLERS: Record<string, JobHandler> = {
   'eval-step': evalStepJob,
   'get-params': getParamsJob,
   'set-params': setParamsJob,
+  'bench-attention': benchAttentionJob,
+  'bench-transport': benchTransportJob,
 };
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
@@ -49,11 +52,13 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
     await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
     logger.info(`rank ${rank}/${worldSize} registered; data plane on ${opts.host}:${peer.port}`);
 
+    let stopped = false;
     for await (const msg of conn.messages()) {
-      const stop = await handle(msg);
-      if (stop) break;
+      stopped = await handle(msg);
+      if (stopped) break;
     }
-    if (conn.state !== 'open') {
+    // After `shutdown` the coordinator may close first; only an unasked-for end is an error.
+    if (!stopped && conn.state !== 'open') {
       const info = await conn.closed;
       if (info.error) throw info.error;
     }

@@ -1,0 +1,71 @@
+import { RingtrainError } from './errors';
+
+/**
+ * safetensors: u64le header length, a JSON header {name: {dtype, shape, data_offsets}} (plus
+ * optional string `__metadata__`), then the raw little-endian data. Float32 only for now.
+ */
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): Buffer {
+  const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
+  let offset = 0;
+  for (const t of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new RingtrainError('BAD_TENSOR', `tensor ${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
+  const head = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + head.length + offset);
+  out.writeBigUInt64LE(BigInt(head.length), 0);
+  head.copy(out, 8);
+  let at = 8 + head.length;
+  for (const t of tensors) {
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+export function decodeSafetensors(buf: Buffer, source = 'safetensors file'): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  const bad = (problem: string) => new RingtrainError('BAD_SAFETENSORS', `${source}: ${problem}`, { hint: 'the file is damaged or not a safetensors file; use another checkpoint' });
+  if (buf.length < 8) throw bad('shorter than its 8-byte header length');
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > buf.length) throw bad(`header length ${headerLen} does not fit the file of ${buf.length} bytes`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  try {
+    header = JSON.parse(buf.toString('utf8', 8, 8 + headerLen));
+  } catch {
+    throw bad('header is not JSON');
+  }
+  const dataStart = 8 + headerLen;
+  const tensors = new Map<string, NamedTensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    if (e.dtype !== 'F32') throw bad(`tensor ${name} has dtype ${e.dtype}; only F32 is supported`);
+    if (!Array.isArray(e.shape) || !e.shape.every((n) => Number.isInteger(n) && n >= 0)) throw bad(`tensor ${name} has a bad shape`);
+    const [begin, end] = e.data_offsets ?? [];
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || end - begin !== count * 4 || dataStart + end > buf.length || begin < 0) {
+      throw bad(`tensor ${name} has data offsets [${begin}, ${end}] that do not match its shape or the file`);
+    }
+    const bytes = buf.subarray(dataStart + begin, dataStart + end);
+    const data = new Float32Array(count);
+    new Uint8Array(data.buffer).set(bytes);
+    tensors.set(name, { name, shape: e.shape, data });
+  }
+  return { tensors, metadata };
+}
