@@ -1,7 +1,8 @@
 /**
  * @ringtrain/kernels: the math of one attention block and its oracle. Pure math: no network,
  * no filesystem. Tensors are head-major [H, S, D]; the reference and the converters speak the
- * global sequence-major layout [S, H, D].
+ * global sequence-major layout [S, H, D]. The optional native addon (./native) adds a fast
+ * MatMul for the tfjs CPU backend and a fused attention kernel.
  */
 export type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
 export { tfjsKernel } from './block-attention';
@@ -22,3 +23,25 @@ export {
 export { toHeadMajor, fromHeadMajor, toHeadMajor2D, fromHeadMajor2D } from './layout-convert';
 export { ensureCpuBackend, type CpuBackendOptions } from './backend';
 export { errorStats, type ErrorStats } from './error-stats';
+export {
+  loadNativeAddon,
+  nativeStatus,
+  nativeKernel,
+  createNativeKernel,
+  installNativeKernels,
+  uninstallNativeKernels,
+  nativeKernelsInstalled,
+  planBatchMatMul,
+  sgemm,
+  type BatchPlan,
+  type InstallResult,
+  type LoadNativeOptions,
+  type NativeAddon,
+  type NativeAddonInfo,
+  type NativeKernelOptions,
+  type NativeLoadResult,
+  type NativeStatus,
+  type NativeVariant,
+  type SgemmArgs,
+} from './native';
+export { installFastCpuKernels, uninstallFastCpuKernels } from './fast-cpu';

@@ -1,0 +1,321 @@
+// N-API bindings (plain C API, no node-addon-api). Every call is synchronous and works in place
+// on the caller's typed arrays: nothing is copied in or out. Arguments are checked here even
+// though the TypeScript side validates first, because a wrong length would otherwise be a
+// buffer overrun rather than an exception. Argument order is documented in
+// kernels/src/native/addon.ts (the NativeAddon interface).
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "attention.h"
+#include "gemm.h"
+#include "parallel.h"
+#include "simd.h"
+
+namespace {
+
+constexpr size_t kMaxArgs = 20;
+const bool kHaveBlas = std::string(rt::gemm_backend()) == "openblas";
+
+struct ArgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(napi_env env, napi_status status) {
+  if (status != napi_ok) {
+    const napi_extended_error_info* info = nullptr;
+    napi_get_last_error_info(env, &info);
+    throw std::runtime_error(info && info->error_message ? info->error_message : "N-API call failed");
+  }
+}
+
+struct Args {
+  napi_env env;
+  napi_value argv[kMaxArgs];
+  size_t argc = kMaxArgs;
+
+  Args(napi_env e, napi_callback_info cb, size_t want) : env(e) {
+    check(env, napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr));
+    if (argc < want) throw ArgError("expected " + std::to_string(want) + " arguments, got " + std::to_string(argc));
+  }
+
+  double number(size_t i, const char* name) const {
+    double x = 0;
+    if (napi_get_value_double(env, argv[i], &x) != napi_ok) throw ArgError(std::string(name) + " must be a number");
+    return x;
+  }
+
+  long size(size_t i, const char* name) const {
+    const double x = number(i, name);
+    if (!(x >= 0 && x <= 9.0e15 && std::floor(x) == x)) {
+      throw ArgError(std::string(name) + " must be a non-negative integer, got " + std::to_string(x));
+    }
+    return static_cast<long>(x);
+  }
+
+  bool flag(size_t i, const char* name) const {
+    bool b = false;
+    if (napi_get_value_bool(env, argv[i], &b) != napi_ok) throw ArgError(std::string(name) + " must be a boolean");
+    return b;
+  }
+
+  template <typename T>
+  T* typed(size_t i, napi_typedarray_type want, const char* type, const char* name, size_t* length) const {
+    bool is = false;
+    check(env, napi_is_typedarray(env, argv[i], &is));
+    napi_typedarray_type t;
+    void* data = nullptr;
+    if (is) check(env, napi_get_typedarray_info(env, argv[i], &t, length, &data, nullptr, nullptr));
+    if (!is || t != want) throw ArgError(std::string(name) + " must be a " + type);
+    return static_cast<T*>(data);
+  }
+
+  float* f32(size_t i, const char* name, size_t* length) const {
+    return typed<float>(i, napi_float32_array, "Float32Array", name, length);
+  }
+
+  // A Float32Array of exactly `want` elements.
+  float* f32(size_t i, const char* name, long want) const {
+    size_t n = 0;
+    float* p = f32(i, name, &n);
+    if (static_cast<long>(n) != want) {
+      throw ArgError(std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(want));
+    }
+    return p;
+  }
+
+  const std::int32_t* i32(size_t i, const char* name, long want) const {
+    size_t n = 0;
+    const auto* p = typed<std::int32_t>(i, napi_int32_array, "Int32Array", name, &n);
+    if (static_cast<long>(n) != want) {
+      throw ArgError(std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(want));
+    }
+    return p;
+  }
+
+  const double* f64(size_t i, const char* name, size_t* length) const {
+    return typed<double>(i, napi_float64_array, "Float64Array", name, length);
+  }
+};
+
+template <typename Fn>
+napi_value guarded(napi_env env, Fn fn) {
+  try {
+    return fn();
+  } catch (const ArgError& e) {
+    napi_throw_type_error(env, "ERR_RINGTRAIN_NATIVE_ARG", e.what());
+  } catch (const std::bad_alloc&) {
+    napi_throw_range_error(env, "ERR_RINGTRAIN_NATIVE_OOM", "ringtrain native: out of memory");
+  } catch (const std::exception& e) {
+    napi_throw_error(env, "ERR_RINGTRAIN_NATIVE", e.what());
+  }
+  return nullptr;
+}
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// Worker threads for the fused attention and the fallback gemm: OpenBLAS's own count when
+// linked (it reads OPENBLAS_NUM_THREADS at load), else OPENBLAS_NUM_THREADS, else every core.
+int default_threads() {
+  if (rt::blas_threads() > 0) return rt::blas_threads();
+  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int thread_arg(const Args& a, size_t i) {
+  const long n = a.size(i, "threads");
+  return n == 0 ? default_threads() : static_cast<int>(std::min(n, 256L));
+}
+
+// A stored matrix of rows × cols at row stride ld must fit in `length` elements.
+void check_matrix(const char* name, long rows, long cols, long ld, size_t length) {
+  if (ld < std::max(1L, cols)) throw ArgError(std::string(name) + ": leading dimension is smaller than the row");
+  if (rows > 0 && cols > 0 && static_cast<long>(length) < (rows - 1) * ld + cols) {
+    throw ArgError(std::string(name) + " is too short for its shape and leading dimension");
+  }
+}
+
+// Row-major gemm for the bindings: cblas when linked; else the portable kernel, with the rows
+// split into one block per thread (each packs B once) when the product is big enough to pay.
+void gemm_any(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda, const float* B, long ldb,
+              float beta, float* C, long ldc, int threads) {
+  if (kHaveBlas || threads <= 1 || M * N * K < (1L << 21) || M < 64) {
+    return rt::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  const long rows = ((M + threads - 1) / threads + rt::kMicroRows - 1) / rt::kMicroRows * rt::kMicroRows;
+  rt::parallel_for((M + rows - 1) / rows, threads, [&](long item, int) {
+    const long i0 = item * rows;
+    const float* Ai = ta ? A + i0 : A + i0 * lda;
+    rt::gemm_portable(ta, tb, std::min(rows, M - i0), N, K, alpha, Ai, lda, B, ldb, beta, C + i0 * ldc, ldc);
+  });
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads)
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 14);
+    const bool ta = a.flag(0, "transA"), tb = a.flag(1, "transB");
+    const long M = a.size(2, "M"), N = a.size(3, "N"), K = a.size(4, "K");
+    const float alpha = static_cast<float>(a.number(5, "alpha"));
+    size_t na = 0, nb = 0, nc = 0;
+    const float* A = a.f32(6, "A", &na);
+    const long lda = a.size(7, "lda");
+    const float* B = a.f32(8, "B", &nb);
+    const long ldb = a.size(9, "ldb");
+    const float beta = static_cast<float>(a.number(10, "beta"));
+    float* C = a.f32(11, "C", &nc);
+    const long ldc = a.size(12, "ldc");
+    check_matrix("A", ta ? K : M, ta ? M : K, lda, na);
+    check_matrix("B", tb ? N : K, tb ? K : N, ldb, nb);
+    check_matrix("C", M, N, ldc, nc);
+    gemm_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, thread_arg(a, 13));
+    return undefined(env);
+  });
+}
+
+// batchMatMul(a, b, c, aOffsets, bOffsets, M, N, K, transA, transB, threads):
+// c[i] = op(a at aOffsets[i]) · op(b at bOffsets[i]) for every batch entry i; c is [batch, M, N].
+napi_value BatchMatMul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 11);
+    size_t na = 0, nb = 0, nc = 0, batch = 0, nbo = 0;
+    const float* A = a.f32(0, "a", &na);
+    const float* B = a.f32(1, "b", &nb);
+    float* C = a.f32(2, "c", &nc);
+    const double* aOff = a.f64(3, "aOffsets", &batch);
+    const double* bOff = a.f64(4, "bOffsets", &nbo);
+    const long M = a.size(5, "M"), N = a.size(6, "N"), K = a.size(7, "K");
+    const bool ta = a.flag(8, "transA"), tb = a.flag(9, "transB");
+    const int threads = thread_arg(a, 10);
+    if (nbo != batch) throw ArgError("aOffsets and bOffsets must have the same length");
+    if (static_cast<long>(nc) != static_cast<long>(batch) * M * N) throw ArgError("c must hold batch · M · N elements");
+    const long lda = ta ? M : K, ldb = tb ? K : N;
+    for (size_t i = 0; i < batch; ++i) {
+      if (!(aOff[i] >= 0 && aOff[i] + M * K <= static_cast<double>(na))) throw ArgError("aOffsets: matrix out of range");
+      if (!(bOff[i] >= 0 && bOff[i] + K * N <= static_cast<double>(nb))) throw ArgError("bOffsets: matrix out of range");
+    }
+    auto one = [&](long i, int innerThreads) {
+      gemm_any(ta, tb, M, N, K, 1.0f, A + static_cast<long>(aOff[i]), std::max(lda, 1L), B + static_cast<long>(bOff[i]),
+               std::max(ldb, 1L), 0.0f, C + i * M * N, std::max(N, 1L), innerThreads);
+    };
+    if (!kHaveBlas && batch >= 2 && threads > 1) {
+      rt::parallel_for(static_cast<long>(batch), threads, [&](long i, int) { one(i, 1); });
+    } else {
+      for (size_t i = 0; i < batch; ++i) one(static_cast<long>(i), threads);
+    }
+    return undefined(env);
+  });
+}
+
+rt::AttentionProblem problem(const Args& a) {
+  rt::AttentionProblem p{};
+  p.heads = a.size(5, "heads");
+  p.kvHeads = a.size(6, "kvHeads");
+  p.seqQ = a.size(7, "seqQ");
+  p.seqK = a.size(8, "seqK");
+  p.headDim = a.size(9, "headDim");
+  p.causal = a.flag(10, "causal");
+  p.scale = static_cast<float>(a.number(11, "scale"));
+  if (p.kvHeads < 1 || p.heads % p.kvHeads != 0) throw ArgError("heads must be a multiple of kvHeads >= 1");
+  p.posQ = a.i32(3, "posQ", p.seqQ);
+  p.posK = a.i32(4, "posK", p.seqK);
+  return p;
+}
+
+// attentionForward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
+//                  out, lse, threads)
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 15);
+    rt::AttentionProblem p = problem(a);
+    const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
+    const float* q = a.f32(0, "q", qn);
+    const float* k = a.f32(1, "k", kn);
+    const float* v = a.f32(2, "v", kn);
+    float* out = a.f32(12, "out", qn);
+    float* lse = a.f32(13, "lse", p.heads * p.seqQ);
+    p.threads = thread_arg(a, 14);
+    rt::attention_forward(p, q, k, v, out, lse);
+    return undefined(env);
+  });
+}
+
+// attentionBackward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
+//                   dout, out, lse, dq, dk, dv, threads)
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 19);
+    rt::AttentionProblem p = problem(a);
+    const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
+    const float* q = a.f32(0, "q", qn);
+    const float* k = a.f32(1, "k", kn);
+    const float* v = a.f32(2, "v", kn);
+    const float* dout = a.f32(12, "dout", qn);
+    const float* out = a.f32(13, "out", qn);
+    const float* lse = a.f32(14, "lse", p.heads * p.seqQ);
+    float* dq = a.f32(15, "dq", qn);
+    float* dk = a.f32(16, "dk", kn);
+    float* dv = a.f32(17, "dv", kn);
+    p.threads = thread_arg(a, 18);
+    rt::attention_backward(p, q, k, v, dout, out, lse, dq, dk, dv);
+    return undefined(env);
+  });
+}
+
+void set(napi_env env, napi_value obj, const char* key, napi_value value) {
+  check(env, napi_set_named_property(env, obj, key, value));
+}
+
+napi_value str(napi_env env, const char* s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+napi_value num(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+// info() -> { blas, blasCore, defaultThreads, simdWidth, compiler }
+napi_value Info(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value obj;
+    check(env, napi_create_object(env, &obj));
+    set(env, obj, "blas", str(env, rt::gemm_backend()));
+    set(env, obj, "blasCore", str(env, rt::blas_core()));
+    set(env, obj, "defaultThreads", num(env, default_threads()));
+    set(env, obj, "simdWidth", num(env, rt::VL * 32));
+#ifdef __VERSION__
+    set(env, obj, "compiler", str(env, __VERSION__));
+#endif
+    return obj;
+  });
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
