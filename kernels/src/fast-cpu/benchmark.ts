@@ -7,7 +7,7 @@ import { installFastCpuKernels, uninstallFastCpuKernels } from './install';
 
 const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 1);
 
-const CASES: Array<{ label: string; inputs: () => tf.Tensor[]; run: (t: tf.Tensor[]) => tf.Tensor }> = [
+const CASES: Array<{ label: string; inputs: () => tf.Tensor[]; run: (t: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }> = [
   // RMSNorm: x [N,d] · inv [N,1]
   { label: 'mul [2048,64]·[2048,1]', inputs: () => [rand([2048, 64]), rand([2048, 1])], run: ([a, b]) => tf.mul(a, b) },
   // RoPE: x1 [N,H,h] · cos [N,1,h]
@@ -21,6 +21,7 @@ const CASES: Array<{ label: string; inputs: () => tf.Tensor[]; run: (t: tf.Tenso
   { label: 'transpose [2048,64] perm [1,0]', inputs: () => [rand([2048, 64])], run: ([x]) => tf.transpose(x) },
   // split of the head dim: x [N,H,Dh] -> [N,H,Dh/2]
   { label: 'slice [2048,4,16] -> [2048,4,8]', inputs: () => [rand([2048, 4, 16])], run: ([x]) => tf.slice(x, [0, 0, 8], [-1, -1, 8]) },
+  { label: 'split [2048,4,16] -> 2×[2048,4,8]', inputs: () => [rand([2048, 4, 16])], run: ([x]) => tf.split(x, 2, 2) },
 ];
 
 /** Median ms of `reps` runs after `warmup` runs. */
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   await tf.setBackend('cpu');
   for (const c of CASES) {
     const inputs = c.inputs();
-    const once = () => c.run(inputs).dispose();
+    const once = () => tf.dispose(c.run(inputs));
     uninstallFastCpuKernels();
     const old = timeMs(once);
     installFastCpuKernels();

@@ -6,19 +6,24 @@ import * as tf from '@tensorflow/tfjs';
 import { seededRandom } from '../test-helpers';
 
 type Values = Float32Array | Int32Array | Uint8Array;
-type Outcome = { error: string } | { shape: number[]; dtype: tf.DataType; values: Values };
+type Output = { shape: number[]; dtype: tf.DataType; values: Values };
+type Outcome = { error: string } | { outputs: Output[] };
 
 function run(kernel: tf.KernelFunc, inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): Outcome {
   const backend = tf.backend() as tf.KernelBackend & { disposeIntermediateTensorInfo(t: tf.TensorInfo): void };
-  let info: tf.TensorInfo;
+  let infos: tf.TensorInfo[];
   try {
-    info = kernel({ inputs, backend, attrs }) as tf.TensorInfo;
+    infos = [kernel({ inputs, backend, attrs })].flat();
   } catch (e) {
     return { error: (e as Error).message };
   }
-  const values = (backend.readSync(info.dataId) as Values).slice();
-  backend.disposeIntermediateTensorInfo(info);
-  return { shape: info.shape, dtype: info.dtype, values };
+  return {
+    outputs: infos.map((info) => {
+      const values = (backend.readSync(info.dataId) as Values).slice();
+      backend.disposeIntermediateTensorInfo(info);
+      return { shape: info.shape, dtype: info.dtype, values };
+    }),
+  };
 }
 
 /** The index of the first element whose bits differ (so NaN, -0 and ±inf count), or -1. */
@@ -36,9 +41,12 @@ export function expectSameAsOriginal(what: string, fast: tf.KernelFunc, original
     expect({ what, ...got }).toEqual({ what, ...want });
     return;
   }
-  expect({ what, shape: got.shape, dtype: got.dtype, length: got.values.length }).toEqual({ what, shape: want.shape, dtype: want.dtype, length: want.values.length });
-  const i = firstBitMismatch(got.values, want.values);
-  if (i >= 0) throw new Error(`${what}: element ${i} is ${got.values[i]}, tfjs gives ${want.values[i]}`);
+  const header = (o: Output[]) => ({ what, outputs: o.map(({ shape, dtype, values }) => ({ shape, dtype, length: values.length })) });
+  expect(header(got.outputs)).toEqual(header(want.outputs));
+  got.outputs.forEach((g, k) => {
+    const i = firstBitMismatch(g.values, want.outputs[k].values);
+    if (i >= 0) throw new Error(`${what}: output ${k} element ${i} is ${g.values[i]}, tfjs gives ${want.outputs[k].values[i]}`);
+  });
 }
 
 /** Seeded values, about one in eight special (0, -0, ±inf, NaN, small integers); the rest in [-2, 2). */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from '../backend';
-import { sliceKernel, transposeKernel } from './copy';
+import { sliceKernel, splitVKernel, transposeKernel } from './copy';
 import { expectSameAsOriginal, randomTensor, seededRandom } from './compare-kernels';
 
 const DTYPES = ['float32', 'int32'] as const;
@@ -89,4 +89,26 @@ describe('fast Slice matches tfjs bit for bit', () => {
 
   it('hands bool to the tfjs kernel', () =>
     tf.tidy(() => expectSameAsOriginal('slice bool', fast, original, { x: tf.tensor([[true, false, true]], [1, 3], 'bool') }, { begin: [0, 1], size: [1, 2] })));
+});
+
+describe('fast SplitV matches tfjs bit for bit', () => {
+  const original = tf.getKernel(tf.SplitV, 'cpu').kernelFunc;
+  const fast = splitVKernel(original);
+  const CASES: Array<[number[], number | number[], number]> = [
+    [[33, 4, 8], 2, 2], // RoPE halves
+    [[33, 4, 8], 2, -1],
+    [[6, 5, 4], [1, 3, 1], 1],
+    [[6, 5, 4], [2, -1], 0],
+    [[7, 9], 3, 1],
+    [[7, 9], [0, 9], 1],
+    [[2, 3, 4, 5], 5, 3],
+    [[12], [5, 7], 0],
+  ];
+  it.each(DTYPES)('%s', (dtype) =>
+    CASES.forEach(([shape, numOrSizeSplits, axis], i) =>
+      tf.tidy(() => {
+        const x = randomTensor(shape, dtype, seededRandom(i));
+        expectSameAsOriginal(`split ${dtype} ${JSON.stringify(shape)} ${JSON.stringify(numOrSizeSplits)} axis ${axis}`, fast, original, { x }, { numOrSizeSplits, axis });
+      }),
+    ));
 });

@@ -61,10 +61,17 @@ export function transposeKernel(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-/**
- * Slice (attrs begin, size; size -1 = to the end): a strided copy from x's offset at `begin`.
- * A contiguous slice is a view of x's array, no copy, as in tfjs's own kernel.
- */
+/** x[begin : begin+size] as a new tensor; a contiguous slice is a view of x's array, as in tfjs. */
+function sliceOf(backend: CpuBackendLike, x: tf.TensorInfo, xv: Values, begin: number[], size: number[]): tf.TensorInfo {
+  const xStrides = contiguousStrides(x.shape);
+  const base = begin.reduce((acc, b, d) => acc + b * xStrides[d], 0);
+  const values = tf.slice_util.isSliceContinous(x.shape, begin, size)
+    ? xv.subarray(base, base + sizeOf(size))
+    : stridedCopy(xv, x.dtype, base, size, xStrides);
+  return backend.makeTensorInfo(size, x.dtype, values);
+}
+
+/** Slice (attrs begin, size; size -1 = to the end), parsed and checked as tfjs does. */
 export function sliceKernel(original: tf.KernelFunc): tf.KernelFunc {
   return (args: KernelArgs) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
@@ -73,11 +80,27 @@ export function sliceKernel(original: tf.KernelFunc): tf.KernelFunc {
     if (xv === null) return original(args);
     const [begin, size] = tf.slice_util.parseSliceParams(x, args.attrs?.begin as number | number[], args.attrs?.size as number | number[]);
     tf.slice_util.assertParamsValid(x, begin, size);
-    const xStrides = contiguousStrides(x.shape);
-    const base = begin.reduce((acc, b, d) => acc + b * xStrides[d], 0);
-    const values = tf.slice_util.isSliceContinous(x.shape, begin, size)
-      ? xv.subarray(0, sizeOf(size))
-      : stridedCopy(xv, x.dtype, base, size, xStrides);
-    return backend.makeTensorInfo(size, x.dtype, values);
+    return sliceOf(backend, x, xv, begin, size);
+  };
+}
+
+/**
+ * SplitV (attrs numOrSizeSplits, axis): tfjs's kernel slices through its internal slice (the slow
+ * one), so tf.split, e.g. RoPE's halves of x [N,H,Dh] -> 2 × [N,H,Dh/2], needs its own replacement.
+ */
+export function splitVKernel(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const backend = args.backend as CpuBackendLike;
+    const xv = numericValues(backend, x);
+    if (xv === null) return original(args);
+    const axis = tf.util.parseAxisParam(args.attrs?.axis as number, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x, args.attrs?.numOrSizeSplits as number | number[], axis);
+    let offset = 0;
+    return sizes.map((s) => {
+      const begin = x.shape.map((_, k) => (k === axis ? offset : 0));
+      offset += s;
+      return sliceOf(backend, x, xv, begin, x.shape.map((d, k) => (k === axis ? s : d)));
+    });
   };
 }

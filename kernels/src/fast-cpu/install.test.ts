@@ -3,7 +3,7 @@ import { ensureCpuBackend } from '../backend';
 import { installFastCpuKernels, uninstallFastCpuKernels } from './index';
 import { seededRandom } from './compare-kernels';
 
-const REPLACED = [tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Maximum, tf.Minimum, tf.SquaredDifference, tf.Transpose, tf.Slice];
+const REPLACED = [tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Maximum, tf.Minimum, tf.SquaredDifference, tf.Transpose, tf.Slice, tf.SplitV];
 
 beforeAll(() => ensureCpuBackend({ quiet: true }));
 afterEach(() => uninstallFastCpuKernels());
@@ -21,15 +21,15 @@ describe('installFastCpuKernels', () => {
     REPLACED.forEach((name, i) => expect(tf.getKernel(name, 'cpu').kernelFunc).toBe(before[i]));
   });
 
-  it('leaves gradients unchanged: tf.grads through broadcast ops, transpose and slice', () => {
-    // x [6,4,8] and a gain g [1,8] and column c [6,1,1] broadcast; a RoPE-like half split; a head transpose.
+  it('leaves gradients unchanged: tf.grads through broadcast ops, transpose, slice and split', () => {
+    // x [6,4,8] with a gain g [1,8] and a column c [6,1,1] broadcast; RoPE-like halves; a head transpose.
     const f = (x: tf.Tensor, g: tf.Tensor, c: tf.Tensor) => {
       const y = tf.add(tf.mul(x, g), tf.div(x, tf.add(tf.square(c), 1)));
-      const lo = tf.slice(y, [0, 0, 0], [-1, -1, 4]);
-      const hi = tf.slice(y, [0, 0, 4], [-1, -1, 4]);
+      const [lo, hi] = tf.split(y, 2, 2);
       const r = tf.concat([tf.sub(lo, tf.mul(hi, c)), tf.maximum(hi, tf.minimum(lo, 0.5))], 2);
       const t = tf.transpose(tf.reshape(r, [2, 3, 4, 8]), [0, 2, 1, 3]);
-      return tf.sum(tf.mul(tf.squaredDifference(t, 0.25), tf.range(0, 8, 1, 'float32')));
+      const mid = tf.slice(y, [1, 1, 2], [4, -1, 5]);
+      return tf.add(tf.sum(tf.mul(tf.squaredDifference(t, 0.25), tf.range(0, 8, 1, 'float32'))), tf.sum(tf.mul(mid, mid)));
     };
     const rand = seededRandom(3);
     const values = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BINARY_OPS, binaryKernel } from './binary';
-import { sliceKernel, transposeKernel } from './copy';
+import { sliceKernel, splitVKernel, transposeKernel } from './copy';
 
 /**
  * Each fast kernel, made from the tfjs kernel it replaces (its fallback). Gradients are registered
@@ -10,13 +10,14 @@ const FAST_KERNELS: Record<string, (original: tf.KernelFunc) => tf.KernelFunc> =
   ...Object.fromEntries(Object.keys(BINARY_OPS).map((name) => [name, (original: tf.KernelFunc) => binaryKernel(name, original)])),
   [tf.Transpose]: transposeKernel,
   [tf.Slice]: sliceKernel,
+  [tf.SplitV]: splitVKernel,
 };
 
 const originals = new Map<string, tf.KernelConfig>();
 
 /**
  * Replaces the tfjs `cpu` backend's broadcasting binary ops (Add, Sub, Multiply, RealDiv, Maximum,
- * Minimum, SquaredDifference; float32) and Transpose and Slice (float32, int32) with loops that
+ * Minimum, SquaredDifference; float32) and Transpose, Slice and SplitV (float32, int32) with loops that
  * allocate nothing per element. Results are bit-identical. Idempotent; returns the kernel names
  * now replaced. Kernels of other backends, and tfjs kernels that call these internally (Softmax,
  * Sum's transpose, SplitV's slices…), are not affected.
@@ -41,9 +42,4 @@ export function uninstallFastCpuKernels(): void {
     tf.registerKernel(config);
   }
   originals.clear();
-}
-
-/** tfjs's own kernel function that `name` replaced, for tests and benchmarks; undefined when not installed. */
-export function originalCpuKernel(name: string): tf.KernelFunc | undefined {
-  return originals.get(name)?.kernelFunc;
 }
