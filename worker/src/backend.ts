@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError, type Logger } from '@ringtrain/core';
 import type { BackendName } from '@ringtrain/config';
-import { ensureCpuBackend, installNativeKernels, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
+import { ensureCpuBackend, installFastCpuKernels, installNativeKernels, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
 
 /**
  * Backend choice: `gpu` = @tensorflow/tfjs-node-gpu, `tensorflow` = @tensorflow/tfjs-node,
- * `native` = tfjs CPU with ringtrain's own kernels (kernels/native), `cpu` = plain tfjs CPU.
+ * `native` = tfjs CPU with ringtrain's own kernels (kernels/native, kernels/src/fast-cpu), `cpu` = plain tfjs CPU.
  * `auto` takes the first that loads in that order and says why it passed over the others.
  */
 export interface BackendChoice {
@@ -48,6 +48,8 @@ async function tryBackend(name: Exclude<BackendName, 'auto'>): Promise<Attempt> 
       await ensureCpuBackend({ quiet: true });
       const installed = installNativeKernels();
       if (!installed.installed) return { ok: false, reason: `native matmul kernels not installed (${installed.reason ?? 'unknown'})` };
+      // tfjs's CPU backend walks broadcasts and transposes element by element; ours do not.
+      installFastCpuKernels();
       return { ok: true, choice: { name: 'native', kernel: nativeKernel } };
     }
     case 'cpu':

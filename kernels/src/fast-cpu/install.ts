@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BINARY_OPS, binaryKernel } from './binary';
 import { sliceKernel, splitVKernel, transposeKernel } from './copy';
+import { unsortedSegmentSumKernel } from './segment-sum';
 
 /**
  * Each fast kernel, made from the tfjs kernel it replaces (its fallback). Gradients are registered
@@ -11,6 +12,7 @@ const FAST_KERNELS: Record<string, (original: tf.KernelFunc) => tf.KernelFunc> =
   [tf.Transpose]: transposeKernel,
   [tf.Slice]: sliceKernel,
   [tf.SplitV]: splitVKernel,
+  [tf.UnsortedSegmentSum]: unsortedSegmentSumKernel,
 };
 
 const originals = new Map<string, tf.KernelConfig>();
