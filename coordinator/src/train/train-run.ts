@@ -60,7 +60,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   writeFileSync(metricsFile, '');
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
   const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
-  const dataset = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength }, warnings: logger });
+  const dataset = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
 
   const init = await coordinator.runJob('train-init', {
     model: { ...cfg.model } as unknown as JsonObject,
@@ -140,7 +140,7 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
   for (let done = 0; done < cfg.evalSamples; done += cfg.batchSize) {
     const b = Math.min(cfg.batchSize, cfg.evalSamples - done);
     const batch: Batch = isPasskey
-      ? passkeyBatch({ seqLen: cfg.seqLen, keyLength: cfg.passkeyKeyLength, batchSize: b, seed: 0, index: done, split: 'eval' })
+      ? passkeyBatch({ seqLen: cfg.seqLen, keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller, batchSize: b, seed: 0, index: done, split: 'eval' })
       : dataset!.nextBatch(b);
     const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b));
     lossSum += results.reduce((a, r) => a + Number(r.meta.loss), 0);

@@ -22,6 +22,9 @@ export const TRAIN_STRATEGIES = Object.keys(STRATEGY_LAYOUTS) as TrainStrategy[]
 export const BACKENDS = ['auto', 'native', 'cpu', 'tensorflow', 'gpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+export const PASSKEY_FILLERS = ['repeat', 'cycle', 'random'] as const;
+export type PasskeyFiller = (typeof PASSKEY_FILLERS)[number];
+
 export interface TrainConfig {
   readonly runDir: string;
   readonly workers: number;
@@ -33,6 +36,8 @@ export interface TrainConfig {
   /** 'passkey' or file/folder paths. */
   readonly data: readonly string[];
   readonly passkeyKeyLength: number;
+  /** Passkey filler: 'repeat' (random sentences cycled: teaches copying), 'cycle' or 'random'. */
+  readonly passkeyFiller: PasskeyFiller;
   readonly seed: number;
   readonly backend: BackendName;
   readonly optim: OptimConfig;
@@ -54,6 +59,7 @@ export interface TrainInput {
   model?: string | Record<string, unknown>;
   data?: string | string[];
   passkeyKeyLength?: number;
+  passkeyFiller?: string;
   seed?: number;
   backend?: string;
   lr?: number;
@@ -63,7 +69,7 @@ export interface TrainInput {
   hashCheckEvery?: number;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery'];
 const MODEL_KEYS = ['preset', 'vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd'];
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
 
@@ -76,6 +82,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   model: 'tiny',
   data: 'passkey',
   passkeyKeyLength: 5,
+  passkeyFiller: 'repeat' as PasskeyFiller,
   seed: 1,
   backend: 'auto' as BackendName,
   evalEvery: 0,
@@ -148,6 +155,7 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     model,
     data: Object.freeze(data),
     passkeyKeyLength: int('passkeyKeyLength', merged.passkeyKeyLength ?? TRAIN_DEFAULTS.passkeyKeyLength, 2),
+    passkeyFiller: oneOf('passkeyFiller', merged.passkeyFiller ?? TRAIN_DEFAULTS.passkeyFiller, PASSKEY_FILLERS),
     seed,
     backend,
     optim,

@@ -27,7 +27,12 @@ export interface PasskeyOptions {
   /** [min, max] fraction of the sequence where the key statement starts, drawn uniformly then moved back to a sentence start (default [0, 0.15]). */
   keyDepth?: readonly [number, number];
   /** 'cycle': the sentences in order from a random one (default); 'random': each sentence drawn at random. */
-  filler?: 'cycle' | 'random';
+  /**
+   * 'cycle' and 'random' draw fixed sentences in order or at random; 'repeat' makes a few random
+   * nonsense sentences per sample and cycles them, so predicting the filler needs copying from
+   * context — the same skill the answer needs (it teaches induction heads, not memorisation).
+   */
+  filler?: 'cycle' | 'random' | 'repeat';
   /** Filler sentences (no digits). Default: FILLER_SENTENCES. */
   fillerSentences?: readonly string[];
   /** Which targets carry loss: 'all' (the filler too, default) or 'answer' (only the answer digits; the rest -1). */
@@ -80,7 +85,7 @@ export function passkeyConfig(opts: PasskeyOptions): PasskeyConfig {
     throw optionError('keyDepth', keyDepth, 'two fractions [min, max] with 0 ≤ min ≤ max ≤ 1');
   }
   const filler = opts.filler ?? 'cycle';
-  if (filler !== 'cycle' && filler !== 'random') throw optionError('filler', filler, '"cycle" or "random"');
+  if (filler !== 'cycle' && filler !== 'random' && filler !== 'repeat') throw optionError('filler', filler, '"cycle", "random" or "repeat"');
   const fillerSentences = opts.fillerSentences ?? FILLER_SENTENCES;
   if (!Array.isArray(fillerSentences) || fillerSentences.length === 0 || fillerSentences.some((s) => typeof s !== 'string' || s.length === 0 || /[0-9]/.test(s))) {
     throw optionError('fillerSentences', fillerSentences, 'a non-empty list of non-empty sentences without digits (digits would blur the key)');
@@ -248,7 +253,7 @@ function drawKey(rng: SeededRandom, length: number, split: PasskeySplit): string
 
 /** At least `length` bytes of filler and the offsets where sentences start. */
 function fillerText(rng: SeededRandom, config: PasskeyConfig, length: number): { bytes: Buffer; boundaries: number[] } {
-  const pool = config.fillerSentences;
+  const pool = config.filler === 'repeat' ? nonsenseSentences(rng) : config.fillerSentences;
   const parts: string[] = [];
   const boundaries: number[] = [];
   let size = 0;
@@ -258,8 +263,19 @@ function fillerText(rng: SeededRandom, config: PasskeyConfig, length: number): {
     const sentence = `${pool[next]} `;
     parts.push(sentence);
     size += Buffer.byteLength(sentence);
-    next = config.filler === 'cycle' ? (next + 1) % pool.length : Math.floor(rng.next() * pool.length);
+    next = config.filler === 'random' ? Math.floor(rng.next() * pool.length) : (next + 1) % pool.length;
   }
   boundaries.push(size);
   return { bytes: Buffer.from(parts.join(''), 'utf8'), boundaries };
+}
+
+/** 3–5 sentences of 3–6 random lowercase words each, new for every sample (no digits). */
+function nonsenseSentences(rng: SeededRandom): string[] {
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const pick = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
+  return Array.from({ length: pick(3, 5) }, () => {
+    const words = Array.from({ length: pick(3, 6) }, () => Array.from({ length: pick(2, 7) }, () => letters[Math.floor(rng.next() * 26)]).join(''));
+    const text = words.join(' ');
+    return `${text[0].toUpperCase()}${text.slice(1)}.`;
+  });
 }

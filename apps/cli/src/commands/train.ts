@@ -13,7 +13,7 @@ import { parseIntOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
 import { cliEntry } from '../cli-entry';
 
-interface TrainFlags {
+export interface TrainFlags {
   config?: string;
   workers?: string;
   strategy?: string;
@@ -51,13 +51,13 @@ export function registerTrainCommand(program: Command): void {
     .action(async (flags: TrainFlags) => {
       const cfg = resolveFromFlags(flags);
       // Open the data once here so a missing or malformed file fails before any process starts.
-      openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength } });
+      openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller } });
       const summary = await launchTraining(cfg);
       process.exitCode = summary ? 0 : 1;
     });
 }
 
-function resolveFromFlags(f: TrainFlags): TrainConfig {
+export function resolveFromFlags(f: TrainFlags): TrainConfig {
   const file = f.config ? loadConfigFile(f.config) : {};
   const n = (name: string, v: string | undefined) => (v === undefined ? undefined : parseIntOption(name, v, 0));
   const flags: TrainInput = {

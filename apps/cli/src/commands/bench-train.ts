@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { createLogger } from '@ringtrain/core';
+import { formatBytes } from '../bench/stats';
+import { runTrainBench } from '../bench/run-train';
+import { parseIntOption } from '../check/config';
+import { cliEntry } from '../cli-entry';
+import { resolveFromFlags, type TrainFlags } from './train';
+
+/** `ringtrain bench train`: tokens/s and model FLOP/s of training steps against the machine's sgemm. */
+export function registerBenchTrain(bench: Command): void {
+  bench
+    .command('train')
+    .description('Training steps at a given size: tokens/s, model GFLOP/s, the machine\'s sgemm GFLOP/s measured in the same run and their ratio (a CPU MFU), and each worker\'s peak memory.')
+    .option('--workers <n>', 'worker processes (P)', '2')
+    .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa', 'striped')
+    .option('--seq-len <n>', 'sequence length S', '8192')
+    .option('--batch-size <n>', 'sequences per step', '1')
+    .option('--steps <n>', 'timed steps (the median is reported)', '3')
+    .option('--warmup <n>', 'untimed steps first', '1')
+    .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims', 'small')
+    .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu', 'auto')
+    .option('--seed <n>', 'seed', '1')
+    .option('--json', 'print one JSON object', false)
+    .action(async (f: TrainFlags & { warmup: string; json: boolean }) => {
+      const cfg = resolveFromFlags({ ...f, data: 'passkey', runDir: 'runs/bench' });
+      const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (f.json ? 'warn' : 'info') });
+      const r = await runTrainBench(cfg, { warmup: parseIntOption('--warmup', f.warmup, 0), logger, workerCommand: [process.execPath, cliEntry(), 'worker', '--backend', cfg.backend] });
+      if (f.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      process.stdout.write([
+        `${cfg.model.layers} layers, d ${cfg.model.dModel}, ${cfg.model.heads} heads of ${cfg.model.headDim}; ${cfg.workers} workers, ${cfg.strategy}, seq ${cfg.seqLen} × batch ${cfg.batchSize}`,
+        `step ${Math.round(r.stepMs.slice().sort((a, b) => a - b)[Math.floor(r.stepMs.length / 2)])} ms (median of ${r.stepMs.length}); ${Math.round(r.tokensPerSec)} tokens/s`,
+        `model ${r.modelGflops.toFixed(2)} GFLOP/s; machine sgemm ${r.sgemmGflops === null ? 'n/a (native addon not built)' : `${r.sgemmGflops.toFixed(1)} GFLOP/s`}; ratio ${r.ratio === null ? 'n/a' : `${(100 * r.ratio).toFixed(1)}%`}`,
+        `peak memory per worker: ${r.peakRssBytesPerWorker.map(formatBytes).join(', ')}`,
+      ].join('\n') + '\n');
+    });
+}
