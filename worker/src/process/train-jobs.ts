@@ -34,7 +34,8 @@ export async function trainStepJob(env: JobEnv, _jobId: string, params: Record<s
   const meta: JobOutput['meta'] = {
     loss: r.loss, gradNorm: r.gradNorm, lr: r.lr,
     computeMs: r.computeMs, attentionMs: r.attentionMs, allReduceMs: r.allReduceMs, optimizerMs: r.optimizerMs,
-    rssBytes: process.memoryUsage().rss,
+    // Peak resident set of this worker process so far (maxRSS is in KiB).
+    rssBytes: process.resourceUsage().maxRSS * 1024,
   };
   if (bool(params, 'hashCheck')) meta.hash = session.paramHash();
   const out: Record<string, WireTensor> = {};
