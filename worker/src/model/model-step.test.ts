@@ -7,7 +7,7 @@ import { getStrategy } from '../strategies/registry';
 import { TrainSession } from '../train/train-session';
 import { OPTIM_DEFAULTS } from '@ringtrain/config';
 import { MODEL_PRESETS, type ModelConfig } from '@ringtrain/config';
-import { modelStep } from './model-step';
+import { modelForward, modelStep } from './model-step';
 import { initParams } from './params';
 import { referenceLossAndGrads } from './reference-model';
 
@@ -42,6 +42,9 @@ describe('model step', () => {
     const r = await modelStep({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, { tokens, targets, pos, batch: B, seqLen: S, globalTokens }, 't');
     expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     expect(r.loss).toBeGreaterThan(1); // ~log(11) at init: the loss is real
+    const ev = await modelForward({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, { tokens, targets, pos, batch: B, seqLen: S, globalTokens }, 'e');
+    expect(ev.loss).toBeCloseTo(r.loss, 6);
+    expect(Array.from(ev.predictions)).toEqual(Array.from(r.predictions));
     for (const [name, g] of ref.grads) {
       const e = errorStats(r.grads.get(name)!, g);
       expect({ name, ok: e.rel < 1e-4 }).toEqual({ name, ok: true });

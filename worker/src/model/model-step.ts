@@ -46,36 +46,10 @@ export interface StepResult {
 export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
   const B = b.batch;
   const Sr = b.pos.length;
-  const N = B * Sr;
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
-  const P = paramTensors(cfg, params);
-  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
-  const posAll = tileInt(b.pos, B); // [N]
-  const rope = ropeTables(posAll, Dh, cfg.ropeBase);
-  const tokens = tf.tensor1d(b.tokens, 'int32');
-  const mask = tf.tensor1d(Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0)));
-  const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D);
-  const keep: tf.Tensor[] = [tokens, mask, oneHot, rope.cos, rope.sin];
+  const seg = shardSegments(cfg, params, b);
+  const { P, problem, embed, preAttention, postAttention, head } = seg;
   let attentionMs = 0;
-
-  // ---- segments (pure functions of their tensor arguments) ----
-  const embed = (E: tf.Tensor) => tf.gather(E, tokens) as tf.Tensor2D;
-  const preAttention = (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) => {
-    const n = rmsNorm(x as tf.Tensor2D, g as tf.Tensor1D, cfg.normEps);
-    const q = applyRope(tf.reshape(tf.matMul(n, wq as tf.Tensor2D), [N, H, Dh]), rope.cos, rope.sin);
-    const k = applyRope(tf.reshape(tf.matMul(n, wk as tf.Tensor2D), [N, Hkv, Dh]), rope.cos, rope.sin);
-    const v = tf.matMul(n, wv as tf.Tensor2D);
-    return tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D;
-  };
-  const postAttention = (x: tf.Tensor, o: tf.Tensor, wo: tf.Tensor, g: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
-    const x1 = tf.add(x, tf.matMul(o as tf.Tensor2D, wo as tf.Tensor2D)) as tf.Tensor2D;
-    const h = geluTanh(tf.matMul(rmsNorm(x1, g as tf.Tensor1D, cfg.normEps), w1 as tf.Tensor2D));
-    return tf.add(x1, tf.matMul(h as tf.Tensor2D, w2 as tf.Tensor2D)) as tf.Tensor2D;
-  };
-  const head = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => {
-    const logits = tf.matMul(rmsNorm(x as tf.Tensor2D, g as tf.Tensor1D, cfg.normEps), E as tf.Tensor2D, false, true);
-    return crossEntropySum(logits, oneHot, mask, b.globalTokens);
-  };
 
   const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}` });
 
@@ -100,13 +74,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     xs.push(tf.tidy(() => postAttention(xs[l], o, P.get(`l${l}.wo`)!, P.get(`l${l}.norm2`)!, P.get(`l${l}.w1`)!, P.get(`l${l}.w2`)!)));
   }
   const xL = xs[cfg.layers];
-  const { loss, predictions } = tf.tidy(() => {
-    const logits = tf.matMul(rmsNorm(xL, P.get('normf')!, cfg.normEps), P.get('embed')!, false, true);
-    return {
-      loss: crossEntropySum(logits, oneHot, mask, b.globalTokens).dataSync()[0],
-      predictions: tf.argMax(logits, 1).dataSync() as Int32Array,
-    };
-  });
+  const { loss, predictions } = seg.lossAndPredictions(xL);
   const t1 = performance.now();
 
   // ---- backward ----
@@ -148,7 +116,8 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     take('embed', gE);
   });
   const t2 = performance.now();
-  tf.dispose([dx, ...xs, ...attnOut, ...keep, ...P.values()]);
+  tf.dispose([dx, ...xs, ...attnOut]);
+  seg.dispose();
   return { loss, grads, predictions, timings: { forwardMs: t1 - t0, backwardMs: t2 - t1, attentionMs } };
 }
 
@@ -156,40 +125,76 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
   const B = b.batch;
   const Sr = b.pos.length;
-  const N = B * Sr;
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
-  const P = paramTensors(cfg, params);
-  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
-  const rope = ropeTables(tileInt(b.pos, B), Dh, cfg.ropeBase);
-  const tokens = tf.tensor1d(b.tokens, 'int32');
-  let x = tf.tidy(() => tf.gather(P.get('embed')!, tokens) as tf.Tensor2D);
+  const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) });
+  const { P } = seg;
+  let x = tf.tidy(() => seg.embed(P.get('embed')!));
   for (let l = 0; l < cfg.layers; l++) {
-    const heads = tf.tidy(() => {
-      const n = rmsNorm(x, P.get(`l${l}.norm1`)!, cfg.normEps);
-      const q = applyRope(tf.reshape(tf.matMul(n, P.get(`l${l}.wq`)!), [N, H, Dh]), rope.cos, rope.sin);
-      const k = applyRope(tf.reshape(tf.matMul(n, P.get(`l${l}.wk`)!), [N, Hkv, Dh]), rope.cos, rope.sin);
-      const v = tf.matMul(n, P.get(`l${l}.wv`)!);
-      return splitHeads(tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D, B, Sr, H, Hkv, Dh);
-    });
-    const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
+    const heads = tf.tidy(() => splitHeads(seg.preAttention(x, ...LAYER_PRE.map((n) => P.get(`l${l}.${n}`)!) as Params4), B, Sr, H, Hkv, Dh));
+    const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem: seg.problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
     saved.dispose();
-    const next = tf.tidy(() => {
-      const o = mergeHeads(out, B, Sr, H, Dh);
-      const x1 = tf.add(x, tf.matMul(o, P.get(`l${l}.wo`)!)) as tf.Tensor2D;
-      const h = geluTanh(tf.matMul(rmsNorm(x1, P.get(`l${l}.norm2`)!, cfg.normEps), P.get(`l${l}.w1`)!));
-      return tf.add(x1, tf.matMul(h as tf.Tensor2D, P.get(`l${l}.w2`)!)) as tf.Tensor2D;
-    });
+    const next = tf.tidy(() => seg.postAttention(x, mergeHeads(out, B, Sr, H, Dh), ...LAYER_POST.map((n) => P.get(`l${l}.${n}`)!) as Params4));
     tf.dispose([out, heads.q, heads.k, heads.v, x]);
     x = next;
   }
+  const result = seg.lossAndPredictions(x);
+  x.dispose();
+  seg.dispose();
+  return result;
+}
+
+const LAYER_PRE = ['norm1', 'wq', 'wk', 'wv'] as const;
+const LAYER_POST = ['wo', 'norm2', 'w1', 'w2'] as const;
+type Params4 = [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+
+/**
+ * The local segments of one shard, as pure functions of their tensor arguments (so tf.grads can
+ * differentiate them against an upstream gradient), with the shard's constants (tokens, RoPE
+ * tables of the global positions, targets) built once.
+ */
+function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
+  const B = b.batch;
+  const N = B * b.pos.length;
+  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
+  const P = paramTensors(cfg, params);
+  // Batch is folded into heads for attention, so the strategy sees B·H query heads.
+  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
+  const rope = ropeTables(tileInt(b.pos, B), Dh, cfg.ropeBase);
+  const tokens = tf.tensor1d(b.tokens, 'int32');
   const mask = tf.tensor1d(Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0)));
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D);
-  const result = tf.tidy(() => {
-    const logits = tf.matMul(rmsNorm(x, P.get('normf')!, cfg.normEps), P.get('embed')!, false, true);
-    return { loss: crossEntropySum(logits, oneHot, mask, Math.max(b.globalTokens, 1)).dataSync()[0], predictions: tf.argMax(logits, 1).dataSync() as Int32Array };
-  });
-  tf.dispose([x, mask, oneHot, tokens, rope.cos, rope.sin, ...P.values()]);
-  return result;
+  const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNorm(x, g, cfg.normEps), E as tf.Tensor2D, false, true);
+  return {
+    P,
+    problem,
+    embed: (E: tf.Tensor) => tf.gather(E, tokens) as tf.Tensor2D,
+    /** x [N, d] -> q|k|v [N, (H + 2·Hkv)·Dh], RoPE applied to q and k. */
+    preAttention: (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) => {
+      const n = rmsNorm(x, g, cfg.normEps);
+      const q = applyRope(tf.reshape(tf.matMul(n, wq as tf.Tensor2D), [N, H, Dh]), rope.cos, rope.sin);
+      const k = applyRope(tf.reshape(tf.matMul(n, wk as tf.Tensor2D), [N, Hkv, Dh]), rope.cos, rope.sin);
+      const v = tf.matMul(n, wv as tf.Tensor2D);
+      return tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D;
+    },
+    /** (x, attention output o [N, H·Dh]) -> x + o·Wo, then the MLP residual. */
+    postAttention: (x: tf.Tensor, o: tf.Tensor, wo: tf.Tensor, g: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
+      const x1 = tf.add(x, tf.matMul(o as tf.Tensor2D, wo as tf.Tensor2D)) as tf.Tensor2D;
+      const h = geluTanh(tf.matMul(rmsNorm(x1, g, cfg.normEps), w1 as tf.Tensor2D));
+      return tf.add(x1, tf.matMul(h as tf.Tensor2D, w2 as tf.Tensor2D)) as tf.Tensor2D;
+    },
+    /** Final norm, tied LM head and this shard's share of the mean loss. */
+    head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropySum(logitsOf(x, g, E), oneHot, mask, b.globalTokens),
+    lossAndPredictions: (x: tf.Tensor) => {
+      const r = tf.tidy(() => {
+        const logits = logitsOf(x, P.get('normf')!, P.get('embed')!);
+        return { loss: crossEntropySum(logits, oneHot, mask, b.globalTokens), predictions: tf.argMax(logits, 1) };
+      });
+      const out = { loss: r.loss.dataSync()[0], predictions: r.predictions.dataSync() as Int32Array };
+      tf.dispose([r.loss, r.predictions]);
+      return out;
+    },
+    dispose: () => tf.dispose([tokens, mask, oneHot, rope.cos, rope.sin, ...P.values()]),
+  };
 }
 
 function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> {

@@ -1,6 +1,6 @@
 import { RingtrainError, optionError } from '@ringtrain/core';
 import { makeLayout } from '@ringtrain/layout';
-import { OPTIM_DEFAULTS, resolveModel, type ModelConfig, type OptimConfig } from '@ringtrain/config';
+import { OPTIM_DEFAULTS, didYouMean, resolveModel, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import { getStrategy, makeProblem, STRATEGY_NAMES, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
 
 /** `ringtrain check` options as commander hands them over (strings for the numeric ones). */
@@ -66,7 +66,7 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
   for (const name of names) {
     if (!STRATEGY_NAMES.includes(name as StrategyName)) {
       throw new RingtrainError('UNKNOWN_STRATEGY', `--strategies: unknown strategy "${name}"`, {
-        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${nearest(name, STRATEGY_NAMES)}`,
+        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${didYouMean(name, STRATEGY_NAMES)}`,
         details: { option: '--strategies', value: name },
       });
     }
@@ -106,32 +106,4 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
     tolerance,
     train,
   });
-}
-
-/** ` (did you mean "x"?)` when a candidate is within edit distance 2. */
-export function nearest(word: string, candidates: readonly string[]): string {
-  let best = '';
-  let bestDist = 3;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDist) {
-      best = c;
-      bestDist = d;
-    }
-  }
-  return best ? ` (did you mean "${best}"?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length];
 }
