@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '@ringtrain/config';
-import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
+import { applyRope, crossEntropySum, geluTanhOps as geluTanh, ropeTables, rmsNorm } from './layers';
 import { paramSpecs, type Params } from './params';
 
 /**
