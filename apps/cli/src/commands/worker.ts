@@ -18,7 +18,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--host <address>', 'address peers use to reach this worker', '127.0.0.1')
     .option('--connect-timeout-ms <ms>', 'how long to wait for the coordinator and the peer mesh', '60000')
     .option('--max-frame-bytes <n>', 'largest frame accepted off the wire; a bigger one closes that connection', String(256 * 1024 * 1024))
-    .option('--heartbeat-timeout-ms <ms>', 'a peer silent this long is declared dead', '30000')
+    .option('--heartbeat-timeout-ms <ms>', 'a peer silent this long is declared dead (a busy worker answers only between kernels)', '300000')
     .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')} (default: RINGTRAIN_BACKEND or auto)`)
     .action(async (opts: { coordinator?: string; host: string; connectTimeoutMs: string; maxFrameBytes: string; heartbeatTimeoutMs: string; backend?: string }) => {
       const env = readLaunchEnv(process.env);

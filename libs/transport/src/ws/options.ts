@@ -16,7 +16,7 @@ export interface WsOptions {
   /**
    * How long a ping may go unanswered (no pong and no frame) before the peer is declared dead
    * (PEER_DEAD) and the connection terminated. Generous by default because a busy worker
-   * answers pings only between synchronous kernels. Default 30000.
+   * answers pings only between synchronous kernels, and one segment of a long shard can run for minutes. Default 300000 (5 min).
    */
   heartbeatTimeoutMs?: number;
   /**
@@ -53,7 +53,7 @@ const MiB = 1024 * 1024;
 export const WS_DEFAULTS: WsConfig = Object.freeze({
   maxFrameBytes: 256 * MiB,
   heartbeatIntervalMs: 5000,
-  heartbeatTimeoutMs: 30000,
+  heartbeatTimeoutMs: 300000,
   sendHighWaterBytes: 16 * MiB,
   helloTimeoutMs: 10000,
   connectTimeoutMs: 10000,
