@@ -1,14 +1,24 @@
-import { execSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './cli';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ringtrain-train-'));
 
-function workerProcesses(): number {
-  const out = execSync('ps -eo args', { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes('ringtrain.cjs worker') || l.includes('ringtrain.cjs coordinator')).length;
+/** Live coordinator/worker processes of the run in `runDir` (other tests may run their own). */
+function runProcesses(runDir: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!/ringtrain\.cjs\0(worker|coordinator)/.test(cmd)) continue;
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (cmd.includes(runDir) || env.includes(runDir)) n++;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return n;
 }
 
 describe('ringtrain train', () => {
@@ -29,7 +39,7 @@ describe('ringtrain train', () => {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ workers: 2, strategy: 'striped', seqLen: 128, steps: 30 });
     expect(readFileSync(join(dir, 'worker-0.log'), 'utf8')).toMatch(/"level":"info"/);
-    expect(workerProcesses()).toBe(0);
+    expect(runProcesses(dir)).toBe(0);
   });
 
   it('takes a YAML config and lets flags override it', async () => {
@@ -68,6 +78,6 @@ describe('ringtrain train refuses bad configs with a named problem and fix', () 
     const run = await runCli(['train', '--workers', '2', '--seq-len', '128', '--steps', '2', '--backend', 'gpu', '--run-dir', join(d, 'w')], { RINGTRAIN_BACKEND: 'gpu' });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/worker \d exited with code 2[\s\S]*BACKEND_UNAVAILABLE[\s\S]*tfjs-node-gpu/);
-    expect(workerProcesses()).toBe(0);
+    expect(runProcesses(join(d, 'w'))).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import type { Transport } from '@ringtrain/transport';
+import { awaitExposed } from './comm-timer';
 import type { WireBlock } from './wire';
 
 /**
@@ -18,6 +19,6 @@ export async function allToAll(transport: Transport, tag: string, parts: readonl
     ops.push(transport.send(j, { tag, tensors: parts[j] }));
     received.push(transport.recv(j, tag).then((m) => m.tensors));
   }
-  const [, blocks] = await Promise.all([Promise.all(ops), Promise.all(received)]);
+  const [, blocks] = await awaitExposed(Promise.all([Promise.all(ops), Promise.all(received)])); // nothing overlaps an all-to-all
   return blocks;
 }

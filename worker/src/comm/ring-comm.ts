@@ -1,4 +1,5 @@
 import type { PeerMessage, Transport } from '@ringtrain/transport';
+import { awaitExposed } from './comm-timer';
 import { addInto, type WireBlock } from './wire';
 
 /**
@@ -49,7 +50,7 @@ export class RingComm {
       const incoming = last ? null : this.transport.recv(this.prev, tag);
       visit(block, this.sourceAt(t), t);
       if (!last) {
-        const [, msg] = await Promise.all([sent, incoming]);
+        const [, msg] = await awaitExposed(Promise.all([sent, incoming]));
         block = msg!.tensors;
       }
     }
@@ -75,12 +76,12 @@ export class RingComm {
       if (acc) addInto(acc, mine);
       else acc = mine; // only received accumulators are mutated (addInto), never `mine`
       if (P === 1) return acc;
-      const [, msg, , accMsg]: [void | null, PeerMessage | null, void, PeerMessage] = await Promise.all([
+      const [, msg, , accMsg]: [void | null, PeerMessage | null, void, PeerMessage] = await awaitExposed(Promise.all([
         sent,
         incoming,
         this.transport.send(this.next, { tag: gradTag, tensors: acc }),
         this.transport.recv(this.prev, gradTag),
-      ]);
+      ]));
       if (msg) block = msg.tensors;
       acc = accMsg.tensors;
     }

@@ -1,0 +1,347 @@
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import { RingtrainError, SeededRandom, isRingtrainError, type Logger } from '@ringtrain/core';
+import { Coordinator, LocalLauncher, describeExit, type JobResult } from '@ringtrain/coordinator';
+import { nativeStatus } from '@ringtrain/kernels';
+import { makeLayout, shardRows } from '@ringtrain/layout';
+import type { WireTensor } from '@ringtrain/transport';
+import { getStrategy, type StrategyName } from '@ringtrain/worker';
+import type { AttentionBenchConfig } from './attention-config';
+import { FLOP_MODEL, gflops, selfAttention, trainFlops } from './flops';
+import { machineInfo, type MachineInfo } from './machine';
+import { simulateStep } from './sim-model';
+import { projectStrategies, type SimulationReport } from './simulate';
+import { formatBytes, median } from './stats';
+
+/**
+ * `ringtrain bench attention`: P real worker processes (Coordinator + LocalLauncher, as `check`
+ * does), each with cores/P BLAS threads. In one run it measures
+ *   - the single-process baseline: the same kernel on the whole sequence in one worker (rank 0
+ *     of the same world, the others idle), which also fits the kernel's GFLOP/s; and the same
+ *     with every worker doing it at once (what one core delivers while all cores are busy);
+ *   - every strategy: warmup + reps forward + backward, per rank wall, compute and network wait;
+ *   - the data plane: the same volume between ranks 0 and 1 as ws + msgpack data frames through
+ *     the real WsTransport and as a plain node:net stream, both between the two worker processes.
+ */
+export interface RankTiming {
+  rank: number;
+  wallMs: number;
+  /** wall − wait: everything but awaiting the network (kernel, merges, encoding). */
+  computeMs: number;
+  /** Awaiting the network after compute (exposed communication, incl. waiting on a slower peer). */
+  waitMs: number;
+  kernelMs: number;
+  bytesSent: number;
+}
+
+export interface StrategyResult {
+  name: StrategyName;
+  /** Median over reps of the slowest rank's forward + backward. */
+  wallMs: number;
+  /** (single-process ms / P) / wallMs. */
+  efficiency: number | null;
+  /** The same against the all-busy baseline: what is left once per-core slowdown is taken out. */
+  efficiencyAllBusy: number | null;
+  /** Useful FLOPs (flops.ts) / time inside the kernel summed over ranks. */
+  kernelGflops: number;
+  speedupVsRing: number | null;
+  /** Wait ÷ wall on the rank with the most compute (the critical path). */
+  exposedCommFraction: number;
+  /** Mean over ranks of wait ÷ wall (idle ranks of an unbalanced strategy wait too). */
+  meanWaitFraction: number;
+  bytesPerRank: number;
+  ranks: RankTiming[];
+}
+
+export interface TransportResult {
+  method: string;
+  volumeBytes: number;
+  chunkBytes: number;
+  /** Mean over the two directions (ranks 0→1 and 1→0) of each direction's median. */
+  wsMsgpackBytesPerSec: number;
+  rawTcpBytesPerSec: number;
+  directions: Array<{ from: number; to: number; wsMsgpackBytesPerSec: number; rawTcpBytesPerSec: number }>;
+}
+
+export interface AttentionReport {
+  machine: MachineInfo;
+  flopModel: string;
+  config: {
+    workers: number;
+    seqLen: number;
+    heads: number;
+    kvHeads: number;
+    headDim: number;
+    causal: boolean;
+    reps: number;
+    warmup: number;
+    threadsPerWorker: number;
+  };
+  kernel: { name: string; matmul: string; note: string | null };
+  singleProcess: {
+    wallMs: number;
+    kernelMs: number;
+    kernelGflops: number;
+    /** Every worker running the whole sequence alone at once: median wall, kernel GFLOP/s. */
+    allBusyWallMs: number;
+    allBusyKernelGflops: number;
+  } | null;
+  strategies: StrategyResult[];
+  skipped: Array<{ name: StrategyName; reason: string }>;
+  transport: TransportResult | null;
+  transportNote: string | null;
+  simulation: SimulationReport | null;
+}
+
+export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logger, workerCommand: readonly string[]): Promise<AttentionReport> {
+  const { problem, workers: P } = cfg;
+  const threadsPerWorker = Math.max(1, Math.floor(cpus().length / P));
+  const report: AttentionReport = {
+    machine: machineInfo(),
+    flopModel: FLOP_MODEL,
+    config: {
+      workers: P, seqLen: problem.seqLen, heads: problem.heads, kvHeads: problem.kvHeads, headDim: problem.headDim,
+      causal: problem.causal, reps: cfg.reps, warmup: cfg.warmup, threadsPerWorker,
+    },
+    kernel: resolveKernel(cfg),
+    singleProcess: null,
+    strategies: [],
+    skipped: [],
+    transport: null,
+    transportNote: null,
+    simulation: null,
+  };
+  if (cfg.simulateOnly) {
+    report.simulation = projectStrategies(problem, cfg.simulate!, cfg.simulate!.flopsPerSec!, 'given with --gflops');
+    return report;
+  }
+
+  const runnable: StrategyName[] = [];
+  for (const name of cfg.strategies) {
+    if (name === 'rsa' && problem.seqLen > cfg.rsaMaxSeq) {
+      // RSA keeps S/P × S probabilities per rank and computes them with generic tfjs CPU ops in
+      // long synchronous steps: past this, memory grows as S² and one step can outlast the
+      // coordinator's 30 s heartbeat, which ends the whole run.
+      const scoreBytes = problem.heads * Math.ceil(problem.seqLen / P) * problem.seqLen * 4;
+      const reason = `capped at --rsa-max-seq ${cfg.rsaMaxSeq}: it would hold ${formatBytes(scoreBytes)} of S/P × S probabilities per rank, built by long synchronous tfjs CPU ops`;
+      report.skipped.push({ name, reason });
+      logger.warn(`${name}: skipped (${reason})`);
+      continue;
+    }
+    try {
+      const strategy = getStrategy(name);
+      strategy.checkProblem(problem, P);
+      makeLayout(strategy.layout, problem.seqLen, P);
+      runnable.push(name);
+    } catch (err) {
+      if (!isRingtrainError(err)) throw err;
+      report.skipped.push({ name, reason: err.message });
+      logger.warn(`${name}: skipped (${err.message})`);
+    }
+  }
+
+  const secret = randomBytes(24).toString('hex');
+  const coordinator = await Coordinator.start({ worldSize: P, secret, rendezvousTimeoutMs: 60000, jobTimeoutMs: cfg.timeoutMs, logger });
+  const launcher = new LocalLauncher({ worldSize: P, command: workerCommand, coordinatorUrl: coordinator.url, secret, logger, threadsPerWorker });
+  launcher.onUnexpectedExit((e) => coordinator.fail(describeExit(e)));
+  try {
+    logger.info(`starting ${P} worker processes, ${threadsPerWorker} BLAS thread(s) each`);
+    launcher.start();
+    await coordinator.waitForWorld();
+
+    if (P < 2) report.transportNote = 'one worker: no link to measure';
+    else if (cfg.transportBytes === 0) report.transportNote = 'skipped (--transport-mib 0)';
+    else report.transport = await benchTransport(coordinator, cfg, logger);
+
+    const inputs = makeInputs(cfg);
+    const params = {
+      seqLen: problem.seqLen, heads: problem.heads, kvHeads: problem.kvHeads, headDim: problem.headDim, causal: problem.causal,
+      scale: problem.scale, kernel: report.kernel.name, reps: cfg.reps, warmup: cfg.warmup,
+    };
+    logger.info(`single process: ${report.kernel.name} kernel on all ${problem.seqLen} tokens in one worker`);
+    const full = fullInputs(inputs, cfg);
+    const alone = await coordinator.runJob('bench-attention', { ...params, strategy: 'ring', run: 'alone' }, Array.from({ length: P }, (_, r) => (r === 0 ? full : {})));
+    const allAlone = P > 1 ? await coordinator.runJob('bench-attention', { ...params, strategy: 'ring', run: 'all-alone' }, Array.from({ length: P }, () => full)) : alone;
+    const flops = trainFlops(selfAttention(problem.seqLen, problem.heads, problem.headDim, problem.causal));
+    const soloRows = timings(alone[0]);
+    const busyRows = allAlone.map(timings);
+    const soloWall = median(soloRows.map((t) => t.wallMs));
+    const soloKernel = median(soloRows.map((t) => t.kernelMs));
+    const busyWall = median(busyRows.flat().map((t) => t.wallMs));
+    const busyKernel = median(busyRows.flat().map((t) => t.kernelMs));
+    report.singleProcess = {
+      wallMs: soloWall,
+      kernelMs: soloKernel,
+      kernelGflops: gflops(flops, soloKernel),
+      allBusyWallMs: busyWall,
+      allBusyKernelGflops: gflops(flops, busyKernel),
+    };
+    report.kernel.matmul = String(alone[0].meta.matmul ?? report.kernel.matmul);
+    logger.info(`single process: ${soloWall.toFixed(1)} ms (kernel ${report.singleProcess.kernelGflops.toFixed(1)} GFLOP/s); with all ${P} workers busy: ${busyWall.toFixed(1)} ms`);
+
+    for (const [i, name] of runnable.entries()) {
+      const layout = makeLayout(getStrategy(name).layout, problem.seqLen, P);
+      const perRank = Array.from({ length: P }, (_, r) => shardInputs(inputs, cfg, layout, r));
+      let results: JobResult[];
+      try {
+        results = await coordinator.runJob('bench-attention', { ...params, strategy: name, run: 'distributed' }, perRank);
+      } catch (err) {
+        // A failed job may have taken the world with it: report what was measured so far.
+        if (!isRingtrainError(err)) throw err;
+        report.skipped.push({ name, reason: `failed: [${err.code}] ${err.message}` });
+        for (const rest of runnable.slice(i + 1)) report.skipped.push({ name: rest, reason: `not run: ${name} failed first` });
+        logger.error(`${name} failed: ${err.message}`);
+        process.exitCode = 1;
+        break;
+      }
+      const s = summarize(name, results, cfg.reps, { alone: soloWall / P, allBusy: busyWall / P, flops });
+      report.strategies.push(s);
+      logger.info(`${name}: ${s.wallMs.toFixed(1)} ms, efficiency ${s.efficiency?.toFixed(2)}, exposed comm ${(s.exposedCommFraction * 100).toFixed(1)}%`);
+    }
+    const ring = report.strategies.find((s) => s.name === 'ring');
+    for (const s of report.strategies) s.speedupVsRing = ring ? ring.wallMs / s.wallMs : null;
+  } finally {
+    await coordinator.shutdown('bench finished');
+    await launcher.stop();
+  }
+  if (cfg.simulate) {
+    const fit = report.singleProcess!.kernelGflops * 1e9;
+    report.simulation = projectStrategies(problem, cfg.simulate, fit, `fit: the ${report.kernel.name} kernel's single-process run above, ${threadsPerWorker} thread(s)`);
+    // The model at the point just measured, on the measured ws+msgpack rate (latency taken as 0).
+    if (report.transport) {
+      const loopback = { name: 'this run\'s ws+msgpack', bytesPerSec: report.transport.wsMsgpackBytesPerSec, latencySec: 0 };
+      report.simulation.checks = report.strategies.map((s) => {
+        const e = simulateStep(s.name, { ...problem, workers: P }, loopback, fit);
+        return { strategy: s.name, modelMs: e.feasible ? e.stepSec * 1000 : null, measuredMs: s.wallMs };
+      });
+    }
+  }
+  return report;
+}
+
+function resolveKernel(cfg: AttentionBenchConfig): AttentionReport['kernel'] {
+  if (cfg.simulateOnly) return { name: cfg.kernel === 'auto' ? 'native' : cfg.kernel, matmul: '-', note: 'not run (--gflops)' };
+  const status = nativeStatus();
+  if (cfg.kernel === 'tfjs') return { name: 'tfjs', matmul: 'tfjs', note: null };
+  if (status.loaded) return { name: 'native', matmul: 'native', note: null };
+  if (cfg.kernel === 'native') {
+    throw new RingtrainError('NATIVE_UNAVAILABLE', `--kernel native: the native addon is not loaded: ${status.reason}`, {
+      hint: 'build it with `npm run build` (needs a C++ compiler), or pass --kernel tfjs',
+    });
+  }
+  return { name: 'tfjs', matmul: 'tfjs', note: `native addon not loaded (${status.reason}); using the tfjs kernel` };
+}
+
+interface Inputs {
+  q: Float32Array; // [S, H, D]
+  k: Float32Array; // [S, Hkv, D]
+  v: Float32Array; // [S, Hkv, D]
+  dout: Float32Array; // [S, H, D]
+}
+
+function makeInputs(cfg: AttentionBenchConfig): Inputs {
+  const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
+  const rng = new SeededRandom(cfg.seed);
+  return { q: rng.normalArray(S * H * D), k: rng.normalArray(S * Hkv * D), v: rng.normalArray(S * Hkv * D), dout: rng.normalArray(S * H * D) };
+}
+
+function fullInputs(x: Inputs, cfg: AttentionBenchConfig): Record<string, WireTensor> {
+  const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
+  return {
+    q: f32([S, H, D], x.q), k: f32([S, Hkv, D], x.k), v: f32([S, Hkv, D], x.v), dout: f32([S, H, D], x.dout),
+    pos: { dtype: 'int32', shape: [S], data: Int32Array.from({ length: S }, (_, i) => i) },
+  };
+}
+
+function shardInputs(x: Inputs, cfg: AttentionBenchConfig, layout: ReturnType<typeof makeLayout>, r: number): Record<string, WireTensor> {
+  const { heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
+  const n = layout.shardSize(r);
+  return {
+    q: f32([n, H, D], shardRows(layout, x.q, H * D, r)),
+    k: f32([n, Hkv, D], shardRows(layout, x.k, Hkv * D, r)),
+    v: f32([n, Hkv, D], shardRows(layout, x.v, Hkv * D, r)),
+    dout: f32([n, H, D], shardRows(layout, x.dout, H * D, r)),
+    pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
+  };
+}
+
+function f32(shape: number[], data: Float32Array): WireTensor {
+  return { dtype: 'float32', shape, data };
+}
+
+interface RepTiming {
+  wallMs: number;
+  kernelMs: number;
+  waitMs: number;
+}
+
+/** A rank's `timings` [reps, 3] (wall, kernel, wait ms), checked before use. */
+function timings(result: JobResult): RepTiming[] {
+  const t = result.tensors.timings;
+  if (!t || t.dtype !== 'float32' || t.shape.length !== 2 || t.shape[1] !== 3) {
+    throw new RingtrainError('BAD_RESULT', `rank ${result.rank} returned no valid bench timings`, { details: { rank: result.rank } });
+  }
+  const d = t.data as Float32Array;
+  return Array.from({ length: t.shape[0] }, (_, i) => ({ wallMs: d[i * 3], kernelMs: d[i * 3 + 1], waitMs: d[i * 3 + 2] }));
+}
+
+function summarize(name: StrategyName, results: JobResult[], reps: number, ref: { alone: number; allBusy: number; flops: number }): StrategyResult {
+  const perRank = results.map(timings);
+  const stepWalls = Array.from({ length: reps }, (_, i) => Math.max(...perRank.map((rows) => rows[i].wallMs)));
+  const ranks: RankTiming[] = results.map((res, r) => {
+    const rows = perRank[r];
+    return {
+      rank: res.rank,
+      wallMs: median(rows.map((t) => t.wallMs)),
+      computeMs: median(rows.map((t) => t.wallMs - t.waitMs)),
+      waitMs: median(rows.map((t) => t.waitMs)),
+      kernelMs: median(rows.map((t) => t.kernelMs)),
+      bytesSent: Number(res.meta.bytesSentPerRep ?? 0),
+    };
+  });
+  const busiest = ranks.reduce((a, b) => (b.computeMs > a.computeMs ? b : a));
+  const wallMs = median(stepWalls);
+  return {
+    name,
+    wallMs,
+    efficiency: wallMs > 0 ? ref.alone / wallMs : null,
+    efficiencyAllBusy: wallMs > 0 ? ref.allBusy / wallMs : null,
+    kernelGflops: gflops(ref.flops, ranks.reduce((a, r) => a + r.kernelMs, 0)),
+    speedupVsRing: null,
+    exposedCommFraction: busiest.wallMs > 0 ? busiest.waitMs / busiest.wallMs : 0,
+    meanWaitFraction: ranks.reduce((a, r) => a + (r.wallMs > 0 ? r.waitMs / r.wallMs : 0), 0) / ranks.length,
+    bytesPerRank: Math.max(...ranks.map((r) => r.bytesSent)),
+    ranks,
+  };
+}
+
+async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfig, logger: Logger): Promise<TransportResult> {
+  const chunks = cfg.transportBytes / cfg.chunkBytes;
+  const directions: TransportResult['directions'] = [];
+  const none = Array.from({ length: cfg.workers }, () => ({}));
+  for (const [from, to] of [[0, 1], [1, 0]]) {
+    const rate = async (mode: 'ws' | 'tcp') => {
+      const params = { mode, from, to, chunkBytes: cfg.chunkBytes, chunks, reps: cfg.reps, warmup: cfg.warmup };
+      const results = await coordinator.runJob('bench-transport', params, none);
+      const ms = results.find((r) => r.rank === from)?.tensors.ms;
+      if (!ms || ms.dtype !== 'float32' || ms.data.length === 0) throw new RingtrainError('BAD_RESULT', `rank ${from} returned no transport timings`);
+      return cfg.transportBytes / (median([...ms.data]) / 1000);
+    };
+    const rawTcpBytesPerSec = await rate('tcp');
+    const wsMsgpackBytesPerSec = await rate('ws');
+    directions.push({ from, to, wsMsgpackBytesPerSec, rawTcpBytesPerSec });
+    logger.info(`transport ${from}->${to}: ws+msgpack ${(wsMsgpackBytesPerSec / 1e9).toFixed(2)} GB/s, raw TCP ${(rawTcpBytesPerSec / 1e9).toFixed(2)} GB/s`);
+  }
+  return {
+    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
+    volumeBytes: cfg.transportBytes,
+    chunkBytes: cfg.chunkBytes,
+    wsMsgpackBytesPerSec: mean(directions.map((d) => d.wsMsgpackBytesPerSec)),
+    rawTcpBytesPerSec: mean(directions.map((d) => d.rawTcpBytesPerSec)),
+    directions,
+  };
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}

@@ -1,0 +1,117 @@
+import { hiddenFromTokens, LINK_PRESETS, simulateStep, type Link, type SimProblem, type StepEstimate } from './sim-model';
+
+/**
+ * The projection's formulas pinned on cases worked out by hand (numbers below are written out,
+ * not recomputed with the model). Common case: b = S/P = 1024 tokens, H = Hkv = 1, D = 64,
+ * F = 100 GFLOP/s, β = 1 GB/s, α = 0. Then:
+ *   cF = 4·1024²·64 / 1e11 = 2.68435456e-3 s     cB = 2.5·cF = 6.7108864e-3 s
+ *   kv = 2·1024·64·4 = 524288 B -> T(kv) = 5.24288e-4 s, T(2kv) = 1.048576e-3 s
+ */
+const F = 1e11;
+const fast: Link = { name: 'test', bytesPerSec: 1e9, latencySec: 0 };
+const slow: Link = { name: 'slow', bytesPerSec: 1e8, latencySec: 0 };
+const one = { heads: 1, kvHeads: 1, headDim: 64 };
+
+function feasible(e: StepEstimate) {
+  if (!e.feasible) throw new Error(`expected a feasible estimate, got: ${e.reason}`);
+  return e;
+}
+
+function problem(workers: number, seqLen: number, causal: boolean, dims = one): SimProblem {
+  return { workers, seqLen, causal, ...dims };
+}
+
+describe('simulateStep', () => {
+  it('ring, not causal, P=2: compute hides the K/V transfer; the last dK/dV hop does not', () => {
+    const e = feasible(simulateStep('ring', problem(2, 2048, false), fast, F));
+    // forward: max(cF, T(kv)) + cF; backward: max(cB, T(2kv)) + cB + T(kv)
+    expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12);
+    expect(e.backwardSec).toBeCloseTo(1.39460608e-2, 12);
+    expect(e.stepSec).toBeCloseTo(1.931476992e-2, 12);
+    expect(e.computeSec).toBeCloseTo(1.879048192e-2, 12);
+    expect(e.exposedCommSec).toBeCloseTo(5.24288e-4, 12);
+    expect(e.bytesSentPerRank).toBe(2097152); // K/V forward 1 hop, backward 1 hop, dK/dV 2 hops
+    expect(e.efficiency).toBeCloseTo(1.879048192e-2 / 1.931476992e-2, 9);
+  });
+
+  it('ring, not causal, P=2 on a slow link: the transfer sets the step', () => {
+    const e = feasible(simulateStep('ring', problem(2, 2048, false), slow, F));
+    // T(kv) = 5.24288e-3 > cF; T(2kv) = 1.048576e-2 > cB
+    expect(e.forwardSec).toBeCloseTo(5.24288e-3 + 2.68435456e-3, 12);
+    expect(e.backwardSec).toBeCloseTo(1.048576e-2 + 6.7108864e-3 + 5.24288e-3, 12);
+  });
+
+  it('causal P=4: ring walks ~P blocks on its critical path, striped and zigzag ~P/2', () => {
+    const ring = feasible(simulateStep('ring', problem(4, 4096, true), fast, F));
+    // f = [1/2, 1, 1, 1]: forward 3.5·cF, backward 3.5·cB + T(kv)
+    expect(ring.forwardSec).toBeCloseTo(9.39524096e-3, 12);
+    expect(ring.backwardSec).toBeCloseTo(2.40123904e-2, 12);
+    for (const name of ['striped', 'zigzag'] as const) {
+      const e = feasible(simulateStep(name, problem(4, 4096, true), fast, F));
+      // f = 1/2 every step: forward 2·cF, backward 2·cB + T(kv)
+      expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12);
+      expect(e.backwardSec).toBeCloseTo(1.39460608e-2, 12);
+    }
+  });
+
+  it('P=1 has no communication and is perfectly efficient', () => {
+    const e = feasible(simulateStep('striped', problem(1, 1024, true), fast, F));
+    expect(e.exposedCommSec).toBe(0);
+    expect(e.bytesSentPerRank).toBe(0);
+    expect(e.efficiency).toBeCloseTo(1, 12);
+  });
+
+  it('ulysses, not causal, P=2, H=Hkv=2: two all-to-alls each way, nothing overlapped', () => {
+    const dims = { heads: 2, kvHeads: 2, headDim: 64 };
+    const e = feasible(simulateStep('ulysses', problem(2, 2048, false, dims), fast, F));
+    // q,k,v out: 1·1024·3·64·4 = 786432 B (7.86432e-4 s); o back: 262144 B (2.62144e-4 s)
+    // compute forward 4·2048²·64·2 / (2·1e11) = 1.073741824e-2 s, backward 2.5× that
+    expect(e.forwardSec).toBeCloseTo(7.86432e-4 + 1.073741824e-2 + 2.62144e-4, 12);
+    expect(e.backwardSec).toBeCloseTo(2.62144e-4 + 2.68435456e-2 + 7.86432e-4, 12);
+    expect(e.exposedCommSec).toBeCloseTo(2.097152e-3, 12);
+    expect(e.bytesSentPerRank).toBe(2097152);
+    // latency: (P-1)·α per all-to-all, four of them
+    const withLatency = feasible(simulateStep('ulysses', problem(2, 2048, false, dims), { ...fast, latencySec: 1e-5 }, F));
+    expect(withLatency.stepSec - e.stepSec).toBeCloseTo(4e-5, 12);
+  });
+
+  it('ulysses refuses head counts that do not split over P', () => {
+    const e = simulateStep('ulysses', problem(8, 4096, true), fast, F);
+    expect(e).toEqual({ strategy: 'ulysses', feasible: false, reason: 'needs heads divisible by P (H = 1)' });
+  });
+
+  it('rsa, P=2: full score blocks whatever the mask, probabilities kept (S²/P memory)', () => {
+    for (const causal of [false, true]) {
+      const e = feasible(simulateStep('rsa', problem(2, 2048, causal), fast, F));
+      // one matmul 2·1024²·64/1e11 = 1.34217728e-3 s; K (or V) block 262144 B = 2.62144e-4 s
+      expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12); // 2 circulations × 2 steps
+      expect(e.backwardSec).toBeCloseTo(1.126170624e-2, 12); // 2 × 4 matmuls + T(2·262144 B)
+      expect(e.scoreMemoryBytes).toBe(8388608); // 1 head · 1024 · 2048 · 4 B
+      expect(e.bytesSentPerRank).toBe(2097152);
+    }
+  });
+});
+
+describe('hiddenFromTokens', () => {
+  const dims = { ...one, causal: false };
+  it('without latency: b* = k/a, forward the larger (ring 200, striped causal 400 tokens)', () => {
+    // forward k = 2·64·4 / 1e9 = 5.12e-7 s/token, a = 4·64 / 1e11 = 2.56e-9 s/token²
+    expect(hiddenFromTokens('ring', dims, fast, F)).toBeCloseTo(200, 9);
+    expect(hiddenFromTokens('ring', { ...dims, causal: true }, fast, F)).toBeCloseTo(200, 9);
+    expect(hiddenFromTokens('striped', { ...dims, causal: true }, fast, F)).toBeCloseTo(400, 9);
+    expect(hiddenFromTokens('zigzag', { ...dims, causal: true }, fast, F)).toBeCloseTo(400, 9);
+    expect(hiddenFromTokens('rsa', dims, fast, F)).toBeCloseTo(200, 9);
+    expect(hiddenFromTokens('ulysses', dims, fast, F)).toBeNull();
+  });
+
+  it('with latency it solves a·b² = α + k·b (α = 10 µs -> 217.93 tokens)', () => {
+    const b = hiddenFromTokens('ring', dims, { ...fast, latencySec: 1e-5 }, F)!;
+    expect(b).toBeCloseTo(217.925, 2);
+    expect(2.56e-9 * b * b).toBeCloseTo(1e-5 + 5.12e-7 * b, 12);
+  });
+
+  it('presets: NVLink 300 GB/s and 2 µs, 100 GbE 12.5 GB/s and 10 µs', () => {
+    expect(LINK_PRESETS.nvlink).toMatchObject({ bytesPerSec: 300e9, latencySec: 2e-6 });
+    expect(LINK_PRESETS['ethernet-100g']).toMatchObject({ bytesPerSec: 12.5e9, latencySec: 10e-6 });
+  });
+});

@@ -1,0 +1,223 @@
+import type { StrategyName } from '@ringtrain/worker';
+
+/**
+ * Step-time model of the strategies at scales this machine cannot run (`bench attention
+ * --simulate`). One attention layer, forward + backward, one sequence.
+ *
+ * Symbols: P ranks, S tokens, b = S/P tokens per rank, H query heads, Hkv K/V heads, D head
+ * dim, e = 4 bytes per element (fp32, as ringtrain sends), F = FLOP/s of one rank's attention
+ * kernel (FLOP model in flops.ts), a link of latency α s and bandwidth β bytes/s per rank,
+ * T(x) = α + x/β for one message of x bytes.
+ *
+ * Ring family (ring, striped, zigzag): P steps; in step t a rank computes one block while the
+ * next K/V block moves. A step takes as long as its slower part, on the busiest rank.
+ *   cF = 4·b²·D·H/F (a full block forward), cB = 2.5·cF (backward), kv = 2·b·Hkv·D·e
+ *   f_t = share of a full block the busiest rank computes in step t:
+ *     not causal 1; causal ring f_0 = 1/2 (diagonal) then 1 (the last rank sees every earlier
+ *     block whole: the critical path is ~P blocks); causal striped/zigzag 1/2 every step (~P/2)
+ *   forward  = Σ_{t<P-1} max(f_t·cF, T(kv)) + f_{P-1}·cF
+ *   backward = Σ_{t<P-1} max(f_t·cB, T(2·kv)) + f_{P-1}·cB + T(kv)
+ *              (K/V travel with their dK/dV; the accumulators' last hop home is not hidden)
+ * Ulysses: rank j gets hq = H/P query heads and hkv = max(1, Hkv/P) K/V heads of the whole
+ * sequence; the all-to-alls are not overlapped with compute. A(x) = (P-1)·α + x/β for x bytes
+ * sent per rank; c = 1/2 causal, else 1 (heads split evenly, so no imbalance):
+ *   forward  = A((P-1)·b·(hq+2·hkv)·D·e) + 4·S²·D·H·c/(P·F) + A((P-1)·b·hq·D·e)
+ *   backward = A((P-1)·b·hq·D·e) + 10·S²·D·H·c/(P·F) + A((P-1)·b·(hq+2·hkv)·D·e)
+ * RSA (ring self-attention): every score block is computed (causal is a bias, nothing is
+ * skipped) and the probabilities are kept: H·b·S·e bytes per rank.
+ *   forward: keys circulate (per step 2·b²·D·H/F against T(b·Hkv·D·e)), then values (the same)
+ *   backward: K, V and dK, dV circulate, per step 8·b²·D·H/F (4 matmuls: P is stored) against
+ *   T(4·b·Hkv·D·e), plus T(2·b·Hkv·D·e) for the accumulators' last hop
+ *
+ * Communication is hidden in a ring step when compute ≥ transfer: a·b² ≥ α + k·b, i.e. for
+ * b ≥ (k + √(k² + 4·a·α)) / (2a), taken over forward and backward (hiddenFromTokens).
+ */
+
+export const BYTES_PER_ELEMENT = 4;
+
+export interface SimProblem {
+  workers: number; // P
+  seqLen: number; // S
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  causal: boolean;
+}
+
+export interface Link {
+  name: string;
+  bytesPerSec: number; // β
+  latencySec: number; // α
+}
+
+export const LINK_PRESETS: Readonly<Record<string, Link>> = Object.freeze({
+  nvlink: Object.freeze({ name: 'nvlink', bytesPerSec: 300e9, latencySec: 2e-6 }),
+  'ethernet-100g': Object.freeze({ name: 'ethernet-100g', bytesPerSec: 12.5e9, latencySec: 10e-6 }),
+});
+
+export type StepEstimate =
+  | {
+      strategy: StrategyName;
+      feasible: true;
+      forwardSec: number;
+      backwardSec: number;
+      stepSec: number;
+      /** Compute on the critical path; stepSec − computeSec is communication not hidden. */
+      computeSec: number;
+      exposedCommSec: number;
+      /** Useful FLOPs / (P·F) ÷ stepSec: 1 is perfect scaling. */
+      efficiency: number;
+      bytesSentPerRank: number;
+      /** RSA's stored probabilities; 0 for the blockwise strategies. */
+      scoreMemoryBytes: number;
+    }
+  | { strategy: StrategyName; feasible: false; reason: string };
+
+export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, flopsPerSec: number): StepEstimate {
+  if (!Number.isInteger(p.workers) || p.workers < 1) throw new Error(`workers must be a positive integer, got ${p.workers}`);
+  if (p.seqLen < p.workers) return { strategy, feasible: false, reason: `S = ${p.seqLen} < P = ${p.workers}` };
+  switch (strategy) {
+    case 'ring':
+    case 'striped':
+    case 'zigzag':
+      return ringFamily(strategy, p, link, flopsPerSec);
+    case 'ulysses':
+      return ulysses(p, link, flopsPerSec);
+    case 'rsa':
+      return rsa(p, link, flopsPerSec);
+  }
+}
+
+function transfer(bytes: number, link: Link): number {
+  return link.latencySec + bytes / link.bytesPerSec;
+}
+
+function usefulSec(p: SimProblem, F: number): number {
+  return (14 * p.seqLen * p.seqLen * p.headDim * p.heads * (p.causal ? 0.5 : 1)) / (p.workers * F);
+}
+
+function estimate(strategy: StrategyName, p: SimProblem, F: number, parts: { forwardSec: number; backwardSec: number; computeSec: number; bytesSentPerRank: number; scoreMemoryBytes?: number }): StepEstimate {
+  const stepSec = parts.forwardSec + parts.backwardSec;
+  return {
+    strategy,
+    feasible: true,
+    forwardSec: parts.forwardSec,
+    backwardSec: parts.backwardSec,
+    stepSec,
+    computeSec: parts.computeSec,
+    exposedCommSec: Math.max(0, stepSec - parts.computeSec),
+    efficiency: usefulSec(p, F) / stepSec,
+    bytesSentPerRank: parts.bytesSentPerRank,
+    scoreMemoryBytes: parts.scoreMemoryBytes ?? 0,
+  };
+}
+
+/** f_t: share of a full block the busiest rank computes in ring step t. */
+export function ringStepShare(strategy: 'ring' | 'striped' | 'zigzag', causal: boolean, step: number): number {
+  if (!causal) return 1;
+  if (strategy === 'ring') return step === 0 ? 0.5 : 1;
+  return 0.5;
+}
+
+function ringFamily(strategy: 'ring' | 'striped' | 'zigzag', p: SimProblem, link: Link, F: number): StepEstimate {
+  const P = p.workers;
+  const b = p.seqLen / P;
+  const cF = (4 * b * b * p.headDim * p.heads) / F;
+  const cB = 2.5 * cF;
+  const kv = 2 * b * p.kvHeads * p.headDim * BYTES_PER_ELEMENT;
+  let forwardSec = 0;
+  let backwardSec = 0;
+  let computeSec = 0;
+  for (let t = 0; t < P; t++) {
+    const f = ringStepShare(strategy, p.causal, t);
+    computeSec += f * (cF + cB);
+    if (t < P - 1) {
+      forwardSec += Math.max(f * cF, transfer(kv, link));
+      backwardSec += Math.max(f * cB, transfer(2 * kv, link));
+    } else {
+      forwardSec += f * cF;
+      backwardSec += f * cB + (P > 1 ? transfer(kv, link) : 0);
+    }
+  }
+  // K/V: P-1 hops forward and backward; dK/dV: P hops (none when P = 1).
+  const bytesSentPerRank = P > 1 ? kv * (2 * (P - 1) + P) : 0;
+  return estimate(strategy, p, F, { forwardSec, backwardSec, computeSec, bytesSentPerRank });
+}
+
+function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
+  const P = p.workers;
+  if (p.heads % P !== 0) {
+    return { strategy: 'ulysses', feasible: false, reason: `needs heads divisible by P (H = ${p.heads})` };
+  }
+  const b = p.seqLen / P;
+  const hq = p.heads / P;
+  const hkv = Math.max(1, p.kvHeads / P);
+  const e = BYTES_PER_ELEMENT;
+  const allToAll = (bytes: number) => (P > 1 ? (P - 1) * link.latencySec + bytes / link.bytesPerSec : 0);
+  const qkvBytes = (P - 1) * b * (hq + 2 * hkv) * p.headDim * e;
+  const oBytes = (P - 1) * b * hq * p.headDim * e;
+  const c = p.causal ? 0.5 : 1;
+  const fwdCompute = (4 * p.seqLen * p.seqLen * p.headDim * p.heads * c) / (P * F);
+  const bwdCompute = 2.5 * fwdCompute;
+  return estimate('ulysses', p, F, {
+    forwardSec: allToAll(qkvBytes) + fwdCompute + allToAll(oBytes),
+    backwardSec: allToAll(oBytes) + bwdCompute + allToAll(qkvBytes),
+    computeSec: fwdCompute + bwdCompute,
+    bytesSentPerRank: 2 * (qkvBytes + oBytes),
+  });
+}
+
+function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
+  const P = p.workers;
+  const b = p.seqLen / P;
+  const e = BYTES_PER_ELEMENT;
+  const oneKv = b * p.kvHeads * p.headDim * e; // K or V of one rank
+  const matmul = (2 * b * b * p.headDim * p.heads) / F; // one [b × D]·[D × b] product per head
+  const circulate = (stepCompute: number, bytes: number) => {
+    let sec = 0;
+    for (let t = 0; t < P; t++) sec += t < P - 1 ? Math.max(stepCompute, transfer(bytes, link)) : stepCompute;
+    return sec;
+  };
+  const forwardSec = 2 * circulate(matmul, oneKv); // keys, then values
+  const backwardSec = circulate(4 * matmul, 4 * oneKv) + (P > 1 ? transfer(2 * oneKv, link) : 0);
+  return estimate('rsa', p, F, {
+    forwardSec,
+    backwardSec,
+    computeSec: P * 6 * matmul,
+    bytesSentPerRank: P > 1 ? oneKv * (2 * (P - 1) + 2 * (P - 1) + 2 * P) : 0,
+    scoreMemoryBytes: p.heads * b * p.seqLen * e,
+  });
+}
+
+/**
+ * Tokens per rank (S/P) from which a ring step's compute hides its transfer, forward and
+ * backward; null where the strategy does not overlap (Ulysses' all-to-alls).
+ */
+export function hiddenFromTokens(strategy: StrategyName, p: Omit<SimProblem, 'workers' | 'seqLen'>, link: Link, flopsPerSec: number): number | null {
+  const { heads: H, kvHeads: Hkv, headDim: D } = p;
+  const e = BYTES_PER_ELEMENT;
+  const perByte = 1 / link.bytesPerSec;
+  switch (strategy) {
+    case 'ring':
+    case 'striped':
+    case 'zigzag': {
+      const f = ringStepShare(strategy, p.causal, 1); // steady state
+      return Math.max(
+        crossover((4 * f * D * H) / flopsPerSec, 2 * Hkv * D * e * perByte, link.latencySec),
+        crossover((10 * f * D * H) / flopsPerSec, 4 * Hkv * D * e * perByte, link.latencySec),
+      );
+    }
+    case 'rsa':
+      return Math.max(
+        crossover((2 * D * H) / flopsPerSec, Hkv * D * e * perByte, link.latencySec),
+        crossover((8 * D * H) / flopsPerSec, 4 * Hkv * D * e * perByte, link.latencySec),
+      );
+    case 'ulysses':
+      return null;
+  }
+}
+
+/** The b ≥ 0 where a·b² = α + k·b. */
+function crossover(a: number, k: number, alpha: number): number {
+  return (k + Math.sqrt(k * k + 4 * a * alpha)) / (2 * a);
+}

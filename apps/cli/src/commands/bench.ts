@@ -1,0 +1,79 @@
+import { Option, type Command } from 'commander';
+import { createLogger } from '@ringtrain/core';
+import { STRATEGY_NAMES } from '@ringtrain/worker';
+import { attentionConfigFrom, KERNEL_CHOICES, type AttentionOptions } from '../bench/attention-config';
+import { attentionJson, attentionTable } from '../bench/attention-report';
+import { BENCH_KERNELS, kernelsConfigFrom, type KernelsOptions } from '../bench/kernels-config';
+import { kernelsJson, kernelsTable } from '../bench/kernels-report';
+import { runAttentionBench } from '../bench/run-attention';
+import { runKernelsBench } from '../bench/run-kernels';
+import { LINK_PRESETS } from '../bench/sim-model';
+import { cliEntry } from '../cli-entry';
+import { registerBenchTrain } from './bench-train';
+
+/** `ringtrain bench kernels|attention` (and `train`, bench-train.ts): speed against the machine's limit and against plain ring attention. */
+export function registerBenchCommand(program: Command): void {
+  const bench = program
+    .command('bench')
+    .description('Benchmarks: attention kernels against the machine\'s sgemm, strategies across real worker processes, and a projection to large clusters.');
+
+  bench
+    .command('kernels')
+    .description('In one process: sgemm GFLOP/s (the limit), then attention forward + backward GFLOP/s of each kernel at each size, as a share of sgemm.')
+    .option('--seq-lens <list>', 'comma list of sequence lengths (K suffix allowed)', '1024,2048,4096,8192')
+    .option('--head-dim <n>', 'head dimension', '64')
+    .option('--heads <n>', 'heads', '1')
+    .addOption(new Option('--causal', 'causal mask; FLOPs counted as half (default)').default(true))
+    .addOption(new Option('--no-causal', 'no mask'))
+    .option('--kernels <list>', `comma list of ${BENCH_KERNELS.join(', ')}`, BENCH_KERNELS.join(','))
+    .option('--reps <n>', 'timed runs per kernel and size (the median is reported)', '3')
+    .option('--warmup <n>', 'untimed runs first', '1')
+    .option('--sgemm-size <n>', 'M = N = K of the sgemm that sets the limit', '2048')
+    .option('--threads <n>', 'threads of the native sgemm and kernel; 0 = OpenBLAS\'s count (OPENBLAS_NUM_THREADS)', '0')
+    .option('--max-seconds <s>', 'skip a kernel at a size estimated to take longer than this (warmup + reps)', '60')
+    .option('--reference-max-seq <n>', 'largest size the plain (slow) reference runs at', '2048')
+    .option('--seed <n>', 'seed of the random inputs', '1')
+    .option('--json', 'print one JSON object instead of a table', false)
+    .action(async (opts: KernelsOptions) => {
+      const cfg = kernelsConfigFrom(opts);
+      const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
+      const report = await runKernelsBench(cfg, logger);
+      process.stdout.write((cfg.json ? kernelsJson(report) : kernelsTable(report)) + '\n');
+    });
+
+  bench
+    .command('attention')
+    .description('Every strategy forward + backward across P real worker processes: wall time, compute and network wait per rank, efficiency against one worker, speedup over ring, and the transport against raw TCP.')
+    .option('--workers <n>', 'worker processes (P); each gets cores/P BLAS threads', '2')
+    .option('--seq-len <n>', 'sequence length', '4096')
+    .option('--heads <n>', 'query heads', '1')
+    .option('--kv-heads <n>', 'K/V heads (GQA/MQA); default: --heads')
+    .option('--head-dim <n>', 'head dimension', '64')
+    .addOption(new Option('--causal', 'causal mask (default)').default(true))
+    .addOption(new Option('--no-causal', 'no mask'))
+    .option('--strategies <list>', `comma list of ${STRATEGY_NAMES.join(', ')}; those that cannot run the problem are skipped and named`, STRATEGY_NAMES.join(','))
+    .option('--reps <n>', 'timed repetitions (the median is reported)', '3')
+    .option('--warmup <n>', 'untimed repetitions first', '1')
+    .addOption(new Option('--kernel <name>', 'attention kernel: native when the addon loads (auto), else tfjs').choices([...KERNEL_CHOICES]).default('auto'))
+    .option('--seed <n>', 'seed of the random inputs', '1')
+    .option('--transport-mib <n>', 'MiB streamed per transport measurement (0 skips it)', '256')
+    .option('--chunk-mib <n>', 'MiB per write / data frame in the transport measurement', '4')
+    .option('--rsa-max-seq <n>', 'longest sequence rsa runs at (it holds S²/P scores per rank, built by synchronous tfjs ops)', '16384')
+    .option('--timeout-ms <ms>', 'how long one job may take', '600000')
+    .option('--json', 'print one JSON object instead of a table', false)
+    .option('--simulate', 'also project every strategy to large P and S from this run\'s kernel speed and a link model', false)
+    .option('--link <preset>', `with --simulate: one link preset (${Object.keys(LINK_PRESETS).join(', ')}); default both`)
+    .option('--bandwidth-gbps <n>', 'with --simulate: a custom link, gigabits/s per rank (100 = 12.5 GB/s)')
+    .option('--latency-us <n>', 'with --simulate and --bandwidth-gbps: latency per message, µs')
+    .option('--gflops <n>', 'with --simulate: per-rank kernel GFLOP/s to assume instead of measuring (no workers start)')
+    .option('--sim-workers <list>', 'with --simulate: world sizes to project', '8,16,64,512')
+    .option('--sim-seq-lens <list>', 'with --simulate: sequence lengths to project (K, M suffixes)', '32K,128K,1M')
+    .action(async (opts: AttentionOptions) => {
+      const cfg = attentionConfigFrom(opts);
+      const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
+      const report = await runAttentionBench(cfg, logger, [process.execPath, cliEntry(), 'worker']);
+      process.stdout.write((cfg.json ? attentionJson(report) : attentionTable(report)) + '\n');
+    });
+
+  registerBenchTrain(bench);
+}

@@ -1,0 +1,87 @@
+import { runCli } from './cli';
+
+/**
+ * `ringtrain bench` end to end on tiny sizes: every promised JSON field is there with a sane
+ * value. No timing is asserted (the machines are shared and noisy).
+ */
+const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+
+describe('ringtrain bench', () => {
+  it('attention: real workers, every runnable strategy, transport beside raw TCP', async () => {
+    const run = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '64', '--reps', '1', '--warmup', '0', '--json']);
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    const names = r.strategies.map((s: { name: string }) => s.name);
+    expect(names).toEqual(['ring', 'striped', 'zigzag', 'rsa']);
+    expect(r.skipped).toEqual([{ name: 'ulysses', reason: expect.stringMatching(/--heads 1 does not divide by --workers 2/) }]);
+    for (const s of r.strategies) {
+      expect(positive(s.wallMs)).toBe(true);
+      expect(positive(s.efficiency)).toBe(true);
+      expect(positive(s.speedupVsRing)).toBe(true);
+      expect(positive(s.efficiencyAllBusy)).toBe(true);
+      expect(s.exposedCommFraction).toBeGreaterThanOrEqual(0);
+      expect(s.exposedCommFraction).toBeLessThanOrEqual(1);
+      // every ring-family rank sends its K/V once forward, once backward, and dK/dV twice (P = 2)
+      expect(s.bytesPerRank).toBeGreaterThanOrEqual(4 * 32 * 64 * 4);
+      expect(s.ranks).toHaveLength(2);
+      for (const k of s.ranks) {
+        expect(k.computeMs + k.waitMs).toBeCloseTo(k.wallMs, 0);
+        expect(k.bytesSent).toBeGreaterThan(0);
+      }
+    }
+    expect(r.strategies[0].speedupVsRing).toBe(1);
+    expect(positive(r.transport.wsMsgpackBytesPerSec)).toBe(true);
+    expect(positive(r.transport.rawTcpBytesPerSec)).toBe(true);
+    expect(r.transport.volumeBytes).toBe(256 * 2 ** 20);
+    expect(positive(r.singleProcess.wallMs)).toBe(true);
+    expect(positive(r.singleProcess.allBusyWallMs)).toBe(true);
+    expect(r.config).toMatchObject({ workers: 2, seqLen: 64, heads: 1, headDim: 64, causal: true, reps: 1, warmup: 0, threadsPerWorker: expect.any(Number) });
+    expect(['native', 'tfjs']).toContain(r.kernel.name);
+    expect(r.simulation).toBeNull();
+  });
+
+  it('attention --simulate --gflops projects every strategy without starting workers', async () => {
+    const run = await runCli(['bench', 'attention', '--simulate', '--gflops', '50', '--heads', '8', '--link', 'nvlink', '--sim-workers', '8,16', '--sim-seq-lens', '32K', '--json']);
+    expect(run.code).toBe(0);
+    const sim = JSON.parse(run.stdout).simulation;
+    expect(sim.flopsPerSec).toBe(50e9);
+    expect(sim.links.map((l: { name: string }) => l.name)).toEqual(['nvlink']);
+    expect(sim.rows).toHaveLength(5 * 2); // 5 strategies × 2 world sizes × 1 length
+    const ulysses16 = sim.rows.find((x: { strategy: string; workers: number }) => x.strategy === 'ulysses' && x.workers === 16);
+    expect(ulysses16).toMatchObject({ feasible: false, reason: expect.stringMatching(/heads divisible/) });
+    for (const row of sim.rows.filter((x: { feasible: boolean }) => x.feasible)) {
+      expect(positive(row.stepMs)).toBe(true);
+      expect(row.efficiency).toBeGreaterThan(0);
+      expect(row.efficiency).toBeLessThanOrEqual(1.0001);
+    }
+    expect(sim.hiddenFrom.find((h: { strategy: string }) => h.strategy === 'ulysses').tokensPerRank).toBeNull();
+  });
+
+  it('kernels: sgemm limit and every kernel at a tiny size', async () => {
+    const run = await runCli(['bench', 'kernels', '--seq-lens', '64', '--reps', '1', '--warmup', '0', '--sgemm-size', '256', '--json']);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.flopModel).toMatch(/14·Sq·Sk·D·H/);
+    const names = r.kernels.map((k: { name: string }) => k.name);
+    expect(names).toEqual(expect.arrayContaining(['tfjs', 'reference']));
+    for (const k of r.kernels) {
+      expect(k).toMatchObject({ seqLen: 64, headDim: 64 });
+      expect(positive(k.gflops)).toBe(true);
+    }
+    if (r.native.loaded) {
+      expect(positive(r.sgemmGflops)).toBe(true);
+      expect(names).toContain('native');
+      for (const k of r.kernels) expect(positive(k.ratioToSgemm)).toBe(true);
+    } else {
+      expect(r.sgemmGflops).toBeNull();
+      expect(r.native.reason).toEqual(expect.any(String));
+    }
+  });
+
+  it('refuses a bad option with the option named, exit 2', async () => {
+    const run = await runCli(['bench', 'attention', '--strategies', 'rign']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/did you mean "ring"/);
+  });
+});
