@@ -193,7 +193,7 @@ export function resolveModel(spec: string | Record<string, unknown>, vocabSize =
     }
     base = { ...MODEL_PRESETS[presetName as ModelPresetName] };
   }
-  const { preset: _preset, ...dims } = obj;
+  const dims = Object.fromEntries(Object.entries(obj).filter(([k]) => k !== 'preset'));
   for (const [k, v] of Object.entries(dims)) num(`model.${k}`, v);
   return checkModelConfig({ vocabSize, ...base, ...(dims as Partial<ModelConfig>) } as ModelConfig);
 }
