@@ -3,7 +3,7 @@ import { ensureCpuBackend } from '../backend';
 import { installFastCpuKernels, uninstallFastCpuKernels } from './index';
 import { seededRandom } from './compare-kernels';
 
-const REPLACED = [tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Maximum, tf.Minimum, tf.SquaredDifference, tf.Transpose, tf.Slice, tf.SplitV];
+const REPLACED = [tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Maximum, tf.Minimum, tf.SquaredDifference, tf.Transpose, tf.Slice, tf.SplitV, tf.UnsortedSegmentSum];
 
 beforeAll(() => ensureCpuBackend({ quiet: true }));
 afterEach(() => uninstallFastCpuKernels());

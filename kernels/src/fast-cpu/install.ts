@@ -19,7 +19,7 @@ const originals = new Map<string, tf.KernelConfig>();
 
 /**
  * Replaces the tfjs `cpu` backend's broadcasting binary ops (Add, Sub, Multiply, RealDiv, Maximum,
- * Minimum, SquaredDifference; float32) and Transpose, Slice and SplitV (float32, int32) with loops that
+ * Minimum, SquaredDifference; float32), Transpose, Slice and SplitV (float32, int32) and UnsortedSegmentSum (float32) with loops that
  * allocate nothing per element. Results are bit-identical. Idempotent; returns the kernel names
  * now replaced. Kernels of other backends, and tfjs kernels that call these internally (Softmax,
  * Sum's transpose, SplitV's slices…), are not affected.
