@@ -1,6 +1,6 @@
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport, WireTensor } from '@ringtrain/transport';
-import { makeProblem } from '../attention/problem';
+import { makeProblem, type AttentionProblem } from '../attention/problem';
 import { runAttentionShard } from '../attention/run-shard';
 import { getStrategy } from '../strategies/registry';
 import { bool, int, num, str, tensor } from './job-params';
@@ -25,14 +25,7 @@ export interface JobOutput {
  */
 export async function attentionJob(env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
   const strategy = getStrategy(str(params, 'strategy'));
-  const problem = makeProblem({
-    seqLen: int(params, 'seqLen'),
-    heads: int(params, 'heads'),
-    kvHeads: int(params, 'kvHeads'),
-    headDim: int(params, 'headDim'),
-    causal: bool(params, 'causal'),
-    scale: num(params, 'scale'),
-  });
+  const problem = problemFromParams(params);
   const pos = tensor(tensors, 'pos', 'int32');
   const S = pos.shape[0];
   const { heads: H, kvHeads: Hkv, headDim: D } = problem;
@@ -55,3 +48,15 @@ export async function attentionJob(env: JobEnv, jobId: string, params: Record<st
   };
 }
 
+
+/** The attention problem a job describes (seqLen, heads, kvHeads, headDim, causal, scale). */
+export function problemFromParams(params: Record<string, unknown>): AttentionProblem {
+  return makeProblem({
+    seqLen: int(params, 'seqLen'),
+    heads: int(params, 'heads'),
+    kvHeads: int(params, 'kvHeads'),
+    headDim: int(params, 'headDim'),
+    causal: bool(params, 'causal'),
+    scale: num(params, 'scale'),
+  });
+}

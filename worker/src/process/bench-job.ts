@@ -11,12 +11,11 @@ import {
   type AttentionKernel,
 } from '@ringtrain/kernels';
 import { createInMemoryWorld, type Transport, type WireTensor } from '@ringtrain/transport';
-import { makeProblem } from '../attention/problem';
 import { runAttentionShard } from '../attention/run-shard';
 import { exposedCommMs, resetExposedComm } from '../comm/comm-timer';
 import { getStrategy } from '../strategies/registry';
-import type { JobEnv, JobOutput } from './attention-job';
-import { bool, int, num, str, tensor } from './job-params';
+import { problemFromParams, type JobEnv, type JobOutput } from './attention-job';
+import { int, str, tensor } from './job-params';
 
 /**
  * Jobs of `ringtrain bench attention`.
@@ -40,14 +39,7 @@ const RUNS = ['distributed', 'alone', 'all-alone'];
 
 export async function benchAttentionJob(env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
   const strategy = getStrategy(str(params, 'strategy'));
-  const problem = makeProblem({
-    seqLen: int(params, 'seqLen'),
-    heads: int(params, 'heads'),
-    kvHeads: int(params, 'kvHeads'),
-    headDim: int(params, 'headDim'),
-    causal: bool(params, 'causal'),
-    scale: num(params, 'scale'),
-  });
+  const problem = problemFromParams(params);
   const reps = atLeast(params, 'reps', 1);
   const warmup = atLeast(params, 'warmup', 0);
   const run = str(params, 'run');

@@ -3,7 +3,8 @@ import { cpus } from 'node:os';
 import { RingtrainError, SeededRandom, isRingtrainError, type Logger } from '@ringtrain/core';
 import { Coordinator, LocalLauncher, describeExit, type JobResult } from '@ringtrain/coordinator';
 import { nativeStatus } from '@ringtrain/kernels';
-import { makeLayout, shardRows } from '@ringtrain/layout';
+import { makeLayout } from '@ringtrain/layout';
+import { shardAttentionInputs, type AttentionInputs } from '../check/shard-inputs';
 import type { WireTensor } from '@ringtrain/transport';
 import { getStrategy, type StrategyName } from '@ringtrain/worker';
 import type { AttentionBenchConfig } from './attention-config';
@@ -181,7 +182,7 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
 
     for (const [i, name] of runnable.entries()) {
       const layout = makeLayout(getStrategy(name).layout, problem.seqLen, P);
-      const perRank = Array.from({ length: P }, (_, r) => shardInputs(inputs, cfg, layout, r));
+      const perRank = Array.from({ length: P }, (_, r) => shardAttentionInputs(inputs, cfg.problem, layout, r));
       let results: JobResult[];
       try {
         results = await coordinator.runJob('bench-attention', { ...params, strategy: name, run: 'distributed' }, perRank);
@@ -232,41 +233,15 @@ function resolveKernel(cfg: AttentionBenchConfig): AttentionReport['kernel'] {
   return { name: 'tfjs', matmul: 'tfjs', note: `native addon not loaded (${status.reason}); using the tfjs kernel` };
 }
 
-interface Inputs {
-  q: Float32Array; // [S, H, D]
-  k: Float32Array; // [S, Hkv, D]
-  v: Float32Array; // [S, Hkv, D]
-  dout: Float32Array; // [S, H, D]
-}
-
-function makeInputs(cfg: AttentionBenchConfig): Inputs {
+function makeInputs(cfg: AttentionBenchConfig): AttentionInputs {
   const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
   const rng = new SeededRandom(cfg.seed);
   return { q: rng.normalArray(S * H * D), k: rng.normalArray(S * Hkv * D), v: rng.normalArray(S * Hkv * D), dout: rng.normalArray(S * H * D) };
 }
 
-function fullInputs(x: Inputs, cfg: AttentionBenchConfig): Record<string, WireTensor> {
-  const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
-  return {
-    q: f32([S, H, D], x.q), k: f32([S, Hkv, D], x.k), v: f32([S, Hkv, D], x.v), dout: f32([S, H, D], x.dout),
-    pos: { dtype: 'int32', shape: [S], data: Int32Array.from({ length: S }, (_, i) => i) },
-  };
-}
-
-function shardInputs(x: Inputs, cfg: AttentionBenchConfig, layout: ReturnType<typeof makeLayout>, r: number): Record<string, WireTensor> {
-  const { heads: H, kvHeads: Hkv, headDim: D } = cfg.problem;
-  const n = layout.shardSize(r);
-  return {
-    q: f32([n, H, D], shardRows(layout, x.q, H * D, r)),
-    k: f32([n, Hkv, D], shardRows(layout, x.k, Hkv * D, r)),
-    v: f32([n, Hkv, D], shardRows(layout, x.v, Hkv * D, r)),
-    dout: f32([n, H, D], shardRows(layout, x.dout, H * D, r)),
-    pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
-  };
-}
-
-function f32(shape: number[], data: Float32Array): WireTensor {
-  return { dtype: 'float32', shape, data };
+/** The whole sequence as one shard (the single-process baseline). */
+function fullInputs(x: AttentionInputs, cfg: AttentionBenchConfig): Record<string, WireTensor> {
+  return shardAttentionInputs(x, cfg.problem, makeLayout('contiguous', cfg.problem.seqLen, 1), 0);
 }
 
 interface RepTiming {

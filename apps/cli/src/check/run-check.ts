@@ -1,10 +1,10 @@
 import { SeededRandom, type Logger } from '@ringtrain/core';
 import { errorStats, referenceBackward, referenceForward } from '@ringtrain/kernels';
-import { gatherRows, makeLayout, shardRows } from '@ringtrain/layout';
-import type { WireTensor } from '@ringtrain/transport';
+import { gatherRows, makeLayout } from '@ringtrain/layout';
 import { getStrategy } from '@ringtrain/worker';
 import type { CheckConfig } from './config';
 import { writeDump } from './dump';
+import { shardAttentionInputs } from './shard-inputs';
 import { withLocalWorld } from './workers';
 import { CHECKED_TENSORS, caseOk, type CheckCase, type CheckReport, type CheckedTensor } from './report';
 
@@ -36,16 +36,7 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
     for (const [i, name] of cfg.strategies.entries()) {
       const strategy = getStrategy(name);
       const layout = makeLayout(strategy.layout, S, P);
-      const perRank = Array.from({ length: P }, (_, r): Record<string, WireTensor> => {
-        const n = layout.shardSize(r);
-        return {
-          q: f32([n, H, D], shardRows(layout, inputs.q, H * D, r)),
-          k: f32([n, Hkv, D], shardRows(layout, inputs.k, Hkv * D, r)),
-          v: f32([n, Hkv, D], shardRows(layout, inputs.v, Hkv * D, r)),
-          dout: f32([n, H, D], shardRows(layout, inputs.dout, H * D, r)),
-          pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
-        };
-      });
+      const perRank = Array.from({ length: P }, (_, r) => shardAttentionInputs(inputs, problem, layout, r));
       const results = await coordinator.runJob('attention', { strategy: name, seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale }, perRank);
       const gathered = {} as Record<CheckedTensor, Float32Array>;
       const errors = {} as CheckCase['errors'];
@@ -70,8 +61,4 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
     }
   });
   return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases };
-}
-
-function f32(shape: number[], data: Float32Array): WireTensor {
-  return { dtype: 'float32', shape, data };
 }

@@ -1,0 +1,26 @@
+import type { Layout } from '@ringtrain/layout';
+import { shardRows } from '@ringtrain/layout';
+import type { WireTensor } from '@ringtrain/transport';
+import type { AttentionProblem } from '@ringtrain/worker';
+
+/** Global attention inputs, sequence-major: q/dout [S, H, D], k/v [S, Hkv, D]. */
+export interface AttentionInputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  dout: Float32Array;
+}
+
+/** Rank r's `attention`/`bench-attention` job tensors: its rows of every input and their global positions. */
+export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, layout: Layout, r: number): Record<string, WireTensor> {
+  const { heads: H, kvHeads: Hkv, headDim: D } = p;
+  const n = layout.shardSize(r);
+  const f32 = (shape: number[], data: Float32Array): WireTensor => ({ dtype: 'float32', shape, data });
+  return {
+    q: f32([n, H, D], shardRows(layout, x.q, H * D, r)),
+    k: f32([n, Hkv, D], shardRows(layout, x.k, Hkv * D, r)),
+    v: f32([n, Hkv, D], shardRows(layout, x.v, Hkv * D, r)),
+    dout: f32([n, H, D], shardRows(layout, x.dout, H * D, r)),
+    pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
+  };
+}
