@@ -1,7 +1,7 @@
 import { RingtrainError, optionError } from '@ringtrain/core';
-import { makeProblem, STRATEGY_NAMES, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
+import { makeProblem, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
 import { didYouMean as nearest } from '@ringtrain/config';
-import { parseIntOption } from '../check/config';
+import { checkSeqCoversWorkers, parseIntOption, parseStrategyList } from '../check/config';
 import { LINK_PRESETS, type Link } from './sim-model';
 import { parseTokens } from './stats';
 
@@ -72,22 +72,8 @@ export function attentionConfigFrom(opts: AttentionOptions): AttentionBenchConfi
   const heads = parseIntOption('--heads', opts.heads, 1);
   const kvHeads = opts.kvHeads === undefined ? heads : parseIntOption('--kv-heads', opts.kvHeads, 1);
   const headDim = parseIntOption('--head-dim', opts.headDim, 1);
-  if (seqLen < workers) {
-    throw new RingtrainError('SEQ_TOO_SHORT', `--seq-len ${seqLen} is shorter than --workers ${workers}: some worker would own no token`, {
-      hint: `use --seq-len ${workers} or more, or --workers ${seqLen} or fewer`,
-      details: { seqLen, workers },
-    });
-  }
-  const names = opts.strategies.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) throw optionError('--strategies', opts.strategies, `a comma list of ${STRATEGY_NAMES.join(', ')}`);
-  for (const name of names) {
-    if (!STRATEGY_NAMES.includes(name as StrategyName)) {
-      throw new RingtrainError('UNKNOWN_STRATEGY', `--strategies: unknown strategy "${name}"`, {
-        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${nearest(name, STRATEGY_NAMES)}`,
-        details: { option: '--strategies', value: name },
-      });
-    }
-  }
+  checkSeqCoversWorkers(seqLen, workers);
+  const names = parseStrategyList(opts.strategies);
   if (!(KERNEL_CHOICES as readonly string[]).includes(opts.kernel)) {
     throw new RingtrainError('BAD_OPTION', `--kernel "${opts.kernel}" is not a kernel`, {
       hint: `use one of ${KERNEL_CHOICES.join(', ')}${nearest(opts.kernel, KERNEL_CHOICES)}`,
@@ -110,7 +96,7 @@ export function attentionConfigFrom(opts: AttentionOptions): AttentionBenchConfi
   return Object.freeze({
     workers,
     problem: makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal }),
-    strategies: Object.freeze([...new Set(names)] as StrategyName[]),
+    strategies: Object.freeze(names),
     reps: parseIntOption('--reps', opts.reps, 1),
     warmup: parseIntOption('--warmup', opts.warmup, 0),
     kernel: opts.kernel as KernelChoice,

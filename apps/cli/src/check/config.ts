@@ -61,23 +61,9 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
   const timeoutMs = parseIntOption('--timeout-ms', opts.timeoutMs, 1);
   const tolerance = parsePositiveNumber('--tolerance', opts.tolerance ?? (opts.train ? '1e-5' : '1e-4'));
 
-  const names = opts.strategies.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) throw optionError('--strategies', opts.strategies, `a comma list of ${STRATEGY_NAMES.join(', ')}`);
-  for (const name of names) {
-    if (!STRATEGY_NAMES.includes(name as StrategyName)) {
-      throw new RingtrainError('UNKNOWN_STRATEGY', `--strategies: unknown strategy "${name}"`, {
-        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${didYouMean(name, STRATEGY_NAMES)}`,
-        details: { option: '--strategies', value: name },
-      });
-    }
-  }
-  if (seqLen < workers) {
-    throw new RingtrainError('SEQ_TOO_SHORT', `--seq-len ${seqLen} is shorter than --workers ${workers}: some worker would own no token`, {
-      hint: `use --seq-len ${workers} or more, or --workers ${seqLen} or fewer`,
-      details: { seqLen, workers },
-    });
-  }
-  const strategies = [...new Set(names)] as StrategyName[];
+  const names = parseStrategyList(opts.strategies);
+  checkSeqCoversWorkers(seqLen, workers);
+  const strategies = names;
   let train: CheckConfig['train'] = null;
   let problem: AttentionProblem;
   if (opts.train) {
@@ -106,4 +92,29 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
     tolerance,
     train,
   });
+}
+
+/** `--strategies a,b`: known names, deduplicated, in the order given. */
+export function parseStrategyList(raw: string): StrategyName[] {
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw optionError('--strategies', raw, `a comma list of ${STRATEGY_NAMES.join(', ')}`);
+  for (const name of names) {
+    if (!STRATEGY_NAMES.includes(name as StrategyName)) {
+      throw new RingtrainError('UNKNOWN_STRATEGY', `--strategies: unknown strategy "${name}"`, {
+        hint: `use a comma list of ${STRATEGY_NAMES.join(', ')}${didYouMean(name, STRATEGY_NAMES)}`,
+        details: { option: '--strategies', value: name },
+      });
+    }
+  }
+  return [...new Set(names)] as StrategyName[];
+}
+
+/** Every worker must own at least one token. */
+export function checkSeqCoversWorkers(seqLen: number, workers: number): void {
+  if (seqLen < workers) {
+    throw new RingtrainError('SEQ_TOO_SHORT', `--seq-len ${seqLen} is shorter than --workers ${workers}: some worker would own no token`, {
+      hint: `use --seq-len ${workers} or more, or --workers ${seqLen} or fewer`,
+      details: { seqLen, workers },
+    });
+  }
 }
