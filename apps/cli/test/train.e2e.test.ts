@@ -50,6 +50,21 @@ describe('ringtrain train', () => {
     expect(run.code).toBe(0);
     expect(JSON.parse(readFileSync(join(d, 'run', 'config.json'), 'utf8'))).toMatchObject({ strategy: 'zigzag', seqLen: 128, steps: 3 });
   });
+
+  it('trains the seqLenWarmup stages first, then the main sequence length, under one schedule', async () => {
+    const d = tmp();
+    const file = join(d, 'run.json');
+    writeFileSync(file, JSON.stringify({ workers: 2, seqLen: 160, steps: 2, model: 'tiny', evalSamples: 1, seqLenWarmup: [{ seqLen: 128, batchSize: 3, steps: 2 }] }));
+    const run = await runCli(['train', '--config', file, '--run-dir', join(d, 'run')], {}, 120000);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/after 2 at seq 128 × 3/);
+    expect(run.stdout).toMatch(/step 4\/4/);
+    const metrics = readFileSync(join(d, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.map((m) => m.tokens)).toEqual([384, 384, 160, 160]);
+    expect(metrics.map((m) => m.step)).toEqual([0, 1, 2, 3]);
+    // One warmup + cosine schedule over all 4 steps: the lr keeps falling across the stage change.
+    expect(metrics[3].lr).toBeLessThan(metrics[2].lr);
+  });
 });
 
 describe('ringtrain train refuses bad configs with a named problem and fix', () => {
@@ -58,8 +73,11 @@ describe('ringtrain train refuses bad configs with a named problem and fix', () 
   writeFileSync(notJsonl, 'this is not json\n');
   const unknownKey = join(d, 'typo.json');
   writeFileSync(unknownKey, JSON.stringify({ stpes: 10 }));
+  const badStage = join(d, 'stage.json');
+  writeFileSync(badStage, JSON.stringify({ seqLenWarmup: [{ seqLen: 64, step: 10 }] }));
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown config key', ['--config', unknownKey], /unknown config key "stpes" \(did you mean "steps"\?\)/],
+    ['unknown warmup stage key', ['--config', badStage], /unknown seqLenWarmup\[0\] key "step" \(did you mean "steps"\?\)/],
     ['heads that do not divide', ['--model', 'tiny,heads=3,kvHeads=2'], /kvHeads 2 must divide heads 3/],
     ['sequence shorter than the world', ['--workers', '4', '--seq-len', '3'], /seqLen 3 is shorter than workers 4/],
     ['missing data path', ['--data', join(d, 'nope.txt')], /nope\.txt/],

@@ -60,7 +60,15 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   writeFileSync(metricsFile, '');
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
   const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
-  const dataset = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
+  // The main stage reads the data as a run without warmup would; warmup stages get their own seeds.
+  const stagePlan = cfg.stages.map((stage, i) => ({
+    ...stage,
+    layout: i === cfg.stages.length - 1 ? layout : makeLayout(STRATEGY_LAYOUTS[cfg.strategy], stage.seqLen, cfg.workers),
+    seed: i === cfg.stages.length - 1 ? cfg.seed : cfg.seed + 1_000_033 * (i + 1),
+  }));
+  const openStage = (s: (typeof stagePlan)[number]) =>
+    openDataset([...cfg.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
+  for (const s of stagePlan) openStage(s); // refuse a stage the data cannot fill before any work starts
 
   const init = await coordinator.runJob('train-init', {
     model: { ...cfg.model } as unknown as JsonObject,
@@ -75,54 +83,75 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   let lastLoss = NaN;
   let peakRss = 0;
   let evalResult: EvalResult | null = null;
-  for (let step = 0; step < cfg.steps; step++) {
-    const t0 = performance.now();
-    const batch = dataset.nextBatch(cfg.batchSize);
-    const globalTokens = countTargets(batch.targets);
-    const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === cfg.steps - 1;
-    const results = await coordinator.runJob('train-step', {
-      seqLen: cfg.seqLen, batch: cfg.batchSize, globalTokens, hashCheck, predictions: isPasskey,
-    }, shardTokenBatch(layout, batch.inputs, batch.targets, cfg.batchSize));
-    if (hashCheck) checkHashes(results, step);
-    const stepMs = performance.now() - t0;
-    const meta = (k: string) => results.map((r) => Number(r.meta[k]));
-    const loss = meta('loss').reduce((a, b) => a + b, 0);
-    if (!Number.isFinite(loss)) {
-      throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
-    }
-    if (step === 0) firstLoss = loss;
-    lastLoss = loss;
-    peakRss = Math.max(peakRss, ...meta('rssBytes'));
-    const metrics: StepMetrics = {
-      step, loss, lr: meta('lr')[0], gradNorm: meta('gradNorm')[0],
-      tokens: cfg.batchSize * cfg.seqLen,
-      tokensPerSec: (cfg.batchSize * cfg.seqLen) / (stepMs / 1000),
-      stepMs,
-      computeMs: Math.max(...meta('computeMs')),
-      attentionMs: Math.max(...meta('attentionMs')),
-      allReduceMs: Math.max(...meta('allReduceMs')),
-      optimizerMs: Math.max(...meta('optimizerMs')),
-      peakRssBytes: Math.max(...meta('rssBytes')),
-    };
-    if (isPasskey) metrics.taskAccuracy = passkeyAccuracy(gatherPredictions(layout, results, cfg.batchSize), batch as PasskeyBatch).accuracy;
-    appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
-    const elapsed = (performance.now() - start) / 1000;
-    onEvent({ event: 'step', metrics, steps: cfg.steps, etaSec: (elapsed / (step + 1)) * (cfg.steps - step - 1) });
-    const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && step !== cfg.steps - 1;
-    if (evalNow) {
-      evalResult = await evaluate(cfg, coordinator, layout, step + 1);
-      onEvent({ event: 'eval', result: evalResult });
+  const total = cfg.totalSteps;
+  let step = 0;
+  for (const stage of stagePlan) {
+    const dataset = openStage(stage);
+    if (stagePlan.length > 1) logger.info(`stage: seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
+    for (let stageStep = 0; stageStep < stage.steps; stageStep++, step++) {
+      const t0 = performance.now();
+      const batch = dataset.nextBatch(stage.batchSize);
+      const globalTokens = countTargets(batch.targets);
+      const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
+      const results = await coordinator.runJob('train-step', {
+        seqLen: stage.seqLen, batch: stage.batchSize, globalTokens, hashCheck, predictions: isPasskey,
+      }, shardTokenBatch(stage.layout, batch.inputs, batch.targets, stage.batchSize));
+      if (hashCheck) checkHashes(results, step);
+      const stepMs = performance.now() - t0;
+      const meta = (k: string) => results.map((r) => Number(r.meta[k]));
+      const loss = meta('loss').reduce((a, b) => a + b, 0);
+      if (!Number.isFinite(loss)) {
+        throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
+      }
+      if (step === 0) firstLoss = loss;
+      lastLoss = loss;
+      peakRss = Math.max(peakRss, ...meta('rssBytes'));
+      const metrics: StepMetrics = {
+        step, loss, lr: meta('lr')[0], gradNorm: meta('gradNorm')[0],
+        tokens: stage.batchSize * stage.seqLen,
+        tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
+        stepMs,
+        computeMs: Math.max(...meta('computeMs')),
+        attentionMs: Math.max(...meta('attentionMs')),
+        allReduceMs: Math.max(...meta('allReduceMs')),
+        optimizerMs: Math.max(...meta('optimizerMs')),
+        peakRssBytes: Math.max(...meta('rssBytes')),
+      };
+      if (isPasskey) metrics.taskAccuracy = passkeyAccuracy(gatherPredictions(stage.layout, results, stage.batchSize), batch as PasskeyBatch).accuracy;
+      appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
+      const elapsed = (performance.now() - start) / 1000;
+      onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, elapsed) });
+      const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && step !== total - 1;
+      if (evalNow) {
+        evalResult = await evaluate(cfg, coordinator, layout, step + 1);
+        onEvent({ event: 'eval', result: evalResult });
+      }
     }
   }
   await saveModel(cfg, coordinator);
-  evalResult = await evaluate(cfg, coordinator, layout, cfg.steps);
+  evalResult = await evaluate(cfg, coordinator, layout, total);
   onEvent({ event: 'eval', result: evalResult });
   appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
-  const summary: TrainSummary = { runDir: cfg.runDir, steps: cfg.steps, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: (performance.now() - start) / 1000 };
+  const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: (performance.now() - start) / 1000 };
   writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
   onEvent({ event: 'done', summary });
-  logger.info(`trained ${cfg.steps} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
+  logger.info(`trained ${total} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
   return summary;
+}
+
+/** Time left, with the remaining steps of each stage weighted by its tokens (short stages are cheap). */
+function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps: number }>, step: number, elapsedSec: number): number {
+  let done = 0;
+  let left = 0;
+  let first = 0;
+  for (const s of stages) {
+    const work = s.seqLen * s.batchSize;
+    const doneHere = Math.min(s.steps, Math.max(0, step + 1 - first));
+    done += doneHere * work;
+    left += (s.steps - doneHere) * work;
+    first += s.steps;
+  }
+  return done > 0 ? (elapsedSec / done) * left : 0;
 }
 
 /**
@@ -164,7 +193,7 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
 async function saveModel(cfg: TrainConfig, coordinator: Coordinator): Promise<void> {
   const [first] = await coordinator.runJob('get-params', {}, emptyPerRank(cfg.workers));
   const tensors = Object.entries(first.tensors).map(([name, t]) => ({ name, shape: [t.data.length], data: t.data as Float32Array }));
-  writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.steps }) }));
+  writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.totalSteps }) }));
 }
 
 function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {

@@ -46,6 +46,20 @@ export interface TrainConfig {
   readonly evalSamples: number;
   /** Compare parameter hashes across ranks every N steps. */
   readonly hashCheckEvery: number;
+  /**
+   * Every stage of the run in order: the `seqLenWarmup` stages (shorter sequences first, so a
+   * long-range skill is found where it is cheap and its gradient is not spread over thousands of
+   * keys), then the main stage (seqLen × batchSize for `steps`). One optimizer schedule spans all.
+   */
+  readonly stages: readonly TrainStage[];
+  /** Optimizer steps over all stages. */
+  readonly totalSteps: number;
+}
+
+export interface TrainStage {
+  readonly seqLen: number;
+  readonly batchSize: number;
+  readonly steps: number;
 }
 
 /** What a config file or the flags may say (all optional; defaults fill the rest). */
@@ -67,9 +81,11 @@ export interface TrainInput {
   evalEvery?: number;
   evalSamples?: number;
   hashCheckEvery?: number;
+  seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
+const STAGE_KEYS = ['seqLen', 'batchSize', 'steps'];
 const MODEL_KEYS = ['preset', 'vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd'];
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
 
@@ -122,14 +138,16 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const strategy = oneOf('strategy', merged.strategy ?? TRAIN_DEFAULTS.strategy, TRAIN_STRATEGIES);
   const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
   const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
+  const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup), Object.freeze({ seqLen, batchSize, steps })]);
+  const totalSteps = stages.reduce((a, s) => a + s.steps, 0);
   const optimIn = (merged.optim ?? {}) as Record<string, unknown>;
   checkKeys('optim', optimIn, OPTIM_KEYS);
   const optim: OptimConfig = Object.freeze({
     ...OPTIM_DEFAULTS,
-    warmupSteps: Math.min(OPTIM_DEFAULTS.warmupSteps, Math.max(0, Math.floor(steps / 10))),
+    warmupSteps: Math.min(OPTIM_DEFAULTS.warmupSteps, Math.max(0, Math.floor(totalSteps / 10))),
     ...(optimIn as Partial<OptimConfig>),
     ...(merged.lr !== undefined ? { lr: num('lr', merged.lr) } : {}),
-    totalSteps: steps,
+    totalSteps,
   });
   for (const k of OPTIM_KEYS) num(`optim.${k}`, (optim as unknown as Record<string, unknown>)[k]);
   if (!(optim.lr > 0)) throw new RingtrainError('BAD_CONFIG', `lr ${optim.lr} must be positive`, { hint: 'use e.g. --lr 3e-3' });
@@ -137,13 +155,16 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const data = (Array.isArray(dataRaw) ? dataRaw : String(dataRaw).split(',')).map((s) => String(s).trim()).filter(Boolean);
   if (data.length === 0) throw new RingtrainError('BAD_CONFIG', 'data is empty', { hint: 'use --data passkey, or --data PATH to text/JSONL/.bin files' });
 
-  if (seqLen < workers) {
-    throw new RingtrainError('SEQ_TOO_SHORT', `seqLen ${seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use --seq-len ${workers} or more, or fewer --workers` });
-  }
-  if (strategy === 'ulysses' && (model.heads * batchSize) % workers !== 0) {
-    throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across workers: ${model.heads} heads × batch ${batchSize} do not divide by ${workers} workers`, {
-      hint: 'use a worker count that divides the heads, or strategy ring/striped/zigzag',
-    });
+  for (const [i, stage] of stages.entries()) {
+    const where = i === stages.length - 1 ? 'seqLen' : `seqLenWarmup[${i}].seqLen`;
+    if (stage.seqLen < workers) {
+      throw new RingtrainError('SEQ_TOO_SHORT', `${where} ${stage.seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use a sequence length of ${workers} or more, or fewer --workers` });
+    }
+    if (strategy === 'ulysses' && (model.heads * stage.batchSize) % workers !== 0) {
+      throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across workers: ${model.heads} heads × batch ${stage.batchSize} do not divide by ${workers} workers`, {
+        hint: 'use a worker count that divides the heads, or strategy ring/striped/zigzag',
+      });
+    }
   }
   return Object.freeze({
     runDir: merged.runDir ?? runDirDefault,
@@ -162,6 +183,28 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     evalEvery: int('evalEvery', merged.evalEvery ?? TRAIN_DEFAULTS.evalEvery, 0),
     evalSamples: int('evalSamples', merged.evalSamples ?? TRAIN_DEFAULTS.evalSamples, 1),
     hashCheckEvery: int('hashCheckEvery', merged.hashCheckEvery ?? TRAIN_DEFAULTS.hashCheckEvery, 1),
+    stages,
+    totalSteps,
+  });
+}
+
+/** `seqLenWarmup`: [{"seqLen": 128, "batchSize": 16, "steps": 300}, …] (batchSize defaults to 1). */
+function resolveWarmupStages(raw: unknown): TrainStage[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    throw new RingtrainError('BAD_CONFIG', 'seqLenWarmup must be a list of stages', { hint: 'e.g. "seqLenWarmup": [{"seqLen": 128, "batchSize": 16, "steps": 300}]' });
+  }
+  return raw.map((stage: unknown, i) => {
+    if (stage === null || typeof stage !== 'object' || Array.isArray(stage)) {
+      throw new RingtrainError('BAD_CONFIG', `seqLenWarmup[${i}] must be an object`, { hint: 'e.g. {"seqLen": 128, "batchSize": 16, "steps": 300}' });
+    }
+    const o = stage as Record<string, unknown>;
+    checkKeys(`seqLenWarmup[${i}]`, o, STAGE_KEYS);
+    return Object.freeze({
+      seqLen: int(`seqLenWarmup[${i}].seqLen`, o.seqLen, 1),
+      batchSize: int(`seqLenWarmup[${i}].batchSize`, o.batchSize ?? 1, 1),
+      steps: int(`seqLenWarmup[${i}].steps`, o.steps, 1),
+    });
   });
 }
 

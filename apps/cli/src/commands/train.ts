@@ -89,7 +89,7 @@ export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
   const secret = randomBytes(24).toString('hex');
   const progress = new ProgressLine(process.stdout);
   const entry = cliEntry();
-  process.stdout.write(`training ${cfg.model.layers}-layer d=${cfg.model.dModel} model, ${cfg.workers} workers, ${cfg.strategy} attention, seq ${cfg.seqLen} × batch ${cfg.batchSize}, ${cfg.steps} steps, data ${cfg.data.join(',')}\n`);
+  process.stdout.write(`training ${cfg.model.layers}-layer d=${cfg.model.dModel} model, ${cfg.workers} workers, ${cfg.strategy} attention, seq ${cfg.seqLen} × batch ${cfg.batchSize}, ${cfg.steps} steps${warmupNote(cfg)}, data ${cfg.data.join(',')}\n`);
 
   const coordinator = spawn(process.execPath, [entry, 'coordinator', '--resolved-config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -158,4 +158,10 @@ export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
     });
   }
   return true;
+}
+
+/** ", after 300 steps at seq 128 × 16, …" when the run starts with shorter sequences. */
+function warmupNote(cfg: TrainConfig): string {
+  const warm = cfg.stages.slice(0, -1);
+  return warm.length === 0 ? '' : ` after ${warm.map((s) => `${s.steps} at seq ${s.seqLen} × ${s.batchSize}`).join(', ')}`;
 }
