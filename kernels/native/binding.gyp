@@ -11,7 +11,7 @@
     'rt_arch_flags%': '',
   },
   'target_defaults': {
-    'sources': ['src/addon.cc', 'src/attention.cc', 'src/gemm.cc'],
+    'sources': ['src/addon.cc', 'src/attention.cc', 'src/elementwise.cc', 'src/gemm.cc'],
     'cflags!': ['-O0', '-O2'],
     'cflags_cc!': ['-fno-exceptions'],
     'cflags_cc': ['-O3', '-fexceptions', '-Wno-ignored-attributes'],

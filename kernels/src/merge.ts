@@ -1,6 +1,5 @@
 import { RingtrainError } from '@ringtrain/core';
 import * as tf from '@tensorflow/tfjs';
-import { broadcastRows } from './broadcast-rows';
 import type { BlockForward } from './types';
 
 /**
@@ -15,19 +14,23 @@ import type { BlockForward } from './types';
 export function mergePartial(acc: BlockForward | null, part: BlockForward): BlockForward {
   if (acc === null) return { out: part.out.clone(), lse: part.lse.clone() };
   assertSameShapes(acc, part);
-  return tf.tidy(() => {
-    const hi = tf.maximum(acc.lse, part.lse); // [H, Sq]
-    const lo = tf.minimum(acc.lse, part.lse);
+  // One pass over the rows in JS: as tfjs ops the [H, Sq, D] part alone was four passes plus a
+  // broadcast, a visible share of a ring step.
+  const [la, lb] = [acc.lse.dataSync(), part.lse.dataSync()];
+  const [oa, ob] = [acc.out.dataSync(), part.out.dataSync()];
+  const D = acc.out.shape[2];
+  const lse = new Float32Array(la.length);
+  const out = new Float32Array(oa.length);
+  for (let r = 0; r < la.length; r++) {
+    const hi = Math.max(la[r], lb[r]);
+    const lo = Math.min(la[r], lb[r]);
     // Rows with no key on either side: hi - hi and lse_b - lse would be (-inf) - (-inf) = NaN.
-    const empty = tf.equal(hi, -Infinity);
-    const hiSafe = tf.where(empty, 0, hi);
-    const lse = tf.add(hi, tf.log1p(tf.exp(tf.sub(lo, hiSafe))));
-    const w = tf.sigmoid(tf.where(empty, 0, tf.sub(part.lse, acc.lse))); // weight of part in the merged row
-    const [heads, seqQ, headDim] = acc.out.shape;
-    const wRows = broadcastRows(tf.reshape(w, [heads, seqQ, 1]), headDim); // [H, Sq, D]
-    const out = tf.sub(acc.out, tf.mul(wRows, tf.sub(acc.out, part.out)));
-    return { out: out as tf.Tensor3D, lse: lse as tf.Tensor2D };
-  });
+    const empty = hi === -Infinity;
+    lse[r] = empty ? -Infinity : hi + Math.log1p(Math.exp(lo - hi));
+    const w = empty ? 0.5 : 1 / (1 + Math.exp(la[r] - lb[r])); // sigmoid(lse_b - lse_a): weight of part
+    for (let j = r * D; j < (r + 1) * D; j++) out[j] = oa[j] - w * (oa[j] - ob[j]);
+  }
+  return { out: tf.tensor3d(out, acc.out.shape), lse: tf.tensor2d(lse, acc.lse.shape) };
 }
 
 /**

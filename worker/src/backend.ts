@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError, type Logger } from '@ringtrain/core';
 import type { BackendName } from '@ringtrain/config';
-import { ensureCpuBackend, installFastCpuKernels, installNativeKernels, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
+import { ensureCpuBackend, installFastCpuKernels, installNativeKernels, nativeElementwise, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
+import { useNativeElementwise } from './model/fused';
 
 /**
  * Backend choice: `gpu` = @tensorflow/tfjs-node-gpu, `tensorflow` = @tensorflow/tfjs-node,
@@ -26,6 +27,8 @@ export async function selectBackend(requested: BackendName, logger: Logger): Pro
     const attempt = await tryBackend(name);
     if (attempt.ok) {
       const choice = { ...attempt.choice, passedOver };
+      // The training step's GELU and RMSNorm: the addon's under `native`, JS under every other backend.
+      useNativeElementwise(name === 'native' ? nativeElementwise() : null);
       logger.info(`backend: ${name}${requested === 'auto' ? ` (auto; passed over: ${passedOver.join('; ') || 'none'})` : ''}`);
       return choice;
     }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "attention.h"
+#include "elementwise.h"
 #include "gemm.h"
 #include "parallel.h"
 #include "simd.h"
@@ -274,6 +275,70 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
   });
 }
 
+// geluForward(x, y): y = gelu_tanh(x), elementwise.
+napi_value GeluForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 2);
+    size_t n = 0;
+    const float* x = a.f32(0, "x", &n);
+    float* y = a.f32(1, "y", static_cast<long>(n));
+    rt::gelu_forward(x, y, static_cast<long>(n));
+    return undefined(env);
+  });
+}
+
+// geluBackward(x, dy, dx): dx = dy · gelu_tanh'(x).
+napi_value GeluBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 3);
+    size_t n = 0;
+    const float* x = a.f32(0, "x", &n);
+    const float* dy = a.f32(1, "dy", static_cast<long>(n));
+    float* dx = a.f32(2, "dx", static_cast<long>(n));
+    rt::gelu_backward(x, dy, dx, static_cast<long>(n));
+    return undefined(env);
+  });
+}
+
+// Rows of x (length a multiple of d = g's length), and how many there are.
+long norm_rows(size_t xn, size_t d) {
+  if (d == 0 || xn % d != 0) throw ArgError("x must hold whole rows of g's length");
+  return static_cast<long>(xn / d);
+}
+
+// rmsNormForward(x, g, eps, y, inv)
+napi_value RmsNormForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5);
+    size_t xn = 0, d = 0;
+    const float* x = a.f32(0, "x", &xn);
+    const float* g = a.f32(1, "g", &d);
+    const long rows = norm_rows(xn, d);
+    const float eps = static_cast<float>(a.number(2, "eps"));
+    float* y = a.f32(3, "y", static_cast<long>(xn));
+    float* inv = a.f32(4, "inv", rows);
+    rt::rms_norm_forward(x, g, eps, y, inv, rows, static_cast<long>(d));
+    return undefined(env);
+  });
+}
+
+// rmsNormBackward(x, g, inv, dy, dx, dg)
+napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 6);
+    size_t xn = 0, d = 0;
+    const float* x = a.f32(0, "x", &xn);
+    const float* g = a.f32(1, "g", &d);
+    const long rows = norm_rows(xn, d);
+    const float* inv = a.f32(2, "inv", rows);
+    const float* dy = a.f32(3, "dy", static_cast<long>(xn));
+    float* dx = a.f32(4, "dx", static_cast<long>(xn));
+    float* dg = a.f32(5, "dg", static_cast<long>(d));
+    rt::rms_norm_backward(x, g, inv, dy, dx, dg, rows, static_cast<long>(d));
+    return undefined(env);
+  });
+}
+
 void set(napi_env env, napi_value obj, const char* key, napi_value value) {
   check(env, napi_set_named_property(env, obj, key, value));
 }
@@ -314,6 +379,10 @@ NAPI_MODULE_INIT() {
       {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"geluForward", nullptr, GeluForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"geluBackward", nullptr, GeluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNormForward", nullptr, RmsNormForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNormBackward", nullptr, RmsNormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

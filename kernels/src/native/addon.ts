@@ -79,6 +79,14 @@ export interface NativeAddon {
     dv: Float32Array,
     threads: number,
   ): void;
+  /** y = gelu_tanh(x), elementwise (see kernels/native/src/elementwise.h). */
+  geluForward(x: Float32Array, y: Float32Array): void;
+  /** dx = dy · gelu_tanh'(x). */
+  geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Rows of x [rows, d] (d = g.length): y = x·r·g, inv [rows] = r = 1/sqrt(mean(x²) + eps). */
+  rmsNormForward(x: Float32Array, g: Float32Array, eps: number, y: Float32Array, inv: Float32Array): void;
+  /** dx [rows, d] and dg [d] (written, not added) of rmsNormForward, given its inv. */
+  rmsNormBackward(x: Float32Array, g: Float32Array, inv: Float32Array, dy: Float32Array, dx: Float32Array, dg: Float32Array): void;
   info(): NativeAddonInfo;
 }
 

@@ -1,8 +1,8 @@
 /**
  * Native CPU kernels (kernels/native, C++ through N-API): MatMul/BatchMatMul for the tfjs CPU
- * backend and a fused blockwise attention. Optional by design: when the addon is not built,
- * loadNativeAddon/nativeStatus say why, installNativeKernels reports installed: false, and the
- * pure-JS tfjs path keeps working.
+ * backend, a fused blockwise attention, and GELU/RMSNorm for the training step's fused ops.
+ * Optional by design: when the addon is not built, loadNativeAddon/nativeStatus say why,
+ * installNativeKernels reports installed: false, and the pure-JS tfjs path keeps working.
  */
 export {
   loadNativeAddon,
@@ -17,3 +17,4 @@ export { createNativeKernel, nativeKernel, type NativeKernelOptions } from './at
 export { installNativeKernels, uninstallNativeKernels, nativeKernelsInstalled, type InstallResult } from './matmul-kernels';
 export { planBatchMatMul, type BatchPlan } from './batch-plan';
 export { sgemm, type SgemmArgs } from './sgemm';
+export { nativeElementwise, type NativeElementwise } from './elementwise';

@@ -1,72 +1,35 @@
 import * as tf from '@tensorflow/tfjs';
+import { ropeTable } from './heads';
 
-/** Token-local building blocks of the reference model; all synchronous, differentiable tfjs. */
+/**
+ * Token-local building blocks of the reference model as plain tfjs ops, differentiated by
+ * autodiff: the forms the whole-model oracle (reference-model.ts) uses, and the references the
+ * fused forms the training step uses (fused.ts, heads.ts) are tested against.
+ */
 
-/** RMSNorm over the last dim with a learned gain: x / sqrt(mean(x²) + eps) · g. */
+/** RMSNorm over the last dim with a learned gain: x / sqrt(mean(x²) + eps) · g (fused: rmsNormFused). */
 export function rmsNorm(x: tf.Tensor, gain: tf.Tensor, eps: number): tf.Tensor2D {
   const inv = tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps));
   return tf.mul(tf.mul(x, inv), gain) as tf.Tensor2D;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
+export const GELU_C = Math.sqrt(2 / Math.PI);
+export const GELU_A = 0.044715;
 
-/** GELU, tanh approximation, as plain tfjs ops (the oracle's form). */
+/** GELU, tanh approximation, as plain tfjs ops (the oracle's form; fused: geluTanh). */
 export function geluTanhOps(x: tf.Tensor): tf.Tensor {
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(x, tf.mul(x, x)), GELU_A)), GELU_C);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
 /**
- * GELU (tanh approximation) fused into one pass forward and one pass backward. As separate tfjs
- * ops it was ~8 elementwise passes over the [N, 4d] MLP activation forward and ~20 with its
- * gradient, the largest cost of a training step on CPU. Checked against geluTanhOps by the
- * whole-model gradient test.
- *   y  = ½x(1 + t),  t = tanh(c(x + a·x³))
- *   y' = ½(1 + t) + ½x(1 − t²)·c(1 + 3a·x²)
- */
-export const geluTanh = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const x = args[0] as tf.Tensor;
-  const save = args[1] as tf.GradSaveFunc;
-  const xv = x.dataSync() as Float32Array;
-  const out = new Float32Array(xv.length);
-  for (let i = 0; i < xv.length; i++) {
-    const v = xv[i];
-    out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
-  }
-  save([x]);
-  return {
-    value: tf.tensor(out, x.shape),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const xs = saved[0].dataSync() as Float32Array;
-      const dyv = (dy as tf.Tensor).dataSync() as Float32Array;
-      const dx = new Float32Array(xs.length);
-      for (let i = 0; i < xs.length; i++) {
-        const v = xs[i];
-        const t = Math.tanh(GELU_C * (v + GELU_A * v * v * v));
-        dx[i] = dyv[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * v * v));
-      }
-      return tf.tensor(dx, saved[0].shape);
-    },
-  };
-}) as (x: tf.Tensor) => tf.Tensor;
-
-/**
  * Rotary position tables for the tokens' global positions: cos/sin [N, 1, headDim/2]
  * (broadcast over heads). Positions are global whatever the layout, so shards agree.
  */
 export function ropeTables(positions: Int32Array, headDim: number, base: number): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
-  const half = headDim / 2;
-  const cos = new Float32Array(positions.length * half);
-  const sin = new Float32Array(positions.length * half);
-  for (let i = 0; i < positions.length; i++) {
-    for (let j = 0; j < half; j++) {
-      const angle = positions[i] * Math.pow(base, (-2 * j) / headDim);
-      cos[i * half + j] = Math.cos(angle);
-      sin[i * half + j] = Math.sin(angle);
-    }
-  }
-  return { cos: tf.tensor3d(cos, [positions.length, 1, half]), sin: tf.tensor3d(sin, [positions.length, 1, half]) };
+  const { cos, sin } = ropeTable(positions, headDim, base);
+  const shape: [number, number, number] = [positions.length, 1, headDim / 2];
+  return { cos: tf.tensor3d(cos, shape), sin: tf.tensor3d(sin, shape) };
 }
 
 /** Rotate-half (GPT-NeoX) RoPE on x [N, heads, headDim]. */

@@ -2,9 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
-import type { Saved, Strategy } from '../strategies/types';
+import type { Saved, ShardGrads, Strategy } from '../strategies/types';
 import type { ModelConfig } from '@ringtrain/config';
-import { applyRope, crossEntropySum, geluTanh, ropeTables, rmsNorm } from './layers';
+import { crossEntropyFused, embedRows, geluTanh, rmsNormFused } from './fused';
+import { headsToRows, ropeHeads, ropeHeadsGrad, ropeTable, rowsToHeads, type HeadShape } from './heads';
 import { paramSpecs, type Params } from './params';
 
 /**
@@ -44,9 +45,6 @@ export interface StepResult {
 }
 
 export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
-  const B = b.batch;
-  const Sr = b.pos.length;
-  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
   const seg = shardSegments(cfg, params, b);
   const { P, problem, embed, preAttention, postAttention, head } = seg;
   let attentionMs = 0;
@@ -61,14 +59,14 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   const saved: Saved[] = [];
   for (let l = 0; l < cfg.layers; l++) {
     const qkv = tf.tidy(() => preAttention(xs[l], P.get(`l${l}.norm1`)!, P.get(`l${l}.wq`)!, P.get(`l${l}.wk`)!, P.get(`l${l}.wv`)!));
-    const heads = tf.tidy(() => splitHeads(qkv, B, Sr, H, Hkv, Dh));
+    const heads = seg.toHeads(qkv);
     qkv.dispose();
     attnIn.push(heads);
     const ta = performance.now();
     const { out, saved: s } = await env.strategy.forward(ctx(l, 'attn'), { ...heads, pos: b.pos });
     attentionMs += performance.now() - ta;
     saved.push(s);
-    const o = tf.tidy(() => mergeHeads(out, B, Sr, H, Dh));
+    const o = seg.toRows(out);
     out.dispose();
     attnOut.push(o);
     xs.push(tf.tidy(() => postAttention(xs[l], o, P.get(`l${l}.wo`)!, P.get(`l${l}.norm2`)!, P.get(`l${l}.w1`)!, P.get(`l${l}.w2`)!)));
@@ -94,13 +92,13 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
       return { gx: tf.keep(gx) as tf.Tensor2D, go: tf.keep(go) as tf.Tensor2D };
     });
     dx.dispose();
-    const dOut = tf.tidy(() => splitHeadsOne(go, B, Sr, H, Dh));
+    const dOut = seg.toRowsGrad(go);
     go.dispose();
     const ta = performance.now();
     const g = await env.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
     attentionMs += performance.now() - ta;
     dOut.dispose();
-    const dqkv = tf.tidy(() => tf.concat([mergeHeads(g.dq, B, Sr, H, Dh), mergeHeads(g.dk, B, Sr, Hkv, Dh), mergeHeads(g.dv, B, Sr, Hkv, Dh)], 1));
+    const dqkv = seg.toHeadsGrad(g);
     tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
     const preNames = [`l${l}.norm1`, `l${l}.wq`, `l${l}.wk`, `l${l}.wv`];
     dx = tf.tidy(() => {
@@ -123,18 +121,18 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 
 /** Forward only (evaluation): this rank's loss share and argmax predictions [B·Sr]. */
 export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
-  const B = b.batch;
-  const Sr = b.pos.length;
-  const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
   const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) });
   const { P } = seg;
   let x = tf.tidy(() => seg.embed(P.get('embed')!));
   for (let l = 0; l < cfg.layers; l++) {
-    const heads = tf.tidy(() => splitHeads(seg.preAttention(x, ...LAYER_PRE.map((n) => P.get(`l${l}.${n}`)!) as Params4), B, Sr, H, Hkv, Dh));
+    const qkv = tf.tidy(() => seg.preAttention(x, ...LAYER_PRE.map((n) => P.get(`l${l}.${n}`)!) as Params4));
+    const heads = seg.toHeads(qkv);
+    qkv.dispose();
     const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem: seg.problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
     saved.dispose();
-    const next = tf.tidy(() => seg.postAttention(x, mergeHeads(out, B, Sr, H, Dh), ...LAYER_POST.map((n) => P.get(`l${l}.${n}`)!) as Params4));
-    tf.dispose([out, heads.q, heads.k, heads.v, x]);
+    const o = seg.toRows(out);
+    const next = tf.tidy(() => seg.postAttention(x, o, ...LAYER_POST.map((n) => P.get(`l${l}.${n}`)!) as Params4));
+    tf.dispose([out, o, heads.q, heads.k, heads.v, x]);
     x = next;
   }
   const result = seg.lossAndPredictions(x);
@@ -149,79 +147,56 @@ type Params4 = [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
 
 /**
  * The local segments of one shard, as pure functions of their tensor arguments (so tf.grads can
- * differentiate them against an upstream gradient), with the shard's constants (tokens, RoPE
- * tables of the global positions, targets) built once.
+ * differentiate them against an upstream gradient), with the shard's RoPE table of its global
+ * positions built once; and the layout changes between segments and attention (linear, so not
+ * differentiated: heads.ts writes out each one's gradient).
  */
 function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
-  const B = b.batch;
-  const N = B * b.pos.length;
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
   const P = paramTensors(cfg, params);
   // Batch is folded into heads for attention, so the strategy sees B·H query heads.
-  const problem = makeProblem({ seqLen: b.seqLen, heads: B * H, kvHeads: B * Hkv, headDim: Dh, causal: true });
-  const rope = ropeTables(tileInt(b.pos, B), Dh, cfg.ropeBase);
-  const tokens = tf.tensor1d(b.tokens, 'int32');
-  const mask = tf.tensor1d(Float32Array.from(b.targets, (t) => (t >= 0 ? 1 : 0)));
-  const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat() as tf.Tensor2D);
-  const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNorm(x, g, cfg.normEps), E as tf.Tensor2D, false, true);
+  const problem = makeProblem({ seqLen: b.seqLen, heads: b.batch * H, kvHeads: b.batch * Hkv, headDim: Dh, causal: true });
+  const shape: HeadShape = { batch: b.batch, seqLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
+  const rope = ropeTable(b.pos, Dh, cfg.ropeBase);
+  const eps = cfg.normEps;
+  const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNormFused(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
   return {
     P,
     problem,
-    embed: (E: tf.Tensor) => tf.gather(E, tokens) as tf.Tensor2D,
-    /** x [N, d] -> q|k|v [N, (H + 2·Hkv)·Dh], RoPE applied to q and k. */
-    preAttention: (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) => {
-      const n = rmsNorm(x, g, cfg.normEps);
-      const q = applyRope(tf.reshape(tf.matMul(n, wq as tf.Tensor2D), [N, H, Dh]), rope.cos, rope.sin);
-      const k = applyRope(tf.reshape(tf.matMul(n, wk as tf.Tensor2D), [N, Hkv, Dh]), rope.cos, rope.sin);
-      const v = tf.matMul(n, wv as tf.Tensor2D);
-      return tf.concat([tf.reshape(q, [N, H * Dh]), tf.reshape(k, [N, Hkv * Dh]), v], 1) as tf.Tensor2D;
-    },
+    embed: (E: tf.Tensor) => embedRows(E as tf.Tensor2D, b.tokens),
+    /** x [N, d] -> q|k|v [N, (H + 2·Hkv)·Dh] seq-major, one matmul; RoPE comes with toHeads. */
+    preAttention: (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) =>
+      tf.matMul(rmsNormFused(x, g, eps), tf.concat([wq, wk, wv], 1) as tf.Tensor2D) as tf.Tensor2D,
+    /** q|k|v rows -> head-major q, k, v for the strategy, RoPE applied to q and k. */
+    toHeads: (qkv: tf.Tensor2D) => ropeHeads(qkv, shape, rope),
+    toHeadsGrad: (g: ShardGrads) => ropeHeadsGrad(g.dq, g.dk, g.dv, shape, rope),
+    /** Attention output, head-major -> rows [N, H·Dh] for postAttention. */
+    toRows: (out: tf.Tensor3D) => headsToRows(out, b.batch, H),
+    toRowsGrad: (go: tf.Tensor2D) => rowsToHeads(go, b.batch, H, Dh),
     /** (x, attention output o [N, H·Dh]) -> x + o·Wo, then the MLP residual. */
     postAttention: (x: tf.Tensor, o: tf.Tensor, wo: tf.Tensor, g: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
       const x1 = tf.add(x, tf.matMul(o as tf.Tensor2D, wo as tf.Tensor2D)) as tf.Tensor2D;
-      const h = geluTanh(tf.matMul(rmsNorm(x1, g, cfg.normEps), w1 as tf.Tensor2D));
+      const h = geluTanh(tf.matMul(rmsNormFused(x1, g, eps), w1 as tf.Tensor2D));
       return tf.add(x1, tf.matMul(h as tf.Tensor2D, w2 as tf.Tensor2D)) as tf.Tensor2D;
     },
     /** Final norm, tied LM head and this shard's share of the mean loss. */
-    head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropySum(logitsOf(x, g, E), oneHot, mask, b.globalTokens),
+    head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropyFused(logitsOf(x, g, E), b.targets, b.globalTokens),
     lossAndPredictions: (x: tf.Tensor) => {
       const r = tf.tidy(() => {
         const logits = logitsOf(x, P.get('normf')!, P.get('embed')!);
-        return { loss: crossEntropySum(logits, oneHot, mask, b.globalTokens), predictions: tf.argMax(logits, 1) };
+        return { loss: crossEntropyFused(logits, b.targets, b.globalTokens), predictions: tf.argMax(logits, 1) };
       });
       const out = { loss: r.loss.dataSync()[0], predictions: r.predictions.dataSync() as Int32Array };
       tf.dispose([r.loss, r.predictions]);
       return out;
     },
-    dispose: () => tf.dispose([tokens, mask, oneHot, rope.cos, rope.sin, ...P.values()]),
+    dispose: () => tf.dispose([...P.values()]),
   };
 }
 
 function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   for (const spec of paramSpecs(cfg)) out.set(spec.name, tf.tensor(params.get(spec.name)!, spec.shape));
-  return out;
-}
-
-/** qkv [N=B·Sr, (H+2Hkv)·Dh] seq-major -> head-major q [B·H, Sr, Dh], k/v [B·Hkv, Sr, Dh]. */
-function splitHeads(qkv: tf.Tensor2D, B: number, Sr: number, H: number, Hkv: number, Dh: number) {
-  const [q, k, v] = tf.split(qkv, [H * Dh, Hkv * Dh, Hkv * Dh], 1);
-  const toHeads = (t: tf.Tensor, h: number) => tf.reshape(tf.transpose(tf.reshape(t, [B, Sr, h, Dh]), [0, 2, 1, 3]), [B * h, Sr, Dh]) as tf.Tensor3D;
-  return { q: toHeads(q, H), k: toHeads(k, Hkv), v: toHeads(v, Hkv) };
-}
-
-function splitHeadsOne(t: tf.Tensor2D, B: number, Sr: number, H: number, Dh: number): tf.Tensor3D {
-  return tf.reshape(tf.transpose(tf.reshape(t, [B, Sr, H, Dh]), [0, 2, 1, 3]), [B * H, Sr, Dh]) as tf.Tensor3D;
-}
-
-/** Head-major [B·h, Sr, Dh] -> seq-major [B·Sr, h·Dh]. */
-function mergeHeads(t: tf.Tensor3D, B: number, Sr: number, h: number, Dh: number): tf.Tensor2D {
-  return tf.reshape(tf.transpose(tf.reshape(t, [B, h, Sr, Dh]), [0, 2, 1, 3]), [B * Sr, h * Dh]) as tf.Tensor2D;
-}
-
-function tileInt(pos: Int32Array, times: number): Int32Array {
-  const out = new Int32Array(pos.length * times);
-  for (let i = 0; i < times; i++) out.set(pos, i * pos.length);
   return out;
 }
 

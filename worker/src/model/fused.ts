@@ -1,0 +1,170 @@
+import * as tf from '@tensorflow/tfjs';
+import { RingtrainError } from '@ringtrain/core';
+import type { NativeElementwise } from '@ringtrain/kernels';
+import { jsElementwise } from './elementwise-js';
+
+/**
+ * Token-local ops of the reference model fused into one pass forward and one backward
+ * (tf.customGrad over Float32Arrays; GELU and RMSNorm in the native addon when the backend is
+ * `native`, else in JS). As separate tfjs ops each was several elementwise passes plus
+ * autodiff's own (broadcast reductions, transposes inside Sum): the bulk of a training step on
+ * CPU. Each is pinned by fused.test.ts against its plain-ops form in layers.ts, which the
+ * whole-model oracle (reference-model.ts) keeps using.
+ *
+ * Values derived in forward that backward needs (RMSNorm's 1/rms, log-sum-exp) are held by the
+ * gradFunc's closure as plain arrays: outside a gradient tape the closure is dropped with them.
+ */
+
+type Args = Array<tf.Tensor | tf.GradSaveFunc>;
+const f32 = (t: tf.Tensor) => t.dataSync() as Float32Array;
+
+let elementwise: NativeElementwise = jsElementwise;
+
+/**
+ * Where GELU and RMSNorm run: the native addon's ops (the `native` backend passes them), or the
+ * JS ones (null, the default).
+ */
+export function useNativeElementwise(ops: NativeElementwise | null): void {
+  elementwise = ops ?? jsElementwise;
+}
+
+/**
+ * RMSNorm over the last dim with a learned gain, y = x·r·g with r = 1/sqrt(mean(x²) + eps) per
+ * row. Backward, per row: dx = r·(g·dy − x·r²·mean(x·g·dy)); dg = Σ_rows dy·x·r.
+ */
+export function rmsNormFused(x: tf.Tensor, gain: tf.Tensor, eps: number): tf.Tensor2D {
+  return rmsNormOp(eps)(x, gain) as tf.Tensor2D;
+}
+
+const rmsNormOps = new Map<number, (x: tf.Tensor, g: tf.Tensor) => tf.Tensor>();
+
+function rmsNormOp(eps: number): (x: tf.Tensor, g: tf.Tensor) => tf.Tensor {
+  const cached = rmsNormOps.get(eps);
+  if (cached) return cached;
+  const op = tf.customGrad((...args: Args) => {
+    const [x, g, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const ops = elementwise; // backward runs on the same implementation as forward
+    const xv = f32(x);
+    const out = new Float32Array(xv.length);
+    const inv = new Float32Array(xv.length / g.size); // r per row, for backward
+    ops.rmsNormForward(xv, f32(g), eps, out, inv);
+    save([x, g]);
+    return {
+      value: tf.tensor(out, x.shape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const dx = new Float32Array(saved[0].size);
+        const dg = new Float32Array(saved[1].size);
+        ops.rmsNormBackward(f32(saved[0]), f32(saved[1]), inv, f32(dy), dx, dg);
+        return [tf.tensor(dx, saved[0].shape), tf.tensor(dg, saved[1].shape)];
+      },
+    };
+  }) as (x: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+  rmsNormOps.set(eps, op);
+  return op;
+}
+
+/**
+ * GELU, tanh approximation: y = ½x(1 + tanh(c(x + a·x³))); backward recomputes from x.
+ * (See elementwise-js.ts and kernels/native/src/elementwise.h for the two implementations.)
+ */
+export const geluTanh = tf.customGrad((...args: Args) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  const ops = elementwise;
+  const out = new Float32Array(x.size);
+  ops.geluForward(f32(x), out);
+  save([x]);
+  return {
+    value: tf.tensor(out, x.shape),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const dx = new Float32Array(saved[0].size);
+      ops.geluBackward(f32(saved[0]), f32(dy), dx);
+      return tf.tensor(dx, saved[0].shape);
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Embedding lookup E[tokens] [N, d]; backward scatter-adds dy's rows into dE [V, d]. (tf.gather's
+ * CPU kernel maps every element's index through its shape, ~10× slower than copying rows.)
+ */
+export function embedRows(E: tf.Tensor2D, tokens: Int32Array): tf.Tensor2D {
+  const [V, d] = E.shape;
+  checkIds('token', tokens, 0, V);
+  const op = tf.customGrad((...args: Args) => {
+    const ev = f32(args[0] as tf.Tensor);
+    const out = new Float32Array(tokens.length * d);
+    tokens.forEach((t, i) => out.set(ev.subarray(t * d, t * d + d), i * d));
+    return {
+      value: tf.tensor2d(out, [tokens.length, d]),
+      gradFunc: (dy: tf.Tensor) => {
+        const dyv = f32(dy);
+        const dE = new Float32Array(V * d);
+        tokens.forEach((t, i) => {
+          for (let j = 0; j < d; j++) dE[t * d + j] += dyv[i * d + j];
+        });
+        return tf.tensor2d(dE, [V, d]);
+      },
+    };
+  });
+  return op(E) as tf.Tensor2D;
+}
+
+/**
+ * Summed cross-entropy of logits [N, V] against int targets (-1 = no loss), divided by
+ * `globalTokens` so that the sum over ranks is the batch mean loss. Backward:
+ * dlogits = dy·(softmax − onehot)/globalTokens on rows with a target, 0 elsewhere.
+ * No one-hot tensor: the targets are read directly.
+ */
+export function crossEntropyFused(logits: tf.Tensor2D, targets: Int32Array, globalTokens: number): tf.Scalar {
+  const [N, V] = logits.shape;
+  if (targets.length !== N) throw new RingtrainError('BAD_SHAPE', `crossEntropyFused: ${targets.length} targets for ${N} rows of logits`);
+  checkIds('target', targets, -1, V);
+  const op = tf.customGrad((...args: Args) => {
+    const [z, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const zv = f32(z);
+    const lse = new Float64Array(N);
+    let loss = 0;
+    for (let i = 0; i < N; i++) {
+      const t = targets[i];
+      if (t < 0) continue;
+      const o = i * V;
+      lse[i] = rowLogSumExp(zv, o, V);
+      loss += lse[i] - zv[o + t];
+    }
+    save([z]);
+    return {
+      value: tf.scalar(loss / globalTokens),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const zs = f32(saved[0]);
+        const scale = f32(dy)[0] / globalTokens;
+        const dz = new Float32Array(zs.length);
+        for (let i = 0; i < N; i++) {
+          const t = targets[i];
+          if (t < 0) continue;
+          const o = i * V;
+          for (let j = 0; j < V; j++) dz[o + j] = scale * Math.exp(zs[o + j] - lse[i]);
+          dz[o + t] -= scale;
+        }
+        return tf.tensor(dz, saved[0].shape);
+      },
+    };
+  });
+  return op(logits) as tf.Scalar;
+}
+
+function rowLogSumExp(z: Float32Array, o: number, V: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < V; j++) if (z[o + j] > m) m = z[o + j];
+  let s = 0;
+  for (let j = 0; j < V; j++) s += Math.exp(z[o + j] - m);
+  return m + Math.log(s);
+}
+
+/** Every id in [lo, vocab): an id outside would read another row (or past the end). */
+function checkIds(what: string, ids: Int32Array, lo: number, vocab: number): void {
+  for (const id of ids) {
+    if (!(id >= lo && id < vocab)) {
+      throw new RingtrainError('BAD_TOKEN', `${what} id ${id} is outside [${lo}, ${vocab})`, { hint: 'the data\'s tokenizer must match the model\'s vocabSize' });
+    }
+  }
+}
