@@ -79,6 +79,7 @@ describe('ringtrain train refuses bad configs with a named problem and fix', () 
     ['unknown config key', ['--config', unknownKey], /unknown config key "stpes" \(did you mean "steps"\?\)/],
     ['unknown warmup stage key', ['--config', badStage], /unknown seqLenWarmup\[0\] key "step" \(did you mean "steps"\?\)/],
     ['heads that do not divide', ['--model', 'tiny,heads=3,kvHeads=2'], /kvHeads 2 must divide heads 3/],
+    ['prevTokenEmbed out of range', ['--model', 'tiny,prevTokenEmbed=9'], /prevTokenEmbed 9 must be an integer from 0 to 4/],
     ['sequence shorter than the world', ['--workers', '4', '--seq-len', '3'], /seqLen 3 is shorter than workers 4/],
     ['missing data path', ['--data', join(d, 'nope.txt')], /nope\.txt/],
     ['a data file that is not what its extension says', ['--data', notJsonl], /docs\.jsonl/],

@@ -18,4 +18,25 @@ describe('token batch sharding', () => {
     expect(Array.from(gatherTokenBatch(layout, shards.map((s) => s.targets.data as Int32Array), B))).toEqual(Array.from(targets));
     expect(countTargets(targets)).toBe(targets.filter((t) => t >= 0).length);
   });
+
+  it.each(LAYOUT_NAMES)('%s: prevLags adds the tokens 1..n places back of each position, -1 before the start', (name) => {
+    const S = 7, B = 2, P = 2, lags = 2;
+    const layout = makeLayout(name, S, P);
+    const inputs = Int32Array.from({ length: B * S }, (_, i) => 500 + i);
+    const shards = shardTokenBatch(layout, inputs, new Int32Array(B * S), B, lags);
+    shards.forEach((sh, r) => {
+      const pos = layout.positions(r);
+      const n = pos.length;
+      expect(sh.prevTokens.shape).toEqual([lags * B * n]);
+      for (let lag = 1; lag <= lags; lag++) {
+        for (let b = 0; b < B; b++) {
+          for (let i = 0; i < n; i++) {
+            const want = pos[i] >= lag ? inputs[b * S + pos[i] - lag] : -1;
+            expect(sh.prevTokens.data[((lag - 1) * B + b) * n + i]).toBe(want);
+          }
+        }
+      }
+    });
+    expect(shardTokenBatch(layout, inputs, inputs, B)[0].prevTokens).toBeUndefined();
+  });
 });

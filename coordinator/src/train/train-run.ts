@@ -95,7 +95,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
       const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
       const results = await coordinator.runJob('train-step', {
         seqLen: stage.seqLen, batch: stage.batchSize, globalTokens, hashCheck, predictions: isPasskey,
-      }, shardTokenBatch(stage.layout, batch.inputs, batch.targets, stage.batchSize));
+      }, shardTokenBatch(stage.layout, batch.inputs, batch.targets, stage.batchSize, cfg.model.prevTokenEmbed));
       if (hashCheck) checkHashes(results, step);
       const stepMs = performance.now() - t0;
       const meta = (k: string) => results.map((r) => Number(r.meta[k]));
@@ -171,7 +171,7 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
     const batch: Batch = isPasskey
       ? passkeyBatch({ seqLen: cfg.seqLen, keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller, batchSize: b, seed: 0, index: done, split: 'eval' })
       : dataset!.nextBatch(b);
-    const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b));
+    const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b, cfg.model.prevTokenEmbed));
     lossSum += results.reduce((a, r) => a + Number(r.meta.loss), 0);
     batches++;
     samples += b;

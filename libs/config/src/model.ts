@@ -13,16 +13,30 @@ export interface ModelConfig {
   readonly ropeBase: number;
   readonly normEps: number;
   readonly initStd: number;
+  /**
+   * n (0..4): each position also embeds the n tokens before it: embed[token lag places back]
+   * times a learned d×d `prevProj{lag}`, added to the token embedding (lags before the sequence
+   * start add nothing). Sharing the token table makes a match learned on some tokens hold for all. One attention layer can then match "the tokens before position s equal the tokens
+   * up to here" — the copying circuit that retrieval needs — without first learning
+   * previous-token heads in an earlier layer (which small models trained briefly do not).
+   */
+  readonly prevTokenEmbed: number;
 }
+
+/** Most previous tokens a position may embed (model.prevTokenEmbed). */
+export const MAX_PREV_TOKENS = 4;
+
+/** Every ModelConfig field: what a config file may set and what travels to the workers. */
+export const MODEL_FIELDS = ['vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd', 'prevTokenEmbed'] as const satisfies ReadonlyArray<keyof ModelConfig>;
 
 export type ModelPresetName = 'tiny' | 'passkey' | 'small';
 
-const BASE = { ropeBase: 10000, normEps: 1e-5, initStd: 0.02, mlpRatio: 4 };
+const BASE = { ropeBase: 10000, normEps: 1e-5, initStd: 0.02, mlpRatio: 4, prevTokenEmbed: 0 };
 
 /** Named presets; `tiny` is for tests, `small` is d 256, 4 layers, 4 heads of 64, MLP 4d. */
 export const MODEL_PRESETS: Readonly<Record<ModelPresetName, Omit<ModelConfig, 'vocabSize'>>> = Object.freeze({
   tiny: { ...BASE, dModel: 16, layers: 2, heads: 2, kvHeads: 2, headDim: 8 },
-  passkey: { ...BASE, dModel: 64, layers: 2, heads: 4, kvHeads: 4, headDim: 16 },
+  passkey: { ...BASE, dModel: 64, layers: 2, heads: 4, kvHeads: 4, headDim: 16, initStd: 0.1, ropeBase: 1e6, prevTokenEmbed: 2 },
   small: { ...BASE, dModel: 256, layers: 4, heads: 4, kvHeads: 4, headDim: 64 },
 });
 
@@ -37,6 +51,11 @@ export function checkModelConfig(c: ModelConfig): ModelConfig {
   positive('kvHeads', c.kvHeads);
   positive('headDim', c.headDim);
   positive('mlpRatio', c.mlpRatio);
+  if (!Number.isInteger(c.prevTokenEmbed) || c.prevTokenEmbed < 0 || c.prevTokenEmbed > MAX_PREV_TOKENS) {
+    throw new RingtrainError('BAD_MODEL', `model prevTokenEmbed ${c.prevTokenEmbed} must be an integer from 0 to ${MAX_PREV_TOKENS}`, {
+      hint: `set model.prevTokenEmbed to how many previous tokens each position embeds (0 to ${MAX_PREV_TOKENS})`,
+    });
+  }
   if (c.heads % c.kvHeads !== 0) {
     throw new RingtrainError('BAD_MODEL', `model kvHeads ${c.kvHeads} must divide heads ${c.heads}`, { hint: 'choose kvHeads among the divisors of heads' });
   }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RingtrainError } from '@ringtrain/core';
-import { checkModelConfig, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
+import { checkModelConfig, MODEL_FIELDS, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
 import { OPTIM_DEFAULTS, type OptimConfig } from './optim';
 import { didYouMean } from './suggest';
 
@@ -86,7 +86,7 @@ export interface TrainInput {
 
 const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps'];
-const MODEL_KEYS = ['preset', 'vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd'];
+const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
 
 export const TRAIN_DEFAULTS = Object.freeze({

@@ -26,11 +26,13 @@ export interface PasskeyOptions {
   keyLength?: number;
   /** [min, max] fraction of the sequence where the key statement starts, drawn uniformly then moved back to a sentence start (default [0, 0.15]). */
   keyDepth?: readonly [number, number];
-  /** 'cycle': the sentences in order from a random one (default); 'random': each sentence drawn at random. */
   /**
-   * 'cycle' and 'random' draw fixed sentences in order or at random; 'repeat' makes a few random
+   * 'cycle' and 'random' draw fixed sentences in order or at random; 'repeat' makes random
    * nonsense sentences per sample and cycles them, so predicting the filler needs copying from
    * context — the same skill the answer needs (it teaches induction heads, not memorisation).
+   * The cycle's period is drawn log-uniformly from 16 bytes to a third of the filler, so copy
+   * distances span short range (where copying is learned quickly) to long range (where the
+   * answer needs it).
    */
   filler?: 'cycle' | 'random' | 'repeat';
   /** Filler sentences (no digits). Default: FILLER_SENTENCES. */
@@ -253,7 +255,7 @@ function drawKey(rng: SeededRandom, length: number, split: PasskeySplit): string
 
 /** At least `length` bytes of filler and the offsets where sentences start. */
 function fillerText(rng: SeededRandom, config: PasskeyConfig, length: number): { bytes: Buffer; boundaries: number[] } {
-  const pool = config.filler === 'repeat' ? nonsenseSentences(rng) : config.fillerSentences;
+  const pool = config.filler === 'repeat' ? nonsenseSentences(rng, repeatPeriod(rng, length)) : config.fillerSentences;
   const parts: string[] = [];
   const boundaries: number[] = [];
   let size = 0;
@@ -269,13 +271,26 @@ function fillerText(rng: SeededRandom, config: PasskeyConfig, length: number): {
   return { bytes: Buffer.from(parts.join(''), 'utf8'), boundaries };
 }
 
-/** 3–5 sentences of 3–6 random lowercase words each, new for every sample (no digits). */
-function nonsenseSentences(rng: SeededRandom): string[] {
+/**
+ * The period of a 'repeat' filler: log-uniform from 16 bytes to a third of the filler, so every
+ * sequence length holds at least three cycles and copy distances cover short and long range alike.
+ */
+function repeatPeriod(rng: SeededRandom, fillerBytes: number): number {
+  const lo = Math.log(16);
+  const hi = Math.log(Math.max(16, fillerBytes / 3));
+  return Math.round(Math.exp(lo + (hi - lo) * rng.next()));
+}
+
+/** Random sentences of 2–6 lowercase words, new for every sample (no digits), ≥ `period` bytes in all. */
+function nonsenseSentences(rng: SeededRandom, period: number): string[] {
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   const pick = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
-  return Array.from({ length: pick(3, 5) }, () => {
-    const words = Array.from({ length: pick(3, 6) }, () => Array.from({ length: pick(2, 7) }, () => letters[Math.floor(rng.next() * 26)]).join(''));
+  const out: string[] = [];
+  for (let bytes = 0; bytes < period; ) {
+    const words = Array.from({ length: pick(2, 6) }, () => Array.from({ length: pick(2, 7) }, () => letters[Math.floor(rng.next() * letters.length)]).join(''));
     const text = words.join(' ');
-    return `${text[0].toUpperCase()}${text.slice(1)}.`;
-  });
+    out.push(`${text[0].toUpperCase()}${text.slice(1)}.`);
+    bytes += text.length + 2;
+  }
+  return out;
 }

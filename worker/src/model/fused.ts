@@ -86,20 +86,24 @@ export const geluTanh = tf.customGrad((...args: Args) => {
 /**
  * Embedding lookup E[tokens] [N, d]; backward scatter-adds dy's rows into dE [V, d]. (tf.gather's
  * CPU kernel maps every element's index through its shape, ~10× slower than copying rows.)
+ * With `noneAllowed`, id -1 reads as a zero row (the previous token of a sequence's first position).
  */
-export function embedRows(E: tf.Tensor2D, tokens: Int32Array): tf.Tensor2D {
+export function embedRows(E: tf.Tensor2D, tokens: Int32Array, noneAllowed = false): tf.Tensor2D {
   const [V, d] = E.shape;
-  checkIds('token', tokens, 0, V);
+  checkIds('token', tokens, noneAllowed ? -1 : 0, V);
   const op = tf.customGrad((...args: Args) => {
     const ev = f32(args[0] as tf.Tensor);
     const out = new Float32Array(tokens.length * d);
-    tokens.forEach((t, i) => out.set(ev.subarray(t * d, t * d + d), i * d));
+    tokens.forEach((t, i) => {
+      if (t >= 0) out.set(ev.subarray(t * d, t * d + d), i * d);
+    });
     return {
       value: tf.tensor2d(out, [tokens.length, d]),
       gradFunc: (dy: tf.Tensor) => {
         const dyv = f32(dy);
         const dE = new Float32Array(V * d);
         tokens.forEach((t, i) => {
+          if (t < 0) return;
           for (let j = 0; j < d; j++) dE[t * d + j] += dyv[i * d + j];
         });
         return tf.tensor2d(dE, [V, d]);

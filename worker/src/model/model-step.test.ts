@@ -11,27 +11,32 @@ import { modelForward, modelStep } from './model-step';
 import { initParams } from './params';
 import { referenceLossAndGrads } from './reference-model';
 
-const cfg: ModelConfig = { ...MODEL_PRESETS.tiny, vocabSize: 11, heads: 4, kvHeads: 2, headDim: 4, dModel: 12 };
+const baseCfg: ModelConfig = { ...MODEL_PRESETS.tiny, vocabSize: 11, heads: 4, kvHeads: 2, headDim: 4, dModel: 12 };
 
 function batchOf(B: number, S: number, seed: number) {
   const rng = new SeededRandom(seed);
-  const tokens = Int32Array.from({ length: B * S }, () => Math.floor(rng.next() * cfg.vocabSize));
-  const targets = Int32Array.from({ length: B * S }, (_, i) => (i % 5 === 3 ? -1 : Math.floor(rng.next() * cfg.vocabSize)));
+  const tokens = Int32Array.from({ length: B * S }, () => Math.floor(rng.next() * baseCfg.vocabSize));
+  const targets = Int32Array.from({ length: B * S }, (_, i) => (i % 5 === 3 ? -1 : Math.floor(rng.next() * baseCfg.vocabSize)));
   return { tokens, targets };
 }
 
-function shard(tokens: Int32Array, targets: Int32Array, B: number, S: number, pos: Int32Array) {
-  const t = new Int32Array(B * pos.length);
-  const y = new Int32Array(B * pos.length);
-  for (let b = 0; b < B; b++) for (let i = 0; i < pos.length; i++) {
-    t[b * pos.length + i] = tokens[b * S + pos[i]];
-    y[b * pos.length + i] = targets[b * S + pos[i]];
+/** This shard's tokens, targets and (for `lags` > 0) previous tokens [lag, B, Sr], -1 before the start. */
+function shard(tokens: Int32Array, targets: Int32Array, B: number, S: number, pos: Int32Array, lags = 0) {
+  const n = pos.length;
+  const t = new Int32Array(B * n);
+  const y = new Int32Array(B * n);
+  const prev = new Int32Array(lags * B * n);
+  for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) {
+    t[b * n + i] = tokens[b * S + pos[i]];
+    y[b * n + i] = targets[b * S + pos[i]];
+    for (let lag = 1; lag <= lags; lag++) prev[((lag - 1) * B + b) * n + i] = pos[i] >= lag ? tokens[b * S + pos[i] - lag] : -1;
   }
-  return { tokens: t, targets: y };
+  return { tokens: t, targets: y, ...(lags > 0 ? { prevTokens: prev } : {}) };
 }
 
 describe('model step', () => {
-  it('P=1 loss and every gradient match whole-model autodiff', async () => {
+  it.each([0, 2])('P=1 loss and every gradient match whole-model autodiff (prevTokenEmbed %i)', async (lags) => {
+    const cfg = { ...baseCfg, prevTokenEmbed: lags };
     const B = 2, S = 9;
     const { tokens, targets } = batchOf(B, S, 3);
     const params = initParams(cfg, 7);
@@ -39,20 +44,23 @@ describe('model step', () => {
     const [transport] = createInMemoryWorld(1);
     const globalTokens = targets.filter((t) => t >= 0).length;
     const pos = Int32Array.from({ length: S }, (_, i) => i);
-    const r = await modelStep({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, { tokens, targets, pos, batch: B, seqLen: S, globalTokens }, 't');
+    const input = { ...shard(tokens, targets, B, S, pos, lags), pos, batch: B, seqLen: S, globalTokens };
+    const r = await modelStep({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, input, 't');
     expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     expect(r.loss).toBeGreaterThan(1); // ~log(11) at init: the loss is real
-    const ev = await modelForward({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, { tokens, targets, pos, batch: B, seqLen: S, globalTokens }, 'e');
+    const ev = await modelForward({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, input, 'e');
     expect(ev.loss).toBeCloseTo(r.loss, 6);
     expect(Array.from(ev.predictions)).toEqual(Array.from(r.predictions));
+    expect([...r.grads.keys()].sort()).toEqual([...ref.grads.keys()].sort());
     for (const [name, g] of ref.grads) {
       const e = errorStats(r.grads.get(name)!, g);
       expect({ name, ok: e.rel < 1e-4 }).toEqual({ name, ok: true });
     }
   });
 
-  const cases = [['ring', 2], ['striped', 3], ['zigzag', 2], ['ulysses', 2], ['rsa', 3]] as const;
-  it.each(cases)('%s P=%i: a distributed training step equals the single-process step', async (name, P) => {
+  const cases = [['ring', 2, 0], ['striped', 3, 0], ['zigzag', 2, 0], ['ulysses', 2, 0], ['rsa', 3, 0], ['striped', 3, 2], ['ulysses', 2, 1]] as const;
+  it.each(cases)('%s P=%i prevTokenEmbed %i: a distributed training step equals the single-process step', async (name, P, lags) => {
+    const cfg = { ...baseCfg, prevTokenEmbed: lags };
     const B = 2, S = 11;
     const { tokens, targets } = batchOf(B, S, 5);
     const strategy = getStrategy(name);
@@ -65,13 +73,14 @@ describe('model step', () => {
     const single = new TrainSession(cfg, optim, 1);
     const ref = referenceLossAndGrads(cfg, single.params, tokens, targets, B);
     const [one] = createInMemoryWorld(1);
-    const refStep = await single.step({ transport: one, kernel: tfjsKernel, strategy: getStrategy('ring') }, { tokens, targets, pos: layout.positions(0).length === S ? layout.positions(0) : Int32Array.from({ length: S }, (_, i) => i), batch: B, seqLen: S, globalTokens });
+    const all = Int32Array.from({ length: S }, (_, i) => i);
+    const refStep = await single.step({ transport: one, kernel: tfjsKernel, strategy: getStrategy('ring') }, { ...shard(tokens, targets, B, S, all, lags), pos: all, batch: B, seqLen: S, globalTokens });
 
     const world = createInMemoryWorld(P);
     const sessions = world.map(() => new TrainSession(cfg, optim, 1));
     const reports = await Promise.all(world.map((transport, r) => {
       const pos = layout.positions(r);
-      return sessions[r].step({ transport, kernel: tfjsKernel, strategy }, { ...shard(tokens, targets, B, S, pos), pos, batch: B, seqLen: S, globalTokens });
+      return sessions[r].step({ transport, kernel: tfjsKernel, strategy }, { ...shard(tokens, targets, B, S, pos, lags), pos, batch: B, seqLen: S, globalTokens });
     }));
     const loss = reports.reduce((a, x) => a + x.loss, 0);
     expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { RingtrainError } from '@ringtrain/core';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
@@ -19,6 +20,8 @@ import { paramSpecs, type Params } from './params';
 export interface ShardBatch {
   tokens: Int32Array; // [B, Sr]
   targets: Int32Array; // [B, Sr], -1 = no loss
+  /** [lag, B, Sr] the tokens 1..model.prevTokenEmbed places back of each position (-1 before the start). */
+  prevTokens?: Int32Array;
   pos: Int32Array; // [Sr] global positions of this shard
   batch: number;
   /** Global sequence length S. */
@@ -53,7 +56,8 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 
   // ---- forward ----
   const t0 = performance.now();
-  const xs: tf.Tensor2D[] = [tf.tidy(() => embed(P.get('embed')!))];
+  const embedNames = seg.embedNames;
+  const xs: tf.Tensor2D[] = [tf.tidy(() => embed(...embedNames.map((n) => P.get(n)!)))];
   const attnIn: Array<{ q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D }> = [];
   const attnOut: tf.Tensor2D[] = [];
   const saved: Saved[] = [];
@@ -110,8 +114,8 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     env.onLayerGrads?.(l, layerGrads(grads, l));
   }
   tf.tidy(() => {
-    const [gE] = tf.grads(embed)([P.get('embed')!], dx);
-    take('embed', gE);
+    const gs = tf.grads(embed)(embedNames.map((n) => P.get(n)!), dx);
+    gs.forEach((g, i) => take(embedNames[i], g));
   });
   const t2 = performance.now();
   tf.dispose([dx, ...xs, ...attnOut]);
@@ -123,7 +127,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
   const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) });
   const { P } = seg;
-  let x = tf.tidy(() => seg.embed(P.get('embed')!));
+  let x = tf.tidy(() => seg.embed(...seg.embedNames.map((n) => P.get(n)!)));
   for (let l = 0; l < cfg.layers; l++) {
     const qkv = tf.tidy(() => seg.preAttention(x, ...LAYER_PRE.map((n) => P.get(`l${l}.${n}`)!) as Params4));
     const heads = seg.toHeads(qkv);
@@ -163,7 +167,17 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   return {
     P,
     problem,
-    embed: (E: tf.Tensor) => embedRows(E as tf.Tensor2D, b.tokens),
+    /** The parameters `embed` takes, in order. */
+    embedNames: ['embed', ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => `prevProj${i + 1}`)],
+    /** Token embedding, plus embed[token lag places back]·prevProj{lag} for each lag of prevTokenEmbed. */
+    embed: (...[E, ...projs]: tf.Tensor[]) => {
+      const n = b.tokens.length;
+      const prev = projs.length > 0 ? prevTokensOf(b, projs.length) : new Int32Array(0);
+      return projs.reduce<tf.Tensor2D>(
+        (x, R, i) => tf.add(x, tf.matMul(embedRows(E as tf.Tensor2D, prev.subarray(i * n, (i + 1) * n), true), R as tf.Tensor2D)),
+        embedRows(E as tf.Tensor2D, b.tokens),
+      );
+    },
     /** x [N, d] -> q|k|v [N, (H + 2·Hkv)·Dh] seq-major, one matmul; RoPE comes with toHeads. */
     preAttention: (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) =>
       tf.matMul(rmsNormFused(x, g, eps), tf.concat([wq, wk, wv], 1) as tf.Tensor2D) as tf.Tensor2D,
@@ -192,6 +206,15 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     },
     dispose: () => tf.dispose([...P.values()]),
   };
+}
+
+function prevTokensOf(b: ShardBatch, lags: number): Int32Array {
+  if (!b.prevTokens || b.prevTokens.length !== lags * b.tokens.length) {
+    throw new RingtrainError('BAD_BATCH', `the model embeds ${lags} previous tokens per position but the shard has ${b.prevTokens ? b.prevTokens.length : 'no'} previous-token ids for ${b.tokens.length} tokens`, {
+      hint: 'pass shardTokenBatch the model\'s prevTokenEmbed as prevLags, so every shard carries [lag, B, Sr] previous-token ids',
+    });
+  }
+  return b.prevTokens;
 }
 
 function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> {

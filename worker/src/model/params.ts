@@ -22,6 +22,9 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
   const kvDim = c.kvHeads * c.headDim;
   const hidden = c.mlpRatio * d;
   const specs: ParamSpec[] = [{ name: 'embed', shape: [c.vocabSize, d], decay: true, init: 'normal' }];
+  // The token `lag` places back enters as embed[token]·prevProj{lag}: the same table as the
+  // current token, so a match learned on some tokens holds for all (digits included).
+  for (let lag = 1; lag <= c.prevTokenEmbed; lag++) specs.push({ name: `prevProj${lag}`, shape: [d, d], decay: true, init: 'normal' });
   for (let l = 0; l < c.layers; l++) {
     specs.push(
       { name: `l${l}.norm1`, shape: [d], decay: false, init: 'ones' },

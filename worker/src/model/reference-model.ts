@@ -18,6 +18,14 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
     const pos = Int32Array.from({ length: batch * S }, (_, i) => i % S);
     const rope = ropeTables(pos, Dh, cfg.ropeBase);
     const tok = tf.tensor1d(tokens, 'int32');
+    // The token `lag` places back of each position; lags before the sequence start are masked to zero.
+    const prev = Array.from({ length: cfg.prevTokenEmbed }, (_, i) => {
+      const lag = i + 1;
+      return {
+        ids: tf.tensor1d(Int32Array.from(tokens, (_, j) => (j % S < lag ? 0 : tokens[j - lag])), 'int32'),
+        has: tf.tensor2d(Float32Array.from(tokens, (_, j) => (j % S < lag ? 0 : 1)), [tokens.length, 1]),
+      };
+    });
     const mask = tf.tensor1d(Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)));
     const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat();
     const causal = tf.tensor2d(Float32Array.from({ length: S * S }, (_, i) => (i % S > Math.floor(i / S) ? -1e30 : 0)), [S, S]);
@@ -25,6 +33,9 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
     const lossFn = (...ws: tf.Tensor[]) => {
       const p = new Map(specs.map((s, i) => [s.name, ws[i]]));
       let x = tf.gather(p.get('embed')!, tok) as tf.Tensor2D; // [B·S, d]
+      prev.forEach(({ ids, has }, i) => {
+        x = tf.add(x, tf.matMul(tf.mul(tf.gather(p.get('embed')!, ids), has), p.get(`prevProj${i + 1}`)!)) as tf.Tensor2D;
+      });
       for (let l = 0; l < cfg.layers; l++) {
         const n = rmsNorm(x, p.get(`l${l}.norm1`)!, cfg.normEps);
         const q = applyRope(tf.reshape(tf.matMul(n, p.get(`l${l}.wq`)!), [batch * S, H, Dh]), rope.cos, rope.sin);

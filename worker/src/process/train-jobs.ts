@@ -1,5 +1,5 @@
 import { RingtrainError } from '@ringtrain/core';
-import { checkModelConfig, type ModelConfig, type OptimConfig } from '@ringtrain/config';
+import { checkModelConfig, MODEL_FIELDS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import type { WireTensor } from '@ringtrain/transport';
 import type { ShardBatch } from '../model/model-step';
 import { getStrategy } from '../strategies/registry';
@@ -13,12 +13,11 @@ export interface WorkerState {
   strategy: string | null;
 }
 
-const MODEL_KEYS = ['vocabSize', 'dModel', 'layers', 'heads', 'kvHeads', 'headDim', 'mlpRatio', 'ropeBase', 'normEps', 'initStd'] as const;
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'totalSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'] as const;
 
 /** `train-init`: build the replica (identical on every rank: same seed). */
 export async function trainInitJob(env: JobEnv, _jobId: string, params: Record<string, unknown>): Promise<JobOutput> {
-  const model = checkModelConfig(numbers(params, 'model', MODEL_KEYS) as unknown as ModelConfig);
+  const model = checkModelConfig(numbers(params, 'model', MODEL_FIELDS) as unknown as ModelConfig);
   const optim = numbers(params, 'optim', OPTIM_KEYS) as unknown as OptimConfig;
   const strategy = getStrategy(str(params, 'strategy'));
   env.state.train = new TrainSession(model, optim, int(params, 'seed'));
@@ -64,6 +63,7 @@ function shardBatch(params: Record<string, unknown>, tensors: Record<string, Wir
   return {
     tokens: tensor(tensors, 'tokens', 'int32', [n]).data as Int32Array,
     targets: tensor(tensors, 'targets', 'int32', [n]).data as Int32Array,
+    prevTokens: tensors.prevTokens ? (tensor(tensors, 'prevTokens', 'int32').data as Int32Array) : undefined,
     pos: pos.data as Int32Array,
     batch,
     seqLen: int(params, 'seqLen'),

@@ -53,7 +53,7 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
       const none = Array.from({ length: o.workers }, () => ({}));
       await coordinator.runJob('train-init', { model: { ...o.model } as unknown as JsonObject, optim: { ...o.optim } as unknown as JsonObject, seed: o.seed, strategy }, none);
-      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize));
+      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize, o.model.prevTokenEmbed));
       const hashes = new Set(results.map((r) => String(r.meta.hash)));
       const params = (await coordinator.runJob('get-params', {}, none))[0].tensors;
       let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
