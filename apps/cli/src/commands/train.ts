@@ -40,7 +40,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--seq-len <n>', 'sequence length S')
     .option('--batch-size <n>', 'sequences per step')
     .option('--steps <n>', 'optimizer steps')
-    .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32')
+    .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32 (also mlpRatio, ropeBase, initStd, prevTokenEmbed=0..4)')
     .option('--data <spec>', 'passkey, or comma list of text/JSONL/.bin files or folders')
     .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
     .option('--seed <n>', 'seed of the initial weights and of the data order')
