@@ -51,19 +51,23 @@ describe('ringtrain train', () => {
     expect(JSON.parse(readFileSync(join(d, 'run', 'config.json'), 'utf8'))).toMatchObject({ strategy: 'zigzag', seqLen: 128, steps: 3 });
   });
 
-  it('trains the seqLenWarmup stages first, then the main sequence length, under one schedule', async () => {
+  it('trains the seqLenWarmup stages first (each on its own data), then the main sequence length, under one schedule', async () => {
     const d = tmp();
     const file = join(d, 'run.json');
-    writeFileSync(file, JSON.stringify({ workers: 2, seqLen: 160, steps: 2, model: 'tiny', evalSamples: 1, seqLenWarmup: [{ seqLen: 128, batchSize: 3, steps: 2 }] }));
+    const seqLenWarmup = [{ seqLen: 128, batchSize: 3, steps: 2, data: 'copy' }, { seqLen: 128, steps: 1 }];
+    writeFileSync(file, JSON.stringify({ workers: 2, seqLen: 160, steps: 2, model: 'tiny', evalSamples: 1, seqLenWarmup }));
     const run = await runCli(['train', '--config', file, '--run-dir', join(d, 'run')], {}, 120000);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/after 2 at seq 128 × 3/);
-    expect(run.stdout).toMatch(/step 4\/4/);
+    expect(run.stdout).toMatch(/after 2 of copy at seq 128 × 3, 1 at seq 128 × 1/);
+    expect(run.stdout).toMatch(/step 5\/5/);
     const metrics = readFileSync(join(d, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(metrics.map((m) => m.tokens)).toEqual([384, 384, 160, 160]);
-    expect(metrics.map((m) => m.step)).toEqual([0, 1, 2, 3]);
-    // One warmup + cosine schedule over all 4 steps: the lr keeps falling across the stage change.
-    expect(metrics[3].lr).toBeLessThan(metrics[2].lr);
+    expect(metrics.map((m) => m.tokens)).toEqual([384, 384, 128, 160, 160]);
+    expect(metrics.map((m) => m.step)).toEqual([0, 1, 2, 3, 4]);
+    // Passkey accuracy is reported on the passkey stages only.
+    expect(metrics.map((m) => m.taskAccuracy === undefined)).toEqual([true, true, false, false, false]);
+    expect(readFileSync(join(d, 'run', 'coordinator.log'), 'utf8')).toMatch(/stage: copy at seqLen 128 × batch 3 for 2 steps/);
+    // One warmup + cosine schedule over all 5 steps: the lr keeps falling across the stage change.
+    expect(metrics[4].lr).toBeLessThan(metrics[3].lr);
   });
 });
 
@@ -75,9 +79,12 @@ describe('ringtrain train refuses bad configs with a named problem and fix', () 
   writeFileSync(unknownKey, JSON.stringify({ stpes: 10 }));
   const badStage = join(d, 'stage.json');
   writeFileSync(badStage, JSON.stringify({ seqLenWarmup: [{ seqLen: 64, step: 10 }] }));
+  const badStageData = join(d, 'stage-data.json');
+  writeFileSync(badStageData, JSON.stringify({ seqLenWarmup: [{ seqLen: 128, steps: 2, data: join(d, 'missing.txt') }] }));
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown config key', ['--config', unknownKey], /unknown config key "stpes" \(did you mean "steps"\?\)/],
     ['unknown warmup stage key', ['--config', badStage], /unknown seqLenWarmup\[0\] key "step" \(did you mean "steps"\?\)/],
+    ['a warmup stage whose data is missing', ['--config', badStageData], /missing\.txt/],
     ['heads that do not divide', ['--model', 'tiny,heads=3,kvHeads=2'], /kvHeads 2 must divide heads 3/],
     ['prevTokenEmbed out of range', ['--model', 'tiny,prevTokenEmbed=9'], /prevTokenEmbed 9 must be an integer from 0 to 4/],
     ['sequence shorter than the world', ['--workers', '4', '--seq-len', '3'], /seqLen 3 is shorter than workers 4/],

@@ -59,7 +59,6 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   const metricsFile = join(cfg.runDir, 'metrics.jsonl');
   writeFileSync(metricsFile, '');
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
-  const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
   // The main stage reads the data as a run without warmup would; warmup stages get their own seeds.
   const stagePlan = cfg.stages.map((stage, i) => ({
     ...stage,
@@ -67,7 +66,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
     seed: i === cfg.stages.length - 1 ? cfg.seed : cfg.seed + 1_000_033 * (i + 1),
   }));
   const openStage = (s: (typeof stagePlan)[number]) =>
-    openDataset([...cfg.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
+    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
   for (const s of stagePlan) openStage(s); // refuse a stage the data cannot fill before any work starts
 
   const init = await coordinator.runJob('train-init', {
@@ -87,7 +86,8 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   let step = 0;
   for (const stage of stagePlan) {
     const dataset = openStage(stage);
-    if (stagePlan.length > 1) logger.info(`stage: seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
+    const isPasskey = isPasskeyData(stage.data);
+    if (stagePlan.length > 1) logger.info(`stage: ${stage.data.join(',')} at seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
     for (let stageStep = 0; stageStep < stage.steps; stageStep++, step++) {
       const t0 = performance.now();
       const batch = dataset.nextBatch(stage.batchSize);
@@ -159,7 +159,7 @@ function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps
  * the loss of the first batches of a differently seeded pass over it.
  */
 export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layout: Layout, step: number): Promise<EvalResult> {
-  const isPasskey = cfg.data.length === 1 && cfg.data[0] === 'passkey';
+  const isPasskey = isPasskeyData(cfg.data);
   const dataset = isPasskey ? null : openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed + 1_000_003 });
   let lossSum = 0;
   let batches = 0;
@@ -194,6 +194,10 @@ async function saveModel(cfg: TrainConfig, coordinator: Coordinator): Promise<vo
   const [first] = await coordinator.runJob('get-params', {}, emptyPerRank(cfg.workers));
   const tensors = Object.entries(first.tensors).map(([name, t]) => ({ name, shape: [t.data.length], data: t.data as Float32Array }));
   writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.totalSteps }) }));
+}
+
+function isPasskeyData(data: readonly string[]): boolean {
+  return data.length === 1 && data[0] === 'passkey';
 }
 
 function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {

@@ -60,6 +60,8 @@ export interface TrainStage {
   readonly seqLen: number;
   readonly batchSize: number;
   readonly steps: number;
+  /** What this stage trains on: the run's `data` unless a warmup stage names its own (e.g. `copy`). */
+  readonly data: readonly string[];
 }
 
 /** What a config file or the flags may say (all optional; defaults fill the rest). */
@@ -85,7 +87,7 @@ export interface TrainInput {
 }
 
 const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
-const STAGE_KEYS = ['seqLen', 'batchSize', 'steps'];
+const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
 
@@ -138,7 +140,8 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const strategy = oneOf('strategy', merged.strategy ?? TRAIN_DEFAULTS.strategy, TRAIN_STRATEGIES);
   const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
   const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
-  const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup), Object.freeze({ seqLen, batchSize, steps })]);
+  const data = dataSpec('data', merged.data ?? TRAIN_DEFAULTS.data);
+  const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup, data), Object.freeze({ seqLen, batchSize, steps, data })]);
   const totalSteps = stages.reduce((a, s) => a + s.steps, 0);
   const optimIn = (merged.optim ?? {}) as Record<string, unknown>;
   checkKeys('optim', optimIn, OPTIM_KEYS);
@@ -151,9 +154,6 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   });
   for (const k of OPTIM_KEYS) num(`optim.${k}`, (optim as unknown as Record<string, unknown>)[k]);
   if (!(optim.lr > 0)) throw new RingtrainError('BAD_CONFIG', `lr ${optim.lr} must be positive`, { hint: 'use e.g. --lr 3e-3' });
-  const dataRaw = merged.data ?? TRAIN_DEFAULTS.data;
-  const data = (Array.isArray(dataRaw) ? dataRaw : String(dataRaw).split(',')).map((s) => String(s).trim()).filter(Boolean);
-  if (data.length === 0) throw new RingtrainError('BAD_CONFIG', 'data is empty', { hint: 'use --data passkey, or --data PATH to text/JSONL/.bin files' });
 
   for (const [i, stage] of stages.entries()) {
     const where = i === stages.length - 1 ? 'seqLen' : `seqLenWarmup[${i}].seqLen`;
@@ -174,7 +174,7 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     batchSize,
     steps,
     model,
-    data: Object.freeze(data),
+    data,
     passkeyKeyLength: int('passkeyKeyLength', merged.passkeyKeyLength ?? TRAIN_DEFAULTS.passkeyKeyLength, 2),
     passkeyFiller: oneOf('passkeyFiller', merged.passkeyFiller ?? TRAIN_DEFAULTS.passkeyFiller, PASSKEY_FILLERS),
     seed,
@@ -188,8 +188,18 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   });
 }
 
-/** `seqLenWarmup`: [{"seqLen": 128, "batchSize": 16, "steps": 300}, …] (batchSize defaults to 1). */
-function resolveWarmupStages(raw: unknown): TrainStage[] {
+/** `passkey`, `copy`, a path, a comma list or a list of paths -> frozen list. */
+function dataSpec(name: string, raw: unknown): readonly string[] {
+  const data = (Array.isArray(raw) ? raw : String(raw).split(',')).map((s) => String(s).trim()).filter(Boolean);
+  if (data.length === 0) throw new RingtrainError('BAD_CONFIG', `${name} is empty`, { hint: 'use passkey, copy, or the path of text/JSONL/.bin files' });
+  return Object.freeze(data);
+}
+
+/**
+ * `seqLenWarmup`: [{"seqLen": 128, "batchSize": 16, "steps": 300, "data": "copy"}, …]
+ * (batchSize defaults to 1, data to the run's data).
+ */
+function resolveWarmupStages(raw: unknown, runData: readonly string[]): TrainStage[] {
   if (raw === undefined) return [];
   if (!Array.isArray(raw)) {
     throw new RingtrainError('BAD_CONFIG', 'seqLenWarmup must be a list of stages', { hint: 'e.g. "seqLenWarmup": [{"seqLen": 128, "batchSize": 16, "steps": 300}]' });
@@ -204,6 +214,7 @@ function resolveWarmupStages(raw: unknown): TrainStage[] {
       seqLen: int(`seqLenWarmup[${i}].seqLen`, o.seqLen, 1),
       batchSize: int(`seqLenWarmup[${i}].batchSize`, o.batchSize ?? 1, 1),
       steps: int(`seqLenWarmup[${i}].steps`, o.steps, 1),
+      data: o.data === undefined ? runData : dataSpec(`seqLenWarmup[${i}].data`, o.data),
     });
   });
 }

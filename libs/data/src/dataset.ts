@@ -14,6 +14,17 @@ export interface Batch {
   readonly batchSize: number;
 }
 
+/** Rows of S inputs and targets, one after another, as a batch. */
+export function stackRows(seqLen: number, rows: ReadonlyArray<{ inputs: Int32Array; targets: Int32Array }>): Batch {
+  const inputs = new Int32Array(rows.length * seqLen);
+  const targets = new Int32Array(rows.length * seqLen);
+  rows.forEach((row, b) => {
+    inputs.set(row.inputs, b * seqLen);
+    targets.set(row.targets, b * seqLen);
+  });
+  return { inputs, targets, seqLen, batchSize: rows.length };
+}
+
 /** A stream of batches whose position can be saved in a checkpoint and restored. */
 export interface Dataset {
   readonly seqLen: number;
@@ -45,8 +56,16 @@ export interface PasskeyCursor {
   readonly fingerprint: string;
 }
 
+/** Position in the copy stream: the next sample is number `index` of `seed`. */
+export interface CopyCursor {
+  readonly kind: 'copy';
+  readonly seed: number;
+  readonly index: number;
+  readonly fingerprint: string;
+}
+
 /** JSON-serialisable; stored in the checkpoint manifest. */
-export type DataCursor = PackedCursor | PasskeyCursor;
+export type DataCursor = PackedCursor | PasskeyCursor | CopyCursor;
 
 /** A cursor read back from JSON, checked field by field (never cast). */
 export function parseDataCursor(value: unknown): DataCursor {
@@ -74,7 +93,10 @@ export function parseDataCursor(value: unknown): DataCursor {
     if (!PASSKEY_SPLITS.includes(split as PasskeySplit)) throw bad(`field "split" must be one of ${PASSKEY_SPLITS.join(', ')}, got "${split}"`);
     return { kind: 'passkey', seed: count('seed'), split: split as PasskeySplit, index: count('index'), fingerprint: text('fingerprint') };
   }
-  throw bad(`field "kind" must be "packed" or "passkey", got ${JSON.stringify(v.kind)}`);
+  if (v.kind === 'copy') {
+    return { kind: 'copy', seed: count('seed'), index: count('index'), fingerprint: text('fingerprint') };
+  }
+  throw bad(`field "kind" must be "packed", "passkey" or "copy", got ${JSON.stringify(v.kind)}`);
 }
 
 /** Refuses a cursor made for other data. */

@@ -5,6 +5,7 @@ export {
   parseDataCursor,
   PASSKEY_SPLITS,
   type Batch,
+  type CopyCursor,
   type DataCursor,
   type Dataset,
   type PackedCursor,
@@ -18,4 +19,5 @@ export { TokenStream } from './token-stream';
 export * from './packed-dataset';
 export * from './passkey';
 export * from './passkey-dataset';
+export * from './copy-dataset';
 export * from './open-dataset';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger } from '@ringtrain/core';
-import { loadConfigFile, resolveTrainConfig, type TrainConfig, type TrainInput } from '@ringtrain/config';
+import { loadConfigFile, resolveTrainConfig, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
 import { LocalLauncher, describeExit, type TrainEvent } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { parseIntOption } from '../check/config';
@@ -41,7 +41,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--batch-size <n>', 'sequences per step')
     .option('--steps <n>', 'optimizer steps')
     .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32 (also mlpRatio, ropeBase, initStd, prevTokenEmbed=0..4)')
-    .option('--data <spec>', 'passkey, or comma list of text/JSONL/.bin files or folders')
+    .option('--data <spec>', 'passkey, copy, or comma list of text/JSONL/.bin files or folders')
     .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
     .option('--seed <n>', 'seed of the initial weights and of the data order')
     .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu')
@@ -50,8 +50,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--eval-samples <n>', 'held-out samples per evaluation')
     .action(async (flags: TrainFlags) => {
       const cfg = resolveFromFlags(flags);
-      // Open the data once here so a missing or malformed file fails before any process starts.
-      openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller } });
+      // Open each stage's data once here so a missing or malformed file fails before any process starts.
+      for (const stage of cfg.stages) {
+        openDataset([...stage.data], { seqLen: stage.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller } });
+      }
       const summary = await launchTraining(cfg);
       process.exitCode = summary ? 0 : 1;
     });
@@ -163,5 +165,6 @@ export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
 /** ", after 300 steps at seq 128 × 16, …" when the run starts with shorter sequences. */
 function warmupNote(cfg: TrainConfig): string {
   const warm = cfg.stages.slice(0, -1);
-  return warm.length === 0 ? '' : ` after ${warm.map((s) => `${s.steps} at seq ${s.seqLen} × ${s.batchSize}`).join(', ')}`;
+  const own = (s: TrainStage) => (s.data.join(',') === cfg.data.join(',') ? '' : ` of ${s.data.join(',')}`);
+  return warm.length === 0 ? '' : ` after ${warm.map((s) => `${s.steps}${own(s)} at seq ${s.seqLen} × ${s.batchSize}`).join(', ')}`;
 }
