@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, encodeSafetensors, type Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, type TrainConfig } from '@ringtrain/config';
-import { openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
+import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
 import type { JsonObject } from '@ringtrain/protocol';
 import type { Coordinator, JobResult } from '../coordinator';
@@ -65,9 +65,10 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
     layout: i === cfg.stages.length - 1 ? layout : makeLayout(STRATEGY_LAYOUTS[cfg.strategy], stage.seqLen, cfg.workers),
     seed: i === cfg.stages.length - 1 ? cfg.seed : cfg.seed + 1_000_033 * (i + 1),
   }));
-  const openStage = (s: (typeof stagePlan)[number]) =>
-    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger });
-  for (const s of stagePlan) openStage(s); // refuse a stage the data cannot fill before any work starts
+  // Every stage's data is opened before any work starts, so a stage the data cannot fill fails first.
+  const datasets = stagePlan.map((s) =>
+    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger }),
+  );
 
   const init = await coordinator.runJob('train-init', {
     model: { ...cfg.model } as unknown as JsonObject,
@@ -84,9 +85,9 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   let evalResult: EvalResult | null = null;
   const total = cfg.totalSteps;
   let step = 0;
-  for (const stage of stagePlan) {
-    const dataset = openStage(stage);
-    const isPasskey = isPasskeyData(stage.data);
+  for (const [i, stage] of stagePlan.entries()) {
+    const dataset = datasets[i];
+    const isPasskey = isBuiltinSource(stage.data, 'passkey');
     if (stagePlan.length > 1) logger.info(`stage: ${stage.data.join(',')} at seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
     for (let stageStep = 0; stageStep < stage.steps; stageStep++, step++) {
       const t0 = performance.now();
@@ -159,7 +160,7 @@ function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps
  * the loss of the first batches of a differently seeded pass over it.
  */
 export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layout: Layout, step: number): Promise<EvalResult> {
-  const isPasskey = isPasskeyData(cfg.data);
+  const isPasskey = isBuiltinSource(cfg.data, 'passkey');
   const dataset = isPasskey ? null : openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed + 1_000_003 });
   let lossSum = 0;
   let batches = 0;
@@ -194,10 +195,6 @@ async function saveModel(cfg: TrainConfig, coordinator: Coordinator): Promise<vo
   const [first] = await coordinator.runJob('get-params', {}, emptyPerRank(cfg.workers));
   const tensors = Object.entries(first.tensors).map(([name, t]) => ({ name, shape: [t.data.length], data: t.data as Float32Array }));
   writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.totalSteps }) }));
-}
-
-function isPasskeyData(data: readonly string[]): boolean {
-  return data.length === 1 && data[0] === 'passkey';
 }
 
 function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {

@@ -1,6 +1,6 @@
 import { SeededRandom } from '@ringtrain/core';
 import { checkCount, checkCursorFits, stackRows, type Batch, type CopyCursor, type DataCursor, type Dataset } from './dataset';
-import { mixSeed } from './seed';
+import { logUniformInt, mixSeed } from './seed';
 import { IGNORE_TARGET } from './tokenizer';
 
 /**
@@ -29,9 +29,7 @@ export interface CopySample {
 export function copySample(seqLen: number, seed: number, index: number): CopySample {
   checkCount('seqLen', seqLen, 1);
   const rng = new SeededRandom(mixSeed(seed, TAG, index));
-  const lo = Math.log(COPY_MIN_PERIOD);
-  const hi = Math.log(Math.max(COPY_MIN_PERIOD, seqLen / 3));
-  const period = Math.max(1, Math.min(seqLen, Math.round(Math.exp(lo + (hi - lo) * rng.next()))));
+  const period = Math.min(seqLen, logUniformInt(rng, COPY_MIN_PERIOD, seqLen / 3));
   const block = Int32Array.from({ length: period }, () => FIRST_BYTE + Math.floor(rng.next() * BYTES));
   const inputs = new Int32Array(seqLen);
   const targets = new Int32Array(seqLen);

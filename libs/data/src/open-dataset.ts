@@ -24,10 +24,13 @@ export interface OpenDatasetOptions {
  * anything else is one or more files or folders.
  */
 export function openDataset(spec: string | readonly string[], opts: OpenDatasetOptions): Dataset {
+  if (isBuiltinSource(spec, 'passkey')) return new PasskeyDataset({ ...opts.passkey, seqLen: opts.seqLen, seed: opts.seed, split: 'train' });
+  if (isBuiltinSource(spec, 'copy')) return new CopyDataset(opts.seqLen, opts.seed);
+  return PackedDataset.fromSource(typeof spec === 'string' ? [spec] : spec, { seqLen: opts.seqLen, seed: opts.seed, shuffle: opts.shuffle, warnings: opts.warnings });
+}
+
+/** Whether a data spec names the built-in source `name` (alone; a path is never one). */
+export function isBuiltinSource(spec: string | readonly string[], name: (typeof BUILTIN_SOURCES)[number]): boolean {
   const paths = typeof spec === 'string' ? [spec] : spec;
-  if (paths.length === 1 && paths[0] === 'passkey') {
-    return new PasskeyDataset({ ...opts.passkey, seqLen: opts.seqLen, seed: opts.seed, split: 'train' });
-  }
-  if (paths.length === 1 && paths[0] === 'copy') return new CopyDataset(opts.seqLen, opts.seed);
-  return PackedDataset.fromSource(paths, { seqLen: opts.seqLen, seed: opts.seed, shuffle: opts.shuffle, warnings: opts.warnings });
+  return paths.length === 1 && paths[0] === name;
 }

@@ -1,6 +1,6 @@
 import { RingtrainError, SeededRandom, optionError } from '@ringtrain/core';
 import { checkCount, type Batch, type PasskeySplit, PASSKEY_SPLITS } from './dataset';
-import { mixSeed } from './seed';
+import { logUniformInt, mixSeed } from './seed';
 import { IGNORE_TARGET } from './tokenizer';
 
 /**
@@ -276,9 +276,7 @@ function fillerText(rng: SeededRandom, config: PasskeyConfig, length: number): {
  * sequence length holds at least three cycles and copy distances cover short and long range alike.
  */
 function repeatPeriod(rng: SeededRandom, fillerBytes: number): number {
-  const lo = Math.log(16);
-  const hi = Math.log(Math.max(16, fillerBytes / 3));
-  return Math.round(Math.exp(lo + (hi - lo) * rng.next()));
+  return logUniformInt(rng, 16, fillerBytes / 3);
 }
 
 /** Random sentences of 2–6 lowercase words, new for every sample (no digits), ≥ `period` bytes in all. */

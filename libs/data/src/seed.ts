@@ -39,3 +39,10 @@ export function seededPermutation(n: number, seed: number): Int32Array {
   }
   return order;
 }
+
+/** An integer drawn log-uniformly from [lo, hi] (rounded): short and long values alike common. */
+export function logUniformInt(rng: SeededRandom, lo: number, hi: number): number {
+  const a = Math.log(lo);
+  const b = Math.log(Math.max(lo, hi));
+  return Math.round(Math.exp(a + (b - a) * rng.next()));
+}
