@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, encodeSafetensors, type Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, type TrainConfig } from '@ringtrain/config';
+import { STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
 import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
 import type { JsonObject } from '@ringtrain/protocol';
@@ -67,7 +67,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
   }));
   // Every stage's data is opened before any work starts, so a stage the data cannot fill fails first.
   const datasets = stagePlan.map((s) =>
-    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller }, warnings: logger }),
+    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: stagePasskeyOptions(cfg, s), warnings: logger }),
   );
 
   const init = await coordinator.runJob('train-init', {
@@ -170,7 +170,7 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
   for (let done = 0; done < cfg.evalSamples; done += cfg.batchSize) {
     const b = Math.min(cfg.batchSize, cfg.evalSamples - done);
     const batch: Batch = isPasskey
-      ? passkeyBatch({ seqLen: cfg.seqLen, keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller, batchSize: b, seed: 0, index: done, split: 'eval' })
+      ? passkeyBatch({ seqLen: cfg.seqLen, ...stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]), batchSize: b, seed: 0, index: done, split: 'eval' })
       : dataset!.nextBatch(b);
     const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b, cfg.model.prevTokenEmbed));
     lossSum += results.reduce((a, r) => a + Number(r.meta.loss), 0);

@@ -24,6 +24,8 @@ export type BackendName = (typeof BACKENDS)[number];
 
 export const PASSKEY_FILLERS = ['repeat', 'cycle', 'random'] as const;
 export type PasskeyFiller = (typeof PASSKEY_FILLERS)[number];
+export const PASSKEY_LOSS_ON = ['all', 'answer'] as const;
+export type PasskeyLossOn = (typeof PASSKEY_LOSS_ON)[number];
 
 export interface TrainConfig {
   readonly runDir: string;
@@ -38,6 +40,8 @@ export interface TrainConfig {
   readonly passkeyKeyLength: number;
   /** Passkey filler: 'repeat' (random sentences cycled: teaches copying), 'cycle' or 'random'. */
   readonly passkeyFiller: PasskeyFiller;
+  /** Which passkey targets carry loss: 'all' (filler too) or 'answer' (the key digits only); a stage may override it. */
+  readonly passkeyLossOn: PasskeyLossOn;
   readonly seed: number;
   readonly backend: BackendName;
   readonly optim: OptimConfig;
@@ -62,6 +66,8 @@ export interface TrainStage {
   readonly steps: number;
   /** What this stage trains on: the run's `data` unless a warmup stage names its own (e.g. `copy`). */
   readonly data: readonly string[];
+  /** Passkey loss targets in this stage: the run's `passkeyLossOn` unless the stage names its own. */
+  readonly passkeyLossOn: PasskeyLossOn;
 }
 
 /** What a config file or the flags may say (all optional; defaults fill the rest). */
@@ -76,6 +82,7 @@ export interface TrainInput {
   data?: string | string[];
   passkeyKeyLength?: number;
   passkeyFiller?: string;
+  passkeyLossOn?: string;
   seed?: number;
   backend?: string;
   lr?: number;
@@ -86,8 +93,8 @@ export interface TrainInput {
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
-const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
+const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
 
@@ -101,6 +108,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   data: 'passkey',
   passkeyKeyLength: 5,
   passkeyFiller: 'repeat' as PasskeyFiller,
+  passkeyLossOn: 'all' as PasskeyLossOn,
   seed: 1,
   backend: 'auto' as BackendName,
   evalEvery: 0,
@@ -141,7 +149,8 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
   const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
   const data = dataSpec('data', merged.data ?? TRAIN_DEFAULTS.data);
-  const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup, data), Object.freeze({ seqLen, batchSize, steps, data })]);
+  const passkeyLossOn = oneOf('passkeyLossOn', merged.passkeyLossOn ?? TRAIN_DEFAULTS.passkeyLossOn, PASSKEY_LOSS_ON);
+  const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup, data, passkeyLossOn), Object.freeze({ seqLen, batchSize, steps, data, passkeyLossOn })]);
   const totalSteps = stages.reduce((a, s) => a + s.steps, 0);
   const optimIn = (merged.optim ?? {}) as Record<string, unknown>;
   checkKeys('optim', optimIn, OPTIM_KEYS);
@@ -177,6 +186,7 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     data,
     passkeyKeyLength: int('passkeyKeyLength', merged.passkeyKeyLength ?? TRAIN_DEFAULTS.passkeyKeyLength, 2),
     passkeyFiller: oneOf('passkeyFiller', merged.passkeyFiller ?? TRAIN_DEFAULTS.passkeyFiller, PASSKEY_FILLERS),
+    passkeyLossOn,
     seed,
     backend,
     optim,
@@ -199,7 +209,7 @@ function dataSpec(name: string, raw: unknown): readonly string[] {
  * `seqLenWarmup`: [{"seqLen": 128, "batchSize": 16, "steps": 300, "data": "copy"}, …]
  * (batchSize defaults to 1, data to the run's data).
  */
-function resolveWarmupStages(raw: unknown, runData: readonly string[]): TrainStage[] {
+function resolveWarmupStages(raw: unknown, runData: readonly string[], runLossOn: PasskeyLossOn): TrainStage[] {
   if (raw === undefined) return [];
   if (!Array.isArray(raw)) {
     throw new RingtrainError('BAD_CONFIG', 'seqLenWarmup must be a list of stages', { hint: 'e.g. "seqLenWarmup": [{"seqLen": 128, "batchSize": 16, "steps": 300}]' });
@@ -215,8 +225,14 @@ function resolveWarmupStages(raw: unknown, runData: readonly string[]): TrainSta
       batchSize: int(`seqLenWarmup[${i}].batchSize`, o.batchSize ?? 1, 1),
       steps: int(`seqLenWarmup[${i}].steps`, o.steps, 1),
       data: o.data === undefined ? runData : dataSpec(`seqLenWarmup[${i}].data`, o.data),
+      passkeyLossOn: o.passkeyLossOn === undefined ? runLossOn : oneOf(`seqLenWarmup[${i}].passkeyLossOn`, o.passkeyLossOn, PASSKEY_LOSS_ON),
     });
   });
+}
+
+/** The passkey task options of one stage (what `openDataset` takes as `passkey`). */
+export function stagePasskeyOptions(cfg: TrainConfig, stage: TrainStage): { keyLength: number; filler: PasskeyFiller; lossOn: PasskeyLossOn } {
+  return { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller, lossOn: stage.passkeyLossOn };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, type ModelConfig, type TrainConfig } from '@ringtrain/config';
+import { STRATEGY_LAYOUTS, stagePasskeyOptions, type ModelConfig, type TrainConfig } from '@ringtrain/config';
 import { countTargets, shardTokenBatch } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { nativeStatus, sgemm } from '@ringtrain/kernels';
@@ -59,7 +59,7 @@ export function measureSgemmGflops(n = 2048, reps = 7): number | null {
 export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; logger: Logger; workerCommand: readonly string[] }): Promise<TrainBenchReport> {
   const sgemmGflops = measureSgemmGflops();
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
-  const data = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller } });
+  const data = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]) });
   const stepMs: number[] = [];
   const peak = new Array<number>(cfg.workers).fill(0);
   await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async (coordinator) => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger } from '@ringtrain/core';
-import { loadConfigFile, resolveTrainConfig, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
+import { loadConfigFile, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
 import { LocalLauncher, describeExit, type TrainEvent } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { parseIntOption } from '../check/config';
@@ -52,7 +52,7 @@ export function registerTrainCommand(program: Command): void {
       const cfg = resolveFromFlags(flags);
       // Open each stage's data once here so a missing or malformed file fails before any process starts.
       for (const stage of cfg.stages) {
-        openDataset([...stage.data], { seqLen: stage.seqLen, seed: cfg.seed, passkey: { keyLength: cfg.passkeyKeyLength, filler: cfg.passkeyFiller } });
+        openDataset([...stage.data], { seqLen: stage.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, stage) });
       }
       const summary = await launchTraining(cfg);
       process.exitCode = summary ? 0 : 1;
