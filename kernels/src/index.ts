@@ -5,6 +5,7 @@
  * MatMul for the tfjs CPU backend and a fused attention kernel.
  */
 export type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
+export { backwardAsync, forwardAsync } from './types';
 export { tfjsKernel } from './block-attention';
 export { blockDims, backwardDims, type BlockDims } from './block-dims';
 export { blockVisibility, causalBias, type BlockVisibility } from './mask';

@@ -36,9 +36,26 @@ export interface BlockGrads {
   dv: tf.Tensor3D; // [Hkv, Sk, D]
 }
 
-/** A kernel implementation: the tfjs-ops one now, native ones later, all behind this shape. */
+/** A kernel implementation (tfjs ops, native), all behind this shape. */
 export interface AttentionKernel {
   readonly name: string;
   forward(inp: BlockInputs): BlockForward;
   backward(inp: BlockBackwardInputs): BlockGrads;
+  /**
+   * The same results computed off the JS thread, so the event loop moves network frames
+   * meanwhile (the ring's overlap needs this). The inputs must stay alive and unchanged until the
+   * promise settles. Kernels without it are run synchronously by `forwardAsync`/`backwardAsync`.
+   */
+  forwardAsync?(inp: BlockInputs): Promise<BlockForward>;
+  backwardAsync?(inp: BlockBackwardInputs): Promise<BlockGrads>;
+}
+
+/** kernel.forwardAsync where the kernel has it, else its synchronous forward. */
+export async function forwardAsync(kernel: AttentionKernel, inp: BlockInputs): Promise<BlockForward> {
+  return kernel.forwardAsync ? kernel.forwardAsync(inp) : kernel.forward(inp);
+}
+
+/** kernel.backwardAsync where the kernel has it, else its synchronous backward. */
+export async function backwardAsync(kernel: AttentionKernel, inp: BlockBackwardInputs): Promise<BlockGrads> {
+  return kernel.backwardAsync ? kernel.backwardAsync(inp) : kernel.backward(inp);
 }

@@ -31,7 +31,7 @@ describe('ringtrain train', () => {
     expect(run.stdout).toMatch(/final passkey accuracy on 2 held-out samples/);
     const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics).toHaveLength(30);
-    for (const key of ['step', 'loss', 'lr', 'gradNorm', 'tokens', 'tokensPerSec', 'stepMs', 'computeMs', 'attentionMs', 'allReduceMs', 'optimizerMs']) {
+    for (const key of ['step', 'loss', 'lr', 'gradNorm', 'tokens', 'tokensPerSec', 'stepMs', 'computeMs', 'attentionMs', 'commMs', 'allReduceMs', 'optimizerMs']) {
       expect(typeof metrics[0][key]).toBe('number');
     }
     const mean = (xs: Array<{ loss: number }>) => xs.reduce((a, m) => a + m.loss, 0) / xs.length;

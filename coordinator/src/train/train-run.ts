@@ -19,7 +19,10 @@ export interface StepMetrics {
   stepMs: number;
   /** Slowest rank's split of the step. */
   computeMs: number;
+  /** Attention kernels (without the waits for peers inside attention). */
   attentionMs: number;
+  /** Exposed communication: waits for attention transfers (ring blocks, all-to-all) compute did not hide. */
+  commMs: number;
   allReduceMs: number;
   optimizerMs: number;
   /** Passkey accuracy of this training batch (argmax of the answer digits), when the data is passkey. */
@@ -114,6 +117,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
         stepMs,
         computeMs: Math.max(...meta('computeMs')),
         attentionMs: Math.max(...meta('attentionMs')),
+        commMs: Math.max(...meta('commMs')),
         allReduceMs: Math.max(...meta('allReduceMs')),
         optimizerMs: Math.max(...meta('optimizerMs')),
         peakRssBytes: Math.max(...meta('rssBytes')),

@@ -1,5 +1,6 @@
-// N-API bindings (plain C API, no node-addon-api). Every call is synchronous and works in place
-// on the caller's typed arrays: nothing is copied in or out. Arguments are checked here even
+// N-API bindings (plain C API, no node-addon-api). Every call works in place on the caller's
+// typed arrays: nothing is copied in or out. All run on the calling thread except the attention
+// *Async pair, which runs on libuv's pool and returns a promise. Arguments are checked here even
 // though the TypeScript side validates first, because a wrong length would otherwise be a
 // buffer overrun rather than an exception. Argument order is documented in
 // kernels/src/native/addon.ts (the NativeAddon interface).
@@ -7,10 +8,13 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "attention.h"
 #include "elementwise.h"
@@ -42,6 +46,10 @@ struct Args {
 
   Args(napi_env e, napi_callback_info cb, size_t want) : env(e) {
     check(env, napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr));
+    require(want);
+  }
+
+  void require(size_t want) const {
     if (argc < want) throw ArgError("expected " + std::to_string(want) + " arguments, got " + std::to_string(argc));
   }
 
@@ -236,42 +244,114 @@ rt::AttentionProblem problem(const Args& a) {
 }
 
 // attentionForward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
-//                  out, lse, threads)
-napi_value AttentionForward(napi_env env, napi_callback_info info) {
+//                  out, lse, threads): the checked arguments as the work to run.
+std::function<void()> forward_work(const Args& a) {
+  a.require(15);
+  rt::AttentionProblem p = problem(a);
+  const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
+  const float* q = a.f32(0, "q", qn);
+  const float* k = a.f32(1, "k", kn);
+  const float* v = a.f32(2, "v", kn);
+  float* out = a.f32(12, "out", qn);
+  float* lse = a.f32(13, "lse", p.heads * p.seqQ);
+  p.threads = thread_arg(a, 14);
+  return [=] { rt::attention_forward(p, q, k, v, out, lse); };
+}
+
+// attentionBackward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
+//                   dout, out, lse, dq, dk, dv, threads): the checked arguments as the work to run.
+std::function<void()> backward_work(const Args& a) {
+  a.require(19);
+  rt::AttentionProblem p = problem(a);
+  const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
+  const float* q = a.f32(0, "q", qn);
+  const float* k = a.f32(1, "k", kn);
+  const float* v = a.f32(2, "v", kn);
+  const float* dout = a.f32(12, "dout", qn);
+  const float* out = a.f32(13, "out", qn);
+  const float* lse = a.f32(14, "lse", p.heads * p.seqQ);
+  float* dq = a.f32(15, "dq", qn);
+  float* dk = a.f32(16, "dk", kn);
+  float* dv = a.f32(17, "dv", kn);
+  p.threads = thread_arg(a, 18);
+  return [=] { rt::attention_backward(p, q, k, v, dout, out, lse, dq, dk, dv); };
+}
+
+// Runs the work now, on the calling (JS) thread.
+template <std::function<void()> (*Work)(const Args&)>
+napi_value run_now(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 15);
-    rt::AttentionProblem p = problem(a);
-    const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
-    const float* q = a.f32(0, "q", qn);
-    const float* k = a.f32(1, "k", kn);
-    const float* v = a.f32(2, "v", kn);
-    float* out = a.f32(12, "out", qn);
-    float* lse = a.f32(13, "lse", p.heads * p.seqQ);
-    p.threads = thread_arg(a, 14);
-    rt::attention_forward(p, q, k, v, out, lse);
+    Args a(env, info, 0);
+    Work(a)();
     return undefined(env);
   });
 }
 
-// attentionBackward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
-//                   dout, out, lse, dq, dk, dv, threads)
-napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+// The same work on libuv's thread pool, so the event loop keeps moving network frames meanwhile.
+// Returns a promise that settles when the work is done. Every object argument is pinned by a
+// reference until then, so the typed arrays the work reads and writes outlive it.
+struct AsyncJob {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  std::vector<napi_ref> pinned;
+  std::function<void()> fn;
+  std::string error;  // set by the pool thread; read after it is done
+};
+
+void async_execute(napi_env, void* data) {
+  auto* job = static_cast<AsyncJob*>(data);
+  try {
+    job->fn();
+  } catch (const std::bad_alloc&) {
+    job->error = "ringtrain native: out of memory";
+  } catch (const std::exception& e) {
+    job->error = e.what();
+  }
+}
+
+void async_complete(napi_env env, napi_status status, void* data) {
+  std::unique_ptr<AsyncJob> job(static_cast<AsyncJob*>(data));
+  for (napi_ref r : job->pinned) napi_delete_reference(env, r);
+  napi_delete_async_work(env, job->work);
+  if (status == napi_ok && job->error.empty()) {
+    napi_resolve_deferred(env, job->deferred, undefined(env));
+    return;
+  }
+  napi_value code, msg, err;
+  napi_create_string_utf8(env, "ERR_RINGTRAIN_NATIVE", NAPI_AUTO_LENGTH, &code);
+  const std::string text = job->error.empty() ? "ringtrain native: the work was cancelled" : job->error;
+  napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &err);
+  napi_reject_deferred(env, job->deferred, err);
+}
+
+template <std::function<void()> (*Work)(const Args&)>
+napi_value run_async(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 19);
-    rt::AttentionProblem p = problem(a);
-    const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
-    const float* q = a.f32(0, "q", qn);
-    const float* k = a.f32(1, "k", kn);
-    const float* v = a.f32(2, "v", kn);
-    const float* dout = a.f32(12, "dout", qn);
-    const float* out = a.f32(13, "out", qn);
-    const float* lse = a.f32(14, "lse", p.heads * p.seqQ);
-    float* dq = a.f32(15, "dq", qn);
-    float* dk = a.f32(16, "dk", kn);
-    float* dv = a.f32(17, "dv", kn);
-    p.threads = thread_arg(a, 18);
-    rt::attention_backward(p, q, k, v, dout, out, lse, dq, dk, dv);
-    return undefined(env);
+    Args a(env, info, 0);
+    auto job = std::make_unique<AsyncJob>();
+    job->fn = Work(a);
+    napi_value promise, name;
+    try {
+      for (size_t i = 0; i < a.argc; ++i) {
+        napi_valuetype t;
+        check(env, napi_typeof(env, a.argv[i], &t));
+        if (t != napi_object) continue;
+        napi_ref r;
+        check(env, napi_create_reference(env, a.argv[i], 1, &r));
+        job->pinned.push_back(r);
+      }
+      check(env, napi_create_string_utf8(env, "ringtrain.native", NAPI_AUTO_LENGTH, &name));
+      check(env, napi_create_async_work(env, nullptr, name, async_execute, async_complete, job.get(), &job->work));
+      check(env, napi_create_promise(env, &job->deferred, &promise));
+      check(env, napi_queue_async_work(env, job->work));
+    } catch (...) {
+      for (napi_ref r : job->pinned) napi_delete_reference(env, r);
+      if (job->work) napi_delete_async_work(env, job->work);
+      throw;
+    }
+    job.release();  // async_complete owns it now
+    return promise;
   });
 }
 
@@ -377,8 +457,10 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionForward", nullptr, run_now<forward_work>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionBackward", nullptr, run_now<backward_work>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionForwardAsync", nullptr, run_async<forward_work>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionBackwardAsync", nullptr, run_async<backward_work>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"geluForward", nullptr, GeluForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"geluBackward", nullptr, GeluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNormForward", nullptr, RmsNormForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -2,8 +2,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 /**
- * The compiled addon (kernels/native, built by scripts/build-native.mjs). Every function is
- * synchronous and works in place on the caller's typed arrays; matrices are row-major fp32.
+ * The compiled addon (kernels/native, built by scripts/build-native.mjs). Every function works in
+ * place on the caller's typed arrays; matrices are row-major fp32. All are synchronous except
+ * the attention `*Async` pair: same arguments, run on libuv's thread pool, the promise settles
+ * when the outputs are written (the caller must not touch the arrays before).
  * `threads` 0 means the addon's default (OpenBLAS's thread count, which follows
  * OPENBLAS_NUM_THREADS; without OpenBLAS that variable, else every core).
  */
@@ -79,6 +81,8 @@ export interface NativeAddon {
     dv: Float32Array,
     threads: number,
   ): void;
+  attentionForwardAsync(...args: Parameters<NativeAddon['attentionForward']>): Promise<void>;
+  attentionBackwardAsync(...args: Parameters<NativeAddon['attentionBackward']>): Promise<void>;
   /** y = gelu_tanh(x), elementwise (see kernels/native/src/elementwise.h). */
   geluForward(x: Float32Array, y: Float32Array): void;
   /** dx = dy · gelu_tanh'(x). */

@@ -21,12 +21,13 @@ export interface NativeKernelOptions {
 export function createNativeKernel(addon: NativeAddon, opts: NativeKernelOptions = {}): AttentionKernel {
   const threads = opts.threads ?? 0;
 
-  function forward(inp: BlockInputs): BlockForward {
+  // Each call's arguments (inputs read in place, fresh output arrays) and how to wrap the outputs.
+  function forwardCall(inp: BlockInputs) {
     const d = blockDims(inp);
     const backend = activeCpuBackend();
     const out = new Float32Array(d.heads * d.seqQ * d.headDim);
     const lse = new Float32Array(d.heads * d.seqQ);
-    addon.attentionForward(
+    const args: Parameters<NativeAddon['attentionForward']> = [
       tensorValues(backend, inp.q, 'q'),
       tensorValues(backend, inp.k, 'k'),
       tensorValues(backend, inp.v, 'v'),
@@ -42,17 +43,18 @@ export function createNativeKernel(addon: NativeAddon, opts: NativeKernelOptions
       out,
       lse,
       threads,
-    );
-    return { out: tf.tensor3d(out, [d.heads, d.seqQ, d.headDim]), lse: tf.tensor2d(lse, [d.heads, d.seqQ]) };
+    ];
+    const result = (): BlockForward => ({ out: tf.tensor3d(out, [d.heads, d.seqQ, d.headDim]), lse: tf.tensor2d(lse, [d.heads, d.seqQ]) });
+    return { args, result };
   }
 
-  function backward(inp: BlockBackwardInputs): BlockGrads {
+  function backwardCall(inp: BlockBackwardInputs) {
     const d = backwardDims(inp);
     const backend = activeCpuBackend();
     const dq = new Float32Array(d.heads * d.seqQ * d.headDim);
     const dk = new Float32Array(d.kvHeads * d.seqK * d.headDim);
     const dv = new Float32Array(d.kvHeads * d.seqK * d.headDim);
-    addon.attentionBackward(
+    const args: Parameters<NativeAddon['attentionBackward']> = [
       tensorValues(backend, inp.q, 'q'),
       tensorValues(backend, inp.k, 'k'),
       tensorValues(backend, inp.v, 'v'),
@@ -72,15 +74,38 @@ export function createNativeKernel(addon: NativeAddon, opts: NativeKernelOptions
       dk,
       dv,
       threads,
-    );
-    return {
+    ];
+    const result = (): BlockGrads => ({
       dq: tf.tensor3d(dq, [d.heads, d.seqQ, d.headDim]),
       dk: tf.tensor3d(dk, [d.kvHeads, d.seqK, d.headDim]),
       dv: tf.tensor3d(dv, [d.kvHeads, d.seqK, d.headDim]),
-    };
+    });
+    return { args, result };
   }
 
-  return { name: opts.name ?? 'native', forward, backward };
+  return {
+    name: opts.name ?? 'native',
+    forward(inp) {
+      const call = forwardCall(inp);
+      addon.attentionForward(...call.args);
+      return call.result();
+    },
+    backward(inp) {
+      const call = backwardCall(inp);
+      addon.attentionBackward(...call.args);
+      return call.result();
+    },
+    async forwardAsync(inp) {
+      const call = forwardCall(inp);
+      await addon.attentionForwardAsync(...call.args);
+      return call.result();
+    },
+    async backwardAsync(inp) {
+      const call = backwardCall(inp);
+      await addon.attentionBackwardAsync(...call.args);
+      return call.result();
+    },
+  };
 }
 
 let defaultKernel: AttentionKernel | null = null;
@@ -103,4 +128,6 @@ export const nativeKernel: AttentionKernel = {
   name: 'native',
   forward: (inp) => kernel().forward(inp),
   backward: (inp) => kernel().backward(inp),
+  forwardAsync: (inp) => kernel().forwardAsync!(inp),
+  backwardAsync: (inp) => kernel().backwardAsync!(inp),
 };

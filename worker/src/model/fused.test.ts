@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SeededRandom } from '@ringtrain/core';
 import { errorStats, nativeElementwise, type NativeElementwise } from '@ringtrain/kernels';
 import { tanhF32 } from './elementwise-js';
-import { crossEntropyFused, embedRows, geluTanh, rmsNormFused, useNativeElementwise } from './fused';
+import { crossEntropyFused, elementwiseOps, embedRows, rmsNormFused, useNativeElementwise } from './fused';
 import { crossEntropySum, geluTanhOps, rmsNorm } from './layers';
 
 /** Each fused op against its plain-ops form: value and every input's gradient (tf.grads with a random dy). */
@@ -48,10 +48,24 @@ describe.each(implementations)('GELU and RMSNorm (%s) match their plain tfjs for
     compare((a, b) => rmsNormFused(a, b, 1e-5), (a, b) => rmsNorm(a, b, 1e-5), [randn([4099, 19]), tf.add(randn([19], 0.3), 1)], 1e-5);
   });
 
-  it('geluTanh [3, 11] and [37] across the tails: value and dx', () => {
-    compare(geluTanh, geluTanhOps, [randn([3, 11], 4)], 1e-5);
-    compare(geluTanh, geluTanhOps, [randn([37], 1)], 1e-5);
-    compare(geluTanh, geluTanhOps, [tf.tensor([-100, -30, -9, -5, -3, -0.5, -1e-6, 0, 1e-6, 0.5, 3, 5, 9, 30, 100, -4.7, 4.7])], 1e-5);
+  it('GELU [3, 11] and [37] across the tails: value and dx', () => {
+    // The ops layer-segments.ts runs, as one customGrad op, against the plain form.
+    const gelu = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const x = args[0] as tf.Tensor;
+      const y = new Float32Array(x.size);
+      elementwiseOps().geluForward(x.dataSync() as Float32Array, y);
+      return {
+        value: tf.tensor(y, x.shape),
+        gradFunc: (dy: tf.Tensor) => {
+          const dx = new Float32Array(x.size);
+          elementwiseOps().geluBackward(x.dataSync() as Float32Array, dy.dataSync() as Float32Array, dx);
+          return tf.tensor(dx, x.shape);
+        },
+      };
+    }) as (x: tf.Tensor) => tf.Tensor;
+    compare(gelu, geluTanhOps, [randn([3, 11], 4)], 1e-5);
+    compare(gelu, geluTanhOps, [randn([37], 1)], 1e-5);
+    compare(gelu, geluTanhOps, [tf.tensor([-100, -30, -9, -5, -3, -0.5, -1e-6, 0, 1e-6, 0.5, 3, 5, 9, 30, 100, -4.7, 4.7])], 1e-5);
   });
 });
 

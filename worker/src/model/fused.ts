@@ -5,8 +5,8 @@ import { jsElementwise } from './elementwise-js';
 
 /**
  * Token-local ops of the reference model fused into one pass forward and one backward
- * (tf.customGrad over Float32Arrays; GELU and RMSNorm in the native addon when the backend is
- * `native`, else in JS). As separate tfjs ops each was several elementwise passes plus
+ * (tf.customGrad over Float32Arrays; RMSNorm, and GELU in layer-segments.ts, run in the native
+ * addon when the backend is `native`, else in JS). As separate tfjs ops each was several elementwise passes plus
  * autodiff's own (broadcast reductions, transposes inside Sum): the bulk of a training step on
  * CPU. Each is pinned by fused.test.ts against its plain-ops form in layers.ts, which the
  * whole-model oracle (reference-model.ts) keeps using.
@@ -26,6 +26,11 @@ let elementwise: NativeElementwise = jsElementwise;
  */
 export function useNativeElementwise(ops: NativeElementwise | null): void {
   elementwise = ops ?? jsElementwise;
+}
+
+/** The GELU/RMSNorm implementation in use (see useNativeElementwise). */
+export function elementwiseOps(): NativeElementwise {
+  return elementwise;
 }
 
 /**
@@ -62,26 +67,6 @@ function rmsNormOp(eps: number): (x: tf.Tensor, g: tf.Tensor) => tf.Tensor {
   rmsNormOps.set(eps, op);
   return op;
 }
-
-/**
- * GELU, tanh approximation: y = ½x(1 + tanh(c(x + a·x³))); backward recomputes from x.
- * (See elementwise-js.ts and kernels/native/src/elementwise.h for the two implementations.)
- */
-export const geluTanh = tf.customGrad((...args: Args) => {
-  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-  const ops = elementwise;
-  const out = new Float32Array(x.size);
-  ops.geluForward(f32(x), out);
-  save([x]);
-  return {
-    value: tf.tensor(out, x.shape),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const dx = new Float32Array(saved[0].size);
-      ops.geluBackward(f32(saved[0]), f32(dy), dx);
-      return tf.tensor(dx, saved[0].shape);
-    },
-  };
-}) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * Embedding lookup E[tokens] [N, d]; backward scatter-adds dy's rows into dE [V, d]. (tf.gather's

@@ -16,7 +16,7 @@ export function rmsNorm(x: tf.Tensor, gain: tf.Tensor, eps: number): tf.Tensor2D
 export const GELU_C = Math.sqrt(2 / Math.PI);
 export const GELU_A = 0.044715;
 
-/** GELU, tanh approximation, as plain tfjs ops (the oracle's form; fused: geluTanh). */
+/** GELU, tanh approximation, as plain tfjs ops (the oracle's form; the training step's: layer-segments.ts). */
 export function geluTanhOps(x: tf.Tensor): tf.Tensor {
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(x, tf.mul(x, x)), GELU_A)), GELU_C);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));

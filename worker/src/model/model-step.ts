@@ -5,15 +5,17 @@ import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import type { Saved, ShardGrads, Strategy } from '../strategies/types';
 import type { ModelConfig } from '@ringtrain/config';
-import { crossEntropyFused, embedRows, geluTanh, rmsNormFused } from './fused';
+import { crossEntropyFused, embedRows, rmsNormFused } from './fused';
+import { concatColumns, postBackward, postForward, preBackward, preForward, splitColumns, type PostSaved, type PostWeights, type PreWeights } from './layer-segments';
 import { headsToRows, ropeHeads, ropeHeadsGrad, ropeTable, rowsToHeads, type HeadShape } from './heads';
 import { paramSpecs, type Params } from './params';
 
 /**
  * One forward + backward of the reference model on this rank's shard. The model is a chain of
- * local segments (synchronous tfjs, differentiated with tf.grads against an upstream gradient,
- * recomputed in backward so only segment inputs are kept) separated by distributed attention
- * (async, hand-written backward). Nothing that awaits the network runs inside tidy or a tape.
+ * local segments (synchronous tfjs) separated by distributed attention (async, hand-written
+ * backward). The layers' segments have hand-written backward too (layer-segments.ts, keeping
+ * the matmul outputs they need); the embedding and the loss head are differentiated with
+ * tf.grads against an upstream gradient. Nothing that awaits the network runs inside tidy or a tape.
  *
  * Batch is folded into heads for attention: [B·H, Sr, Dh], which keeps the GQA head mapping.
  */
@@ -49,7 +51,7 @@ export interface StepResult {
 
 export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
   const seg = shardSegments(cfg, params, b);
-  const { P, problem, embed, preAttention, postAttention, head } = seg;
+  const { P, problem, embed, head } = seg;
   let attentionMs = 0;
 
   const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}` });
@@ -61,8 +63,9 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   const attnIn: Array<{ q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D }> = [];
   const attnOut: tf.Tensor2D[] = [];
   const saved: Saved[] = [];
+  const postSaved: PostSaved[] = [];
   for (let l = 0; l < cfg.layers; l++) {
-    const qkv = tf.tidy(() => preAttention(xs[l], P.get(`l${l}.norm1`)!, P.get(`l${l}.wq`)!, P.get(`l${l}.wk`)!, P.get(`l${l}.wv`)!));
+    const qkv = preForward(xs[l], seg.pre[l], seg.eps);
     const heads = seg.toHeads(qkv);
     qkv.dispose();
     attnIn.push(heads);
@@ -73,7 +76,9 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     const o = seg.toRows(out);
     out.dispose();
     attnOut.push(o);
-    xs.push(tf.tidy(() => postAttention(xs[l], o, P.get(`l${l}.wo`)!, P.get(`l${l}.norm2`)!, P.get(`l${l}.w1`)!, P.get(`l${l}.w2`)!)));
+    const post = postForward(xs[l], o, seg.post[l], seg.eps);
+    xs.push(post.y);
+    postSaved.push(post.saved);
   }
   const xL = xs[cfg.layers];
   const { loss, predictions } = seg.lossAndPredictions(xL);
@@ -89,28 +94,25 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     return tf.keep(gx) as tf.Tensor2D;
   });
   for (let l = cfg.layers - 1; l >= 0; l--) {
-    const names = [`l${l}.wo`, `l${l}.norm2`, `l${l}.w1`, `l${l}.w2`];
-    const { gx, go } = tf.tidy(() => {
-      const [gx, go, ...gp] = tf.grads(postAttention)([xs[l], attnOut[l], ...names.map((n) => P.get(n)!)], dx);
-      gp.forEach((g, i) => take(names[i], g));
-      return { gx: tf.keep(gx) as tf.Tensor2D, go: tf.keep(go) as tf.Tensor2D };
-    });
-    dx.dispose();
-    const dOut = seg.toRowsGrad(go);
-    go.dispose();
+    const post = postBackward(attnOut[l], seg.post[l], seg.eps, postSaved[l], dx);
+    take(`l${l}.wo`, post.dwo);
+    take(`l${l}.norm2`, post.dg2);
+    take(`l${l}.w1`, post.dw1);
+    take(`l${l}.w2`, post.dw2);
+    tf.dispose([dx, post.dwo, post.dg2, post.dw1, post.dw2, postSaved[l].x1, postSaved[l].u]);
+    const dOut = seg.toRowsGrad(post.dO);
+    post.dO.dispose();
     const ta = performance.now();
     const g = await env.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
     attentionMs += performance.now() - ta;
     dOut.dispose();
     const dqkv = seg.toHeadsGrad(g);
     tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
-    const preNames = [`l${l}.norm1`, `l${l}.wq`, `l${l}.wk`, `l${l}.wv`];
-    dx = tf.tidy(() => {
-      const [gx2, ...gp] = tf.grads(preAttention)([xs[l], ...preNames.map((n) => P.get(n)!)], dqkv);
-      gp.forEach((gr, i) => take(preNames[i], gr));
-      return tf.keep(tf.add(gx, gx2)) as tf.Tensor2D;
-    });
-    tf.dispose([gx, dqkv]);
+    const pre = preBackward(xs[l], seg.pre[l], seg.eps, dqkv);
+    take(`l${l}.norm1`, pre.dg1);
+    splitColumns(pre.dwqkv, seg.qkvWidths).forEach((g, i) => addGrad(grads, `l${l}.${QKV[i]}`, g));
+    dx = tf.add(post.dx, pre.dx) as tf.Tensor2D;
+    tf.dispose([post.dx, pre.dx, pre.dg1, pre.dwqkv, dqkv]);
     env.onLayerGrads?.(l, layerGrads(grads, l));
   }
   tf.tidy(() => {
@@ -129,15 +131,15 @@ export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Param
   const { P } = seg;
   let x = tf.tidy(() => seg.embed(...seg.embedNames.map((n) => P.get(n)!)));
   for (let l = 0; l < cfg.layers; l++) {
-    const qkv = tf.tidy(() => seg.preAttention(x, ...LAYER_PRE.map((n) => P.get(`l${l}.${n}`)!) as Params4));
+    const qkv = preForward(x, seg.pre[l], seg.eps);
     const heads = seg.toHeads(qkv);
     qkv.dispose();
     const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem: seg.problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
     saved.dispose();
     const o = seg.toRows(out);
-    const next = tf.tidy(() => seg.postAttention(x, o, ...LAYER_POST.map((n) => P.get(`l${l}.${n}`)!) as Params4));
-    tf.dispose([out, o, heads.q, heads.k, heads.v, x]);
-    x = next;
+    const post = postForward(x, o, seg.post[l], seg.eps);
+    tf.dispose([out, o, heads.q, heads.k, heads.v, x, post.saved.x1, post.saved.u]);
+    x = post.y;
   }
   const result = seg.lossAndPredictions(x);
   x.dispose();
@@ -145,9 +147,7 @@ export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Param
   return result;
 }
 
-const LAYER_PRE = ['norm1', 'wq', 'wk', 'wv'] as const;
-const LAYER_POST = ['wo', 'norm2', 'w1', 'w2'] as const;
-type Params4 = [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+const QKV = ['wq', 'wk', 'wv'] as const;
 
 /**
  * The local segments of one shard, as pure functions of their tensor arguments (so tf.grads can
@@ -163,6 +163,13 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   const shape: HeadShape = { batch: b.batch, seqLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
   const rope = ropeTable(b.pos, Dh, cfg.ropeBase);
   const eps = cfg.normEps;
+  const pre: PreWeights[] = [];
+  const post: PostWeights[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const w = (n: string) => P.get(`l${l}.${n}`)!;
+    pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: concatColumns(cfg.dModel, QKV.map((n) => params.get(`l${l}.${n}`)!)) });
+    post.push({ wo: w('wo') as tf.Tensor2D, g2: w('norm2') as tf.Tensor1D, w1: w('w1') as tf.Tensor2D, w2: w('w2') as tf.Tensor2D });
+  }
   const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNormFused(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
   return {
     P,
@@ -178,21 +185,19 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
         embedRows(E as tf.Tensor2D, b.tokens),
       );
     },
-    /** x [N, d] -> q|k|v [N, (H + 2·Hkv)·Dh] seq-major, one matmul; RoPE comes with toHeads. */
-    preAttention: (x: tf.Tensor, g: tf.Tensor, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor) =>
-      tf.matMul(rmsNormFused(x, g, eps), tf.concat([wq, wk, wv], 1) as tf.Tensor2D) as tf.Tensor2D,
+    eps,
+    /** Each layer's pre-attention weights (layer-segments.ts): x [N, d] -> q|k|v rows; RoPE comes with toHeads. */
+    pre,
+    /** Column widths of Wq, Wk, Wv in pre[l].wqkv. */
+    qkvWidths: [H * Dh, Hkv * Dh, Hkv * Dh],
+    /** Each layer's post-attention weights: (x, attention output rows) -> x + o·Wo, then the MLP residual. */
+    post,
     /** q|k|v rows -> head-major q, k, v for the strategy, RoPE applied to q and k. */
     toHeads: (qkv: tf.Tensor2D) => ropeHeads(qkv, shape, rope),
     toHeadsGrad: (g: ShardGrads) => ropeHeadsGrad(g.dq, g.dk, g.dv, shape, rope),
     /** Attention output, head-major -> rows [N, H·Dh] for postAttention. */
     toRows: (out: tf.Tensor3D) => headsToRows(out, b.batch, H),
     toRowsGrad: (go: tf.Tensor2D) => rowsToHeads(go, b.batch, H, Dh),
-    /** (x, attention output o [N, H·Dh]) -> x + o·Wo, then the MLP residual. */
-    postAttention: (x: tf.Tensor, o: tf.Tensor, wo: tf.Tensor, g: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
-      const x1 = tf.add(x, tf.matMul(o as tf.Tensor2D, wo as tf.Tensor2D)) as tf.Tensor2D;
-      const h = geluTanh(tf.matMul(rmsNormFused(x1, g, eps), w1 as tf.Tensor2D));
-      return tf.add(x1, tf.matMul(h as tf.Tensor2D, w2 as tf.Tensor2D)) as tf.Tensor2D;
-    },
     /** Final norm, tied LM head and this shard's share of the mean loss. */
     head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropyFused(logitsOf(x, g, E), b.targets, b.globalTokens),
     lossAndPredictions: (x: tf.Tensor) => {
@@ -204,7 +209,7 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
       tf.dispose([r.loss, r.predictions]);
       return out;
     },
-    dispose: () => tf.dispose([...P.values()]),
+    dispose: () => tf.dispose([...P.values(), ...pre.map((w) => w.wqkv)]),
   };
 }
 
@@ -223,8 +228,8 @@ function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> 
   return out;
 }
 
-function addGrad(grads: Map<string, Float32Array>, name: string, g: tf.Tensor): void {
-  const data = g.dataSync() as Float32Array;
+function addGrad(grads: Map<string, Float32Array>, name: string, g: tf.Tensor | Float32Array): void {
+  const data = g instanceof Float32Array ? g : (g.dataSync() as Float32Array);
   const prev = grads.get(name);
   if (!prev) {
     grads.set(name, Float32Array.from(data));

@@ -32,7 +32,7 @@ export async function trainStepJob(env: JobEnv, _jobId: string, params: Record<s
   const r = await session.step({ transport: env.transport, kernel: env.kernel, strategy }, batch);
   const meta: JobOutput['meta'] = {
     loss: r.loss, gradNorm: r.gradNorm, lr: r.lr,
-    computeMs: r.computeMs, attentionMs: r.attentionMs, allReduceMs: r.allReduceMs, optimizerMs: r.optimizerMs,
+    computeMs: r.computeMs, attentionMs: r.attentionMs, commMs: r.commMs, allReduceMs: r.allReduceMs, optimizerMs: r.optimizerMs,
     // Peak resident set of this worker process so far (maxRSS is in KiB).
     rssBytes: process.resourceUsage().maxRSS * 1024,
   };

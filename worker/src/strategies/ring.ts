@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mergeInto, type BlockForward } from '@ringtrain/kernels';
+import { backwardAsync, forwardAsync, mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { LayoutName } from '@ringtrain/layout';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
@@ -28,12 +28,12 @@ class RingFamily implements Strategy {
     const { kernel, problem } = ctx;
     const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.fwd`);
     let acc: BlockForward | null = null;
-    await ring.circulate(kvBlock(shard), (block) => {
+    await ring.circulate(kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
       if (blockFullyMasked(problem.causal, shard.pos, posK)) return;
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
-      const part = kernel.forward({ q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale });
+      const part = await forwardAsync(kernel, { q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale });
       tf.dispose([k, v]);
       acc = mergeInto(acc, part);
     });
@@ -48,7 +48,7 @@ class RingFamily implements Strategy {
     const { shard } = saved;
     const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`);
     let dq: tf.Tensor3D | null = null;
-    const grads = await ring.circulateWithGrads(kvBlock(shard), (block) => {
+    const grads = await ring.circulateWithGrads(kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
       const [hkv, sk, d] = block.k.shape;
       if (blockFullyMasked(problem.causal, shard.pos, posK)) {
@@ -56,7 +56,7 @@ class RingFamily implements Strategy {
       }
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
-      const g = kernel.backward({
+      const g = await backwardAsync(kernel, {
         q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale,
         dout, out: saved.out, lse: saved.lse,
       });
