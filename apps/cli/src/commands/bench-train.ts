@@ -3,7 +3,7 @@ import { createLogger } from '@ringtrain/core';
 import { formatBytes } from '../bench/stats';
 import { runTrainBench } from '../bench/run-train';
 import { parseIntOption } from '../check/config';
-import { cliEntry } from '../cli-entry';
+import { workerCommand } from '../cli-entry';
 import { resolveFromFlags, type TrainFlags } from './train';
 
 /** `ringtrain bench train`: tokens/s and model FLOP/s of training steps against the machine's sgemm. */
@@ -24,7 +24,7 @@ export function registerBenchTrain(bench: Command): void {
     .action(async (f: TrainFlags & { warmup: string; json: boolean }) => {
       const cfg = resolveFromFlags({ ...f, data: 'passkey', runDir: 'runs/bench' });
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (f.json ? 'warn' : 'info') });
-      const r = await runTrainBench(cfg, { warmup: parseIntOption('--warmup', f.warmup, 0), logger, workerCommand: [process.execPath, cliEntry(), 'worker', '--backend', cfg.backend] });
+      const r = await runTrainBench(cfg, { warmup: parseIntOption('--warmup', f.warmup, 0), logger, workerCommand: workerCommand('--backend', cfg.backend) });
       if (f.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
         return;

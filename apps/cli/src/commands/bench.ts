@@ -8,7 +8,7 @@ import { kernelsJson, kernelsTable } from '../bench/kernels-report';
 import { runAttentionBench } from '../bench/run-attention';
 import { runKernelsBench } from '../bench/run-kernels';
 import { LINK_PRESETS } from '../bench/sim-model';
-import { cliEntry } from '../cli-entry';
+import { workerCommand } from '../cli-entry';
 import { registerBenchTrain } from './bench-train';
 
 /** `ringtrain bench kernels|attention` (and `train`, bench-train.ts): speed against the machine's limit and against plain ring attention. */
@@ -71,7 +71,7 @@ export function registerBenchCommand(program: Command): void {
     .action(async (opts: AttentionOptions) => {
       const cfg = attentionConfigFrom(opts);
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
-      const report = await runAttentionBench(cfg, logger, [process.execPath, cliEntry(), 'worker']);
+      const report = await runAttentionBench(cfg, logger, workerCommand());
       process.stdout.write((cfg.json ? attentionJson(report) : attentionTable(report)) + '\n');
     });
 

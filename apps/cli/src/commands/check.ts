@@ -5,7 +5,7 @@ import { checkConfigFrom, type CheckOptions } from '../check/config';
 import { reportJson, reportTable } from '../check/report';
 import { runCheck } from '../check/run-check';
 import { runTrainCheck, trainCheckTable } from '../check/run-train-check';
-import { cliEntry } from '../cli-entry';
+import { workerCommand } from '../cli-entry';
 import { parseBackend } from './worker';
 
 export function registerCheckCommand(program: Command): void {
@@ -32,15 +32,15 @@ export function registerCheckCommand(program: Command): void {
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {
       const cfg = checkConfigFrom(opts);
-      const workerCommand = () => [process.execPath, cliEntry(), 'worker', '--backend', parseBackend(opts.backend)];
+      const workerCmd = () => workerCommand('--backend', parseBackend(opts.backend));
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
-        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, workerCommand());
+        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, workerCmd());
         process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
         process.exitCode = r.ok ? 0 : 1;
         return;
       }
-      const report = await runCheck(cfg, logger, workerCommand());
+      const report = await runCheck(cfg, logger, workerCmd());
       process.stdout.write((cfg.json ? reportJson(report) : reportTable(report)) + '\n');
       process.exitCode = report.ok ? 0 : 1;
     });

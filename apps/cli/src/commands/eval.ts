@@ -9,7 +9,7 @@ import type { JsonObject } from '@ringtrain/protocol';
 import type { WireTensor } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
 import { withLocalWorld } from '../check/workers';
-import { cliEntry } from '../cli-entry';
+import { workerCommand } from '../cli-entry';
 
 /** `ringtrain eval`: loss and passkey accuracy of a trained run, at any sequence length. */
 export function registerEvalCommand(program: Command): void {
@@ -47,7 +47,7 @@ export function registerEvalCommand(program: Command): void {
       for (const [name, t] of tensors) weights[name] = { dtype: 'float32', shape: [t.data.length], data: t.data };
       const logger = createLogger({ name: 'eval', level: o.json ? 'warn' : 'info' });
       const result = await withLocalWorld(
-        { workers: cfg.workers, logger, workerCommand: [process.execPath, cliEntry(), 'worker', '--backend', cfg.backend], jobTimeoutMs: 1_800_000 },
+        { workers: cfg.workers, logger, workerCommand: workerCommand('--backend', cfg.backend), jobTimeoutMs: 1_800_000 },
         async (coordinator) => {
           const all = Array.from({ length: cfg.workers }, () => ({}));
           await coordinator.runJob('train-init', { model: { ...cfg.model } as unknown as JsonObject, optim: { ...cfg.optim } as unknown as JsonObject, seed: cfg.seed, strategy: cfg.strategy }, all);
