@@ -1,4 +1,4 @@
-import type { PeerMessage, Transport } from '@ringtrain/transport';
+import type { Transport } from '@ringtrain/transport';
 import { awaitExposed } from './comm-timer';
 import { addInto, type WireBlock } from './wire';
 
@@ -57,32 +57,43 @@ export class RingComm {
   }
 
   /**
-   * Backward circulation: blocks travel as in `circulate`, and with each block travels an
-   * accumulator of the gradients every visited rank computed for it (`visit` returns this rank's
-   * share). After P hops the accumulator is back at the block's owner, which this returns.
+   * Backward circulation: blocks travel as in `circulate`, and behind each block travels an
+   * accumulator of the gradients the ranks that visited it computed (`visit` returns this rank's
+   * share). A rank keeps the share for its own block (step 0) at home; the accumulator of every
+   * block starts at the first other rank to visit it and reaches its owner after P-1 hops, where
+   * the owner adds its own share and this returns the sum. Only that last hop is exposed: an
+   * accumulator arriving mid-circulation is received while this rank computes its share.
    */
   async circulateWithGrads(own: WireBlock, visit: (block: WireBlock, source: number, step: number) => WireBlock | Promise<WireBlock>): Promise<WireBlock> {
     this.claim();
     const P = this.worldSize;
+    const gradTag = (t: number) => `${this.tag}.grad.${t}`;
     let block = own;
-    let acc: WireBlock | null = null;
+    let ownShare: WireBlock | null = null;
+    const sends: Promise<void>[] = [];
     for (let t = 0; t < P; t++) {
-      const last = t === P - 1;
       const kvTag = `${this.tag}.kv.${t}`;
-      const gradTag = `${this.tag}.grad.${t}`;
-      const transfer = last ? null : inFlight(Promise.all([this.transport.send(this.next, { tag: kvTag, tensors: block }), this.transport.recv(this.prev, kvTag)]));
+      const transfer = t === P - 1 ? null : inFlight(Promise.all([this.transport.send(this.next, { tag: kvTag, tensors: block }), this.transport.recv(this.prev, kvTag)]));
+      // The accumulator of the block visited now, from rank-1, which visited it at step t-1.
+      const incoming = t >= 2 ? inFlight(this.transport.recv(this.prev, gradTag(t - 1))) : null;
       const mine = await visit(block, this.sourceAt(t), t);
-      if (acc) addInto(acc, mine);
-      else acc = mine; // only received accumulators are mutated (addInto), never `mine`
-      if (P === 1) return acc;
-      const [kv, [, accMsg]]: [[void, PeerMessage] | null, [void, PeerMessage]] = await awaitExposed(Promise.all([
-        transfer,
-        Promise.all([this.transport.send(this.next, { tag: gradTag, tensors: acc }), this.transport.recv(this.prev, gradTag)]),
-      ]));
-      if (kv) block = kv[1].tensors;
-      acc = accMsg.tensors;
+      if (t === 0) {
+        ownShare = mine;
+      } else {
+        let acc = mine;
+        if (incoming) {
+          acc = (await awaitExposed(incoming)).tensors;
+          addInto(acc, mine); // received accumulators are ours to mutate; `mine` is never mutated
+        }
+        sends.push(inFlight(this.transport.send(this.next, { tag: gradTag(t), tensors: acc })));
+      }
+      if (transfer) block = (await awaitExposed(transfer))[1].tensors;
     }
-    return acc!;
+    if (P === 1) return ownShare!;
+    const [back] = await awaitExposed(Promise.all([this.transport.recv(this.prev, gradTag(P - 1)), ...sends]));
+    const total = back.tensors;
+    addInto(total, ownShare!);
+    return total;
   }
 
   /** One RingComm serves one circulation; reusing it would reuse its tags. */
