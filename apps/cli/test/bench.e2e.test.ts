@@ -22,7 +22,7 @@ describe('ringtrain bench', () => {
       expect(positive(s.efficiencyAllBusy)).toBe(true);
       expect(s.exposedCommFraction).toBeGreaterThanOrEqual(0);
       expect(s.exposedCommFraction).toBeLessThanOrEqual(1);
-      // every ring-family rank sends its K/V once forward, once backward, and dK/dV twice (P = 2)
+      // every ring-family rank sends its K/V once forward, once backward, and dK/dV once (P = 2)
       expect(s.bytesPerRank).toBeGreaterThanOrEqual(4 * 32 * 64 * 4);
       expect(s.ranks).toHaveLength(2);
       for (const k of s.ranks) {
@@ -76,6 +76,26 @@ describe('ringtrain bench', () => {
     } else {
       expect(r.sgemmGflops).toBeNull();
       expect(r.native.reason).toEqual(expect.any(String));
+    }
+  });
+
+  it('train: real workers, tokens/s, model FLOP/s against sgemm, each worker\'s peak memory', async () => {
+    const run = await runCli(['bench', 'train', '--model', 'tiny', '--workers', '2', '--seq-len', '128', '--steps', '2', '--warmup', '0', '--json']);
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(positive(r.tokensPerSec)).toBe(true);
+    expect(positive(r.modelGflops)).toBe(true);
+    expect(r.stepMs).toHaveLength(2);
+    expect(r.peakRssBytesPerWorker).toHaveLength(2);
+    for (const b of r.peakRssBytesPerWorker) expect(b).toBeGreaterThan(20 * 2 ** 20);
+    expect(r.config).toMatchObject({ workers: 2, seqLen: 128, batchSize: 1 });
+    if (r.sgemmGflops === null) {
+      expect(r.ratio).toBeNull();
+    } else {
+      // the reference is the better of the runs before and after the steps
+      expect(r.sgemmGflops).toBe(Math.max(...r.sgemmGflopsBeforeAfter));
+      expect(r.ratio).toBeCloseTo(r.modelGflops / r.sgemmGflops, 12);
     }
   });
 

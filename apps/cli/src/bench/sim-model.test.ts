@@ -24,21 +24,24 @@ function problem(workers: number, seqLen: number, causal: boolean, dims = one): 
 describe('simulateStep', () => {
   it('ring, not causal, P=2: compute hides the K/V transfer; the last dK/dV hop does not', () => {
     const e = feasible(simulateStep('ring', problem(2, 2048, false), fast, F));
-    // forward: max(cF, T(kv)) + cF; backward: max(cB, T(2kv)) + cB + T(kv)
+    // forward: max(cF, T(kv)) + cF; backward: max(cB, T(kv)) + cB + T(kv)
     expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12);
     expect(e.backwardSec).toBeCloseTo(1.39460608e-2, 12);
     expect(e.stepSec).toBeCloseTo(1.931476992e-2, 12);
     expect(e.computeSec).toBeCloseTo(1.879048192e-2, 12);
     expect(e.exposedCommSec).toBeCloseTo(5.24288e-4, 12);
-    expect(e.bytesSentPerRank).toBe(2097152); // K/V forward 1 hop, backward 1 hop, dK/dV 2 hops
+    expect(e.bytesSentPerRank).toBe(1572864); // K/V forward 1 hop, backward 1 hop, dK/dV 1 hop
     expect(e.efficiency).toBeCloseTo(1.879048192e-2 / 1.931476992e-2, 9);
   });
 
   it('ring, not causal, P=2 on a slow link: the transfer sets the step', () => {
     const e = feasible(simulateStep('ring', problem(2, 2048, false), slow, F));
-    // T(kv) = 5.24288e-3 > cF; T(2kv) = 1.048576e-2 > cB
+    // T(kv) = 5.24288e-3 > cF but < cB (step 0 of backward moves only K/V)
     expect(e.forwardSec).toBeCloseTo(5.24288e-3 + 2.68435456e-3, 12);
-    expect(e.backwardSec).toBeCloseTo(1.048576e-2 + 6.7108864e-3 + 5.24288e-3, 12);
+    expect(e.backwardSec).toBeCloseTo(6.7108864e-3 + 6.7108864e-3 + 5.24288e-3, 12);
+    // P=3: backward step 1 moves K/V and an accumulator, T(2kv) = 1.048576e-2 > cB
+    const p3 = feasible(simulateStep('ring', problem(3, 3072, false), slow, F));
+    expect(p3.backwardSec).toBeCloseTo(6.7108864e-3 + 1.048576e-2 + 6.7108864e-3 + 5.24288e-3, 12);
   });
 
   it('causal P=4: ring walks ~P blocks on its critical path, striped and zigzag ~P/2', () => {
@@ -87,7 +90,7 @@ describe('simulateStep', () => {
       expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12); // 2 circulations × 2 steps
       expect(e.backwardSec).toBeCloseTo(1.126170624e-2, 12); // 2 × 4 matmuls + T(2·262144 B)
       expect(e.scoreMemoryBytes).toBe(8388608); // 1 head · 1024 · 2048 · 4 B
-      expect(e.bytesSentPerRank).toBe(2097152);
+      expect(e.bytesSentPerRank).toBe(1572864); // K and V: 2 + 2 hops; dK and dV: 2 hops
     }
   });
 });

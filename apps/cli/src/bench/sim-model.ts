@@ -16,8 +16,9 @@ import type { StrategyName } from '@ringtrain/worker';
  *     not causal 1; causal ring f_0 = 1/2 (diagonal) then 1 (the last rank sees every earlier
  *     block whole: the critical path is ~P blocks); causal striped/zigzag 1/2 every step (~P/2)
  *   forward  = Σ_{t<P-1} max(f_t·cF, T(kv)) + f_{P-1}·cF
- *   backward = Σ_{t<P-1} max(f_t·cB, T(2·kv)) + f_{P-1}·cB + T(kv)
- *              (K/V travel with their dK/dV; the accumulators' last hop home is not hidden)
+ *   backward = max(f_0·cB, T(kv)) + Σ_{0<t<P-1} max(f_t·cB, T(2·kv)) + f_{P-1}·cB + T(kv)
+ *              (a rank keeps its own block's dK/dV share; from step 1 on the accumulators
+ *              travel beside the K/V, P-1 hops, and their last hop home is not hidden)
  * Ulysses: rank j gets hq = H/P query heads and hkv = max(1, Hkv/P) K/V heads of the whole
  * sequence; the all-to-alls are not overlapped with compute. A(x) = (P-1)·α + x/β for x bytes
  * sent per rank; c = 1/2 causal, else 1 (heads split evenly, so no imbalance):
@@ -27,7 +28,8 @@ import type { StrategyName } from '@ringtrain/worker';
  * skipped) and the probabilities are kept: H·b·S·e bytes per rank.
  *   forward: keys circulate (per step 2·b²·D·H/F against T(b·Hkv·D·e)), then values (the same)
  *   backward: K, V and dK, dV circulate, per step 8·b²·D·H/F (4 matmuls: P is stored) against
- *   T(4·b·Hkv·D·e), plus T(2·b·Hkv·D·e) for the accumulators' last hop
+ *   T(4·b·Hkv·D·e) (step 0: T(2·b·Hkv·D·e), K and V only), plus T(2·b·Hkv·D·e) for the
+ *   accumulators' last hop
  *
  * Communication is hidden in a ring step when compute ≥ transfer: a·b² ≥ α + k·b, i.e. for
  * b ≥ (k + √(k² + 4·a·α)) / (2a), taken over forward and backward (hiddenFromTokens).
@@ -133,14 +135,14 @@ function ringFamily(strategy: 'ring' | 'striped' | 'zigzag', p: SimProblem, link
     computeSec += f * (cF + cB);
     if (t < P - 1) {
       forwardSec += Math.max(f * cF, transfer(kv, link));
-      backwardSec += Math.max(f * cB, transfer(2 * kv, link));
+      backwardSec += Math.max(f * cB, transfer(t === 0 ? kv : 2 * kv, link));
     } else {
       forwardSec += f * cF;
       backwardSec += f * cB + (P > 1 ? transfer(kv, link) : 0);
     }
   }
-  // K/V: P-1 hops forward and backward; dK/dV: P hops (none when P = 1).
-  const bytesSentPerRank = P > 1 ? kv * (2 * (P - 1) + P) : 0;
+  // K/V: P-1 hops forward and backward; dK/dV: P-1 hops.
+  const bytesSentPerRank = kv * 3 * (P - 1);
   return estimate(strategy, p, F, { forwardSec, backwardSec, computeSec, bytesSentPerRank });
 }
 
@@ -173,18 +175,18 @@ function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
   const e = BYTES_PER_ELEMENT;
   const oneKv = b * p.kvHeads * p.headDim * e; // K or V of one rank
   const matmul = (2 * b * b * p.headDim * p.heads) / F; // one [b × D]·[D × b] product per head
-  const circulate = (stepCompute: number, bytes: number) => {
+  const circulate = (stepCompute: number, bytesAt: (t: number) => number) => {
     let sec = 0;
-    for (let t = 0; t < P; t++) sec += t < P - 1 ? Math.max(stepCompute, transfer(bytes, link)) : stepCompute;
+    for (let t = 0; t < P; t++) sec += t < P - 1 ? Math.max(stepCompute, transfer(bytesAt(t), link)) : stepCompute;
     return sec;
   };
-  const forwardSec = 2 * circulate(matmul, oneKv); // keys, then values
-  const backwardSec = circulate(4 * matmul, 4 * oneKv) + (P > 1 ? transfer(2 * oneKv, link) : 0);
+  const forwardSec = 2 * circulate(matmul, () => oneKv); // keys, then values
+  const backwardSec = circulate(4 * matmul, (t) => (t === 0 ? 2 : 4) * oneKv) + (P > 1 ? transfer(2 * oneKv, link) : 0);
   return estimate('rsa', p, F, {
     forwardSec,
     backwardSec,
     computeSec: P * 6 * matmul,
-    bytesSentPerRank: P > 1 ? oneKv * (2 * (P - 1) + 2 * (P - 1) + 2 * P) : 0,
+    bytesSentPerRank: oneKv * 6 * (P - 1),
     scoreMemoryBytes: p.heads * b * p.seqLen * e,
   });
 }
