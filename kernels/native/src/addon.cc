@@ -243,38 +243,46 @@ rt::AttentionProblem problem(const Args& a) {
   return p;
 }
 
+// What both attention directions start with: the problem, and q, k, v checked against it.
+struct QkvArgs {
+  rt::AttentionProblem p;
+  long qn, kn;  // elements of q and of k (= v)
+  const float *q, *k, *v;
+};
+
+QkvArgs qkv_args(const Args& a, size_t want) {
+  a.require(want);
+  QkvArgs r{problem(a), 0, 0, nullptr, nullptr, nullptr};
+  r.qn = r.p.heads * r.p.seqQ * r.p.headDim;
+  r.kn = r.p.kvHeads * r.p.seqK * r.p.headDim;
+  r.q = a.f32(0, "q", r.qn);
+  r.k = a.f32(1, "k", r.kn);
+  r.v = a.f32(2, "v", r.kn);
+  return r;
+}
+
 // attentionForward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
 //                  out, lse, threads): the checked arguments as the work to run.
 std::function<void()> forward_work(const Args& a) {
-  a.require(15);
-  rt::AttentionProblem p = problem(a);
-  const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
-  const float* q = a.f32(0, "q", qn);
-  const float* k = a.f32(1, "k", kn);
-  const float* v = a.f32(2, "v", kn);
-  float* out = a.f32(12, "out", qn);
-  float* lse = a.f32(13, "lse", p.heads * p.seqQ);
-  p.threads = thread_arg(a, 14);
-  return [=] { rt::attention_forward(p, q, k, v, out, lse); };
+  QkvArgs in = qkv_args(a, 15);
+  float* out = a.f32(12, "out", in.qn);
+  float* lse = a.f32(13, "lse", in.p.heads * in.p.seqQ);
+  in.p.threads = thread_arg(a, 14);
+  return [=] { rt::attention_forward(in.p, in.q, in.k, in.v, out, lse); };
 }
 
 // attentionBackward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
 //                   dout, out, lse, dq, dk, dv, threads): the checked arguments as the work to run.
 std::function<void()> backward_work(const Args& a) {
-  a.require(19);
-  rt::AttentionProblem p = problem(a);
-  const long qn = p.heads * p.seqQ * p.headDim, kn = p.kvHeads * p.seqK * p.headDim;
-  const float* q = a.f32(0, "q", qn);
-  const float* k = a.f32(1, "k", kn);
-  const float* v = a.f32(2, "v", kn);
-  const float* dout = a.f32(12, "dout", qn);
-  const float* out = a.f32(13, "out", qn);
-  const float* lse = a.f32(14, "lse", p.heads * p.seqQ);
-  float* dq = a.f32(15, "dq", qn);
-  float* dk = a.f32(16, "dk", kn);
-  float* dv = a.f32(17, "dv", kn);
-  p.threads = thread_arg(a, 18);
-  return [=] { rt::attention_backward(p, q, k, v, dout, out, lse, dq, dk, dv); };
+  QkvArgs in = qkv_args(a, 19);
+  const float* dout = a.f32(12, "dout", in.qn);
+  const float* out = a.f32(13, "out", in.qn);
+  const float* lse = a.f32(14, "lse", in.p.heads * in.p.seqQ);
+  float* dq = a.f32(15, "dq", in.qn);
+  float* dk = a.f32(16, "dk", in.kn);
+  float* dv = a.f32(17, "dv", in.kn);
+  in.p.threads = thread_arg(a, 18);
+  return [=] { rt::attention_backward(in.p, in.q, in.k, in.v, dout, out, lse, dq, dk, dv); };
 }
 
 // Runs the work now, on the calling (JS) thread.
