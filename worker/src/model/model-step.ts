@@ -150,10 +150,11 @@ export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Param
 const QKV = ['wq', 'wk', 'wv'] as const;
 
 /**
- * The local segments of one shard, as pure functions of their tensor arguments (so tf.grads can
- * differentiate them against an upstream gradient), with the shard's RoPE table of its global
- * positions built once; and the layout changes between segments and attention (linear, so not
- * differentiated: heads.ts writes out each one's gradient).
+ * The local segments of one shard: each layer's weights for layer-segments.ts (Wq|Wk|Wv joined
+ * once per step), the embedding and the loss head as pure functions of their tensor arguments
+ * (so tf.grads can differentiate them against an upstream gradient), the shard's RoPE table of
+ * its global positions built once; and the layout changes between segments and attention
+ * (linear, so not differentiated: heads.ts writes out each one's gradient).
  */
 function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
