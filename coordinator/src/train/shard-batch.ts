@@ -1,33 +1,21 @@
-import type { Layout } from '@ringtrain/layout';
+import { shardTokens, type Layout } from '@ringtrain/layout';
 import type { WireTensor } from '@ringtrain/transport';
 
 /**
- * Cuts a batch [B, S] of tokens and next-token targets (computed on the whole sequence) into
- * every rank's shard [B, Sr] under the run's layout, with the shard's global positions and, for
- * `prevLags` > 0, the tokens 1..prevLags places back of each position ([lag, B, Sr], -1 before the
- * sequence start): those neighbours may live on other ranks, so they are read here.
+ * Every rank's shard of a token batch (libs/layout `shardTokens`: [B, Sr] tokens and targets,
+ * previous tokens for `prevLags` > 0) with its global positions, as the train-step job's tensors.
  */
 export function shardTokenBatch(layout: Layout, inputs: Int32Array, targets: Int32Array, batch: number, prevLags = 0): Array<Record<string, WireTensor>> {
-  const S = layout.seqLen;
   return Array.from({ length: layout.worldSize }, (_, r) => {
+    const s = shardTokens(layout, r, inputs, targets, batch, prevLags);
     const pos = layout.positions(r);
-    const n = pos.length;
-    const t = new Int32Array(batch * n);
-    const y = new Int32Array(batch * n);
-    const prev = new Int32Array(prevLags * batch * n); // [lag, B, Sr]
-    for (let b = 0; b < batch; b++) {
-      for (let i = 0; i < n; i++) {
-        t[b * n + i] = inputs[b * S + pos[i]];
-        y[b * n + i] = targets[b * S + pos[i]];
-        for (let lag = 1; lag <= prevLags; lag++) prev[((lag - 1) * batch + b) * n + i] = pos[i] >= lag ? inputs[b * S + pos[i] - lag] : -1;
-      }
-    }
-    return {
-      tokens: { dtype: 'int32', shape: [batch * n], data: t },
-      targets: { dtype: 'int32', shape: [batch * n], data: y },
-      pos: { dtype: 'int32', shape: [n], data: pos },
-      ...(prevLags > 0 ? { prevTokens: { dtype: 'int32', shape: [prevLags * batch * n], data: prev } as WireTensor } : {}),
+    const out: Record<string, WireTensor> = {
+      tokens: { dtype: 'int32', shape: [s.tokens.length], data: s.tokens },
+      targets: { dtype: 'int32', shape: [s.targets.length], data: s.targets },
+      pos: { dtype: 'int32', shape: [pos.length], data: pos },
     };
+    if (s.prevTokens) out.prevTokens = { dtype: 'int32', shape: [s.prevTokens.length], data: s.prevTokens };
+    return out;
   });
 }
 

@@ -1,6 +1,6 @@
 import { errorStats } from '@ringtrain/kernels';
 import { SeededRandom } from '@ringtrain/core';
-import { makeLayout } from '@ringtrain/layout';
+import { makeLayout, shardTokens } from '@ringtrain/layout';
 import { createInMemoryWorld } from '@ringtrain/transport';
 import { tfjsKernel } from '@ringtrain/kernels';
 import { getStrategy } from '../strategies/registry';
@@ -20,20 +20,6 @@ function batchOf(B: number, S: number, seed: number) {
   return { tokens, targets };
 }
 
-/** This shard's tokens, targets and (for `lags` > 0) previous tokens [lag, B, Sr], -1 before the start. */
-function shard(tokens: Int32Array, targets: Int32Array, B: number, S: number, pos: Int32Array, lags = 0) {
-  const n = pos.length;
-  const t = new Int32Array(B * n);
-  const y = new Int32Array(B * n);
-  const prev = new Int32Array(lags * B * n);
-  for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) {
-    t[b * n + i] = tokens[b * S + pos[i]];
-    y[b * n + i] = targets[b * S + pos[i]];
-    for (let lag = 1; lag <= lags; lag++) prev[((lag - 1) * B + b) * n + i] = pos[i] >= lag ? tokens[b * S + pos[i] - lag] : -1;
-  }
-  return { tokens: t, targets: y, ...(lags > 0 ? { prevTokens: prev } : {}) };
-}
-
 describe('model step', () => {
   it.each([0, 2])('P=1 loss and every gradient match whole-model autodiff (prevTokenEmbed %i)', async (lags) => {
     const cfg = { ...baseCfg, prevTokenEmbed: lags };
@@ -43,8 +29,9 @@ describe('model step', () => {
     const ref = referenceLossAndGrads(cfg, params, tokens, targets, B);
     const [transport] = createInMemoryWorld(1);
     const globalTokens = targets.filter((t) => t >= 0).length;
-    const pos = Int32Array.from({ length: S }, (_, i) => i);
-    const input = { ...shard(tokens, targets, B, S, pos, lags), pos, batch: B, seqLen: S, globalTokens };
+    const one = makeLayout('contiguous', S, 1);
+    const pos = one.positions(0);
+    const input = { ...shardTokens(one, 0, tokens, targets, B, lags), pos, batch: B, seqLen: S, globalTokens };
     const r = await modelStep({ transport, kernel: tfjsKernel, strategy: getStrategy('ring') }, cfg, params, input, 't');
     expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     expect(r.loss).toBeGreaterThan(1); // ~log(11) at init: the loss is real
@@ -73,14 +60,14 @@ describe('model step', () => {
     const single = new TrainSession(cfg, optim, 1);
     const ref = referenceLossAndGrads(cfg, single.params, tokens, targets, B);
     const [one] = createInMemoryWorld(1);
-    const all = Int32Array.from({ length: S }, (_, i) => i);
-    const refStep = await single.step({ transport: one, kernel: tfjsKernel, strategy: getStrategy('ring') }, { ...shard(tokens, targets, B, S, all, lags), pos: all, batch: B, seqLen: S, globalTokens });
+    const whole = makeLayout('contiguous', S, 1);
+    const refStep = await single.step({ transport: one, kernel: tfjsKernel, strategy: getStrategy('ring') }, { ...shardTokens(whole, 0, tokens, targets, B, lags), pos: whole.positions(0), batch: B, seqLen: S, globalTokens });
 
     const world = createInMemoryWorld(P);
     const sessions = world.map(() => new TrainSession(cfg, optim, 1));
     const reports = await Promise.all(world.map((transport, r) => {
       const pos = layout.positions(r);
-      return sessions[r].step({ transport, kernel: tfjsKernel, strategy }, { ...shard(tokens, targets, B, S, pos, lags), pos, batch: B, seqLen: S, globalTokens });
+      return sessions[r].step({ transport, kernel: tfjsKernel, strategy }, { ...shardTokens(layout, r, tokens, targets, B, lags), pos, batch: B, seqLen: S, globalTokens });
     }));
     const loss = reports.reduce((a, x) => a + x.loss, 0);
     expect(Math.abs(loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
