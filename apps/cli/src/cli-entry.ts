@@ -11,7 +11,7 @@ export function cliEntry(): string {
  * worker's own thread, with a larger young generation, made a 2-worker `bench train` step
  * about 9% faster on the 2-core reference machine (benchmarks/NOTES.md, 2026-11-21, session 5).
  */
-export const WORKER_NODE_FLAGS: readonly string[] =
+const WORKER_NODE_FLAGS: readonly string[] =
   process.env.RINGTRAIN_WORKER_NODE_FLAGS !== undefined
     ? process.env.RINGTRAIN_WORKER_NODE_FLAGS.split(' ').filter((f) => f.length > 0)
     : ['--single-threaded-gc', '--max-semi-space-size=32'];

@@ -32,15 +32,15 @@ export function registerCheckCommand(program: Command): void {
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {
       const cfg = checkConfigFrom(opts);
-      const workerCmd = () => workerCommand('--backend', parseBackend(opts.backend));
+      const worker = workerCommand('--backend', parseBackend(opts.backend));
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
-        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, workerCmd());
+        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, worker);
         process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
         process.exitCode = r.ok ? 0 : 1;
         return;
       }
-      const report = await runCheck(cfg, logger, workerCmd());
+      const report = await runCheck(cfg, logger, worker);
       process.stdout.write((cfg.json ? reportJson(report) : reportTable(report)) + '\n');
       process.exitCode = report.ok ? 0 : 1;
     });

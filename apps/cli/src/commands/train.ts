@@ -11,7 +11,7 @@ import { LocalLauncher, describeExit, type TrainEvent } from '@ringtrain/coordin
 import { openDataset } from '@ringtrain/data';
 import { parseIntOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
-import { cliEntry, WORKER_NODE_FLAGS } from '../cli-entry';
+import { cliEntry, workerCommand } from '../cli-entry';
 
 export interface TrainFlags {
   config?: string;
@@ -120,7 +120,7 @@ export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
       case 'listening':
         launcher = new LocalLauncher({
           worldSize: cfg.workers,
-          command: [process.execPath, ...WORKER_NODE_FLAGS, entry, 'worker'],
+          command: workerCommand(),
           coordinatorUrl: e.url,
           secret,
           logger,
