@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SeededRandom } from '@ringtrain/core';
 import { errorStats, nativeElementwise, type NativeElementwise } from '@ringtrain/kernels';
 import { tanhF32 } from './elementwise-js';
-import { crossEntropyFused, elementwiseOps, embedRows, rmsNormFused, useNativeElementwise } from './fused';
+import { crossEntropyFused, embedRows, geluRows, geluRowsGrad, rmsNormFused, useNativeElementwise } from './fused';
 import { crossEntropySum, geluTanhOps, rmsNorm } from './layers';
 
 /** Each fused op against its plain-ops form: value and every input's gradient (tf.grads with a random dy). */
@@ -52,16 +52,7 @@ describe.each(implementations)('GELU and RMSNorm (%s) match their plain tfjs for
     // The ops layer-segments.ts runs, as one customGrad op, against the plain form.
     const gelu = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const x = args[0] as tf.Tensor;
-      const y = new Float32Array(x.size);
-      elementwiseOps().geluForward(x.dataSync() as Float32Array, y);
-      return {
-        value: tf.tensor(y, x.shape),
-        gradFunc: (dy: tf.Tensor) => {
-          const dx = new Float32Array(x.size);
-          elementwiseOps().geluBackward(x.dataSync() as Float32Array, dy.dataSync() as Float32Array, dx);
-          return tf.tensor(dx, x.shape);
-        },
-      };
+      return { value: geluRows(x), gradFunc: (dy: tf.Tensor) => geluRowsGrad(x, dy) };
     }) as (x: tf.Tensor) => tf.Tensor;
     compare(gelu, geluTanhOps, [randn([3, 11], 4)], 1e-5);
     compare(gelu, geluTanhOps, [randn([37], 1)], 1e-5);

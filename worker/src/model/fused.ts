@@ -5,9 +5,8 @@ import { jsElementwise } from './elementwise-js';
 
 /**
  * Token-local ops of the reference model fused into one pass forward and one backward
- * (tf.customGrad over Float32Arrays; RMSNorm, and GELU in layer-segments.ts, run in the native
- * addon when the backend is `native`, else in JS). As separate tfjs ops each was several elementwise passes plus
- * autodiff's own (broadcast reductions, transposes inside Sum): the bulk of a training step on
+ * (over Float32Arrays; RMSNorm and GELU run in the native addon when the backend is `native`,
+ * else in JS). As separate tfjs ops each was several elementwise passes plus autodiff's own (broadcast reductions, transposes inside Sum): the bulk of a training step on
  * CPU. Each is pinned by fused.test.ts against its plain-ops form in layers.ts, which the
  * whole-model oracle (reference-model.ts) keeps using.
  *
@@ -28,15 +27,44 @@ export function useNativeElementwise(ops: NativeElementwise | null): void {
   elementwise = ops ?? jsElementwise;
 }
 
-/** The GELU/RMSNorm implementation in use (see useNativeElementwise). */
-export function elementwiseOps(): NativeElementwise {
-  return elementwise;
+/**
+ * RMSNorm over the last dim with a learned gain, y = x·r·g with r = 1/sqrt(mean(x²) + eps) per
+ * row; also returns r, which backward needs. One pass, no tape (layer-segments.ts, rmsNormFused).
+ */
+export function rmsNormRows(x: tf.Tensor, g: tf.Tensor, eps: number, ops: NativeElementwise = elementwise): { y: tf.Tensor; inv: Float32Array } {
+  const xv = f32(x);
+  const y = new Float32Array(xv.length);
+  const inv = new Float32Array(xv.length / g.size);
+  ops.rmsNormForward(xv, f32(g), eps, y, inv);
+  return { y: tf.tensor(y, x.shape), inv };
 }
 
 /**
- * RMSNorm over the last dim with a learned gain, y = x·r·g with r = 1/sqrt(mean(x²) + eps) per
- * row. Backward, per row: dx = r·(g·dy − x·r²·mean(x·g·dy)); dg = Σ_rows dy·x·r.
+ * dx and dg of rmsNormRows given dy and its r. Per row: dx = r·(g·dy − x·r²·mean(x·g·dy));
+ * dg = Σ_rows dy·x·r.
  */
+export function rmsNormRowsGrad(x: tf.Tensor, g: tf.Tensor, inv: Float32Array, dy: tf.Tensor, ops: NativeElementwise = elementwise): { dx: tf.Tensor; dg: tf.Tensor } {
+  const dx = new Float32Array(x.size);
+  const dg = new Float32Array(g.size);
+  ops.rmsNormBackward(f32(x), f32(g), inv, f32(dy), dx, dg);
+  return { dx: tf.tensor(dx, x.shape), dg: tf.tensor(dg, g.shape) };
+}
+
+/** GELU, tanh approximation, y = ½x(1 + tanh(c(x + a·x³))), elementwise. */
+export function geluRows(x: tf.Tensor): tf.Tensor {
+  const y = new Float32Array(x.size);
+  elementwise.geluForward(f32(x), y);
+  return tf.tensor(y, x.shape);
+}
+
+/** dx = dy · gelu'(x), recomputed from x. */
+export function geluRowsGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  const dx = new Float32Array(x.size);
+  elementwise.geluBackward(f32(x), f32(dy), dx);
+  return tf.tensor(dx, x.shape);
+}
+
+/** rmsNormRows as a differentiable op (for the parts still differentiated by tf.grads). */
 export function rmsNormFused(x: tf.Tensor, gain: tf.Tensor, eps: number): tf.Tensor2D {
   return rmsNormOp(eps)(x, gain) as tf.Tensor2D;
 }
@@ -49,18 +77,13 @@ function rmsNormOp(eps: number): (x: tf.Tensor, g: tf.Tensor) => tf.Tensor {
   const op = tf.customGrad((...args: Args) => {
     const [x, g, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const ops = elementwise; // backward runs on the same implementation as forward
-    const xv = f32(x);
-    const out = new Float32Array(xv.length);
-    const inv = new Float32Array(xv.length / g.size); // r per row, for backward
-    ops.rmsNormForward(xv, f32(g), eps, out, inv);
+    const { y, inv } = rmsNormRows(x, g, eps, ops);
     save([x, g]);
     return {
-      value: tf.tensor(out, x.shape),
+      value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const dx = new Float32Array(saved[0].size);
-        const dg = new Float32Array(saved[1].size);
-        ops.rmsNormBackward(f32(saved[0]), f32(saved[1]), inv, f32(dy), dx, dg);
-        return [tf.tensor(dx, saved[0].shape), tf.tensor(dg, saved[1].shape)];
+        const { dx, dg } = rmsNormRowsGrad(saved[0], saved[1], inv, dy, ops);
+        return [dx, dg];
       },
     };
   }) as (x: tf.Tensor, g: tf.Tensor) => tf.Tensor;

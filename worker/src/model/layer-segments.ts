@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { elementwiseOps } from './fused';
+import { geluRows, geluRowsGrad, rmsNormRows, rmsNormRowsGrad } from './fused';
 
 /**
  * The two local segments of a transformer layer with hand-written backward, so backward reuses
@@ -34,36 +34,20 @@ export interface PostSaved {
   u: tf.Tensor2D;
 }
 
-const f32 = (t: tf.Tensor) => t.dataSync() as Float32Array;
 const mm = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false) => tf.matMul(a, b, transposeA, transposeB) as tf.Tensor2D;
 
-/** rms(x)·g row-wise, and 1/rms per row. */
 function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): { y: tf.Tensor2D; inv: Float32Array } {
-  const y = new Float32Array(x.size);
-  const inv = new Float32Array(x.shape[0]);
-  elementwiseOps().rmsNormForward(f32(x), f32(g), eps, y, inv);
-  return { y: tf.tensor2d(y, x.shape), inv };
+  const r = rmsNormRows(x, g, eps);
+  return { y: r.y as tf.Tensor2D, inv: r.inv };
 }
 
-/** dx and dg of rmsNorm given dy. */
 function rmsNormGrad(x: tf.Tensor2D, g: tf.Tensor1D, inv: Float32Array, dy: tf.Tensor2D): { dx: tf.Tensor2D; dg: tf.Tensor1D } {
-  const dx = new Float32Array(x.size);
-  const dg = new Float32Array(g.size);
-  elementwiseOps().rmsNormBackward(f32(x), f32(g), inv, f32(dy), dx, dg);
-  return { dx: tf.tensor2d(dx, x.shape), dg: tf.tensor1d(dg) };
+  const r = rmsNormRowsGrad(x, g, inv, dy);
+  return { dx: r.dx as tf.Tensor2D, dg: r.dg as tf.Tensor1D };
 }
 
-function gelu(u: tf.Tensor2D): tf.Tensor2D {
-  const h = new Float32Array(u.size);
-  elementwiseOps().geluForward(f32(u), h);
-  return tf.tensor2d(h, u.shape);
-}
-
-function geluGrad(u: tf.Tensor2D, dh: tf.Tensor2D): tf.Tensor2D {
-  const du = new Float32Array(u.size);
-  elementwiseOps().geluBackward(f32(u), f32(dh), du);
-  return tf.tensor2d(du, u.shape);
-}
+const gelu = (u: tf.Tensor2D) => geluRows(u) as tf.Tensor2D;
+const geluGrad = (u: tf.Tensor2D, dh: tf.Tensor2D) => geluRowsGrad(u, dh) as tf.Tensor2D;
 
 /** x [N, d] -> q|k|v rows [N, (H + 2·Hkv)·Dh]. */
 export function preForward(x: tf.Tensor2D, w: PreWeights, eps: number): tf.Tensor2D {
@@ -130,7 +114,7 @@ export function concatColumns(d: number, parts: readonly Float32Array[]): tf.Ten
 /** The inverse of concatColumns on a gradient: [d, Σ widths] -> one array per part. */
 export function splitColumns(m: tf.Tensor2D, widths: readonly number[]): Float32Array[] {
   const [d, total] = m.shape;
-  const v = f32(m);
+  const v = m.dataSync() as Float32Array;
   const parts = widths.map((w) => new Float32Array(d * w));
   for (let r = 0; r < d; r++) {
     let col = 0;
