@@ -10,7 +10,7 @@ import { resolveFromFlags, type TrainFlags } from './train';
 export function registerBenchTrain(bench: Command): void {
   bench
     .command('train')
-    .description('Training steps at a given size: tokens/s, model GFLOP/s, the machine\'s sgemm GFLOP/s measured in the same run and their ratio (a CPU MFU), and each worker\'s peak memory.')
+    .description('Training steps at a given size: tokens/s, model GFLOP/s, the machine\'s sgemm GFLOP/s measured in the same run (the better of runs before and after the steps) and their ratio (a CPU MFU), and each worker\'s peak memory.')
     .option('--workers <n>', 'worker processes (P)', '2')
     .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa', 'striped')
     .option('--seq-len <n>', 'sequence length S', '8192')
