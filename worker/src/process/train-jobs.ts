@@ -39,6 +39,10 @@ export async function trainStepJob(env: JobEnv, _jobId: string, params: Record<s
   if (bool(params, 'hashCheck')) meta.hash = session.paramHash();
   const out: Record<string, WireTensor> = {};
   if (bool(params, 'predictions')) out.predictions = { dtype: 'int32', shape: [r.predictions.length], data: r.predictions };
+  // Optional (absent = false): the all-reduced gradients this step applied, as `grad.<param>`.
+  if (params.grads !== undefined && bool(params, 'grads')) {
+    for (const [name, g] of r.grads) out[`grad.${name}`] = { dtype: 'float32', shape: [g.length], data: g };
+  }
   return { tensors: out, meta };
 }
 

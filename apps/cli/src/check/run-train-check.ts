@@ -15,6 +15,8 @@ export interface TrainCheckCase {
   lossRef: number;
   gradNorm: number;
   gradNormRef: number;
+  /** Largest per-tensor error of the all-reduced gradients, relative to max|reference| of that tensor (Infinity if ranks differ). */
+  maxGradRelErr: number;
   /** Largest per-tensor error of the updated parameters, relative to max|reference| of that tensor. */
   maxParamRelErr: number;
   ok: boolean;
@@ -53,28 +55,40 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
       const none = Array.from({ length: o.workers }, () => ({}));
       await coordinator.runJob('train-init', { model: { ...o.model } as unknown as JsonObject, optim: { ...o.optim } as unknown as JsonObject, seed: o.seed, strategy }, none);
-      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize, o.model.prevTokenEmbed));
+      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false, grads: true }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize, o.model.prevTokenEmbed));
       const hashes = new Set(results.map((r) => String(r.meta.hash)));
       const params = (await coordinator.runJob('get-params', {}, none))[0].tensors;
+      let maxGradRelErr = 0;
+      for (const [name, g] of ref.grads) {
+        const mine = results.map((r) => r.tensors[`grad.${name}`]?.data as Float32Array | undefined);
+        const first = mine[0];
+        // Every rank applies the same all-reduced gradient, bit for bit; a missing or differing one fails.
+        const same = first !== undefined && mine.every((m) => m !== undefined && m.length === first.length && m.every((x, i) => Object.is(x, first[i])));
+        maxGradRelErr = Math.max(maxGradRelErr, same ? errorStats(first, g).rel : Infinity);
+      }
       let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
       for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(params[name].data as Float32Array, p).rel);
       const loss = results.reduce((a, r) => a + Number(r.meta.loss), 0);
       const gradNorm = Number(results[0].meta.gradNorm);
       const c: TrainCheckCase = {
-        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxParamRelErr,
-        ok: Math.abs(loss - ref.loss) <= o.tolerance * Math.abs(ref.loss) && Math.abs(gradNorm - refStep.gradNorm) <= o.tolerance * refStep.gradNorm && maxParamRelErr <= o.tolerance,
+        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxParamRelErr,
+        ok:
+          Math.abs(loss - ref.loss) <= o.tolerance * Math.abs(ref.loss) &&
+          Math.abs(gradNorm - refStep.gradNorm) <= o.tolerance * refStep.gradNorm &&
+          maxGradRelErr <= o.tolerance &&
+          maxParamRelErr <= o.tolerance,
       };
       cases.push(c);
-      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
+      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
     }
   });
   return { ok: cases.every((c) => c.ok), cases };
 }
 
 export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tolerance: number): string {
-  const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max param rel err', '']];
+  const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max grad rel err', 'max param rel err', '']];
   for (const c of r.cases) {
-    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
+    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return [
