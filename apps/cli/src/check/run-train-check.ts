@@ -95,5 +95,16 @@ export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tol
     `one training step per strategy vs the single-process step; tolerance ${tolerance} relative`,
     ...rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()),
     r.ok ? 'ok: every strategy matches the single-process step' : 'FAILED: some value is above the tolerance',
+    ...(onlyParamsDiffer(r.cases, tolerance)
+      ? [
+          'note: the gradients agree; only the updated parameters differ. Adam\'s first step moves each parameter by about lr·g/(|g|+eps),',
+          'so fp32 rounding in a gradient near eps moves it by up to ~lr. Rerun with a smaller --lr (e.g. 1e-6) to check the update itself.',
+        ]
+      : []),
   ].join('\n');
+}
+
+function onlyParamsDiffer(cases: readonly TrainCheckCase[], tolerance: number): boolean {
+  const failed = cases.filter((c) => !c.ok);
+  return failed.length > 0 && failed.every((c) => c.maxGradRelErr <= tolerance && Number.isFinite(c.maxParamRelErr) && c.maxParamRelErr > tolerance && Math.abs(c.loss - c.lossRef) <= tolerance * Math.abs(c.lossRef));
 }
