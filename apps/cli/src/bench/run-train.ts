@@ -11,11 +11,18 @@ import { median } from './stats';
 export interface TrainBenchReport {
   tokensPerSec: number;
   modelGflops: number;
-  /** The better of the sgemm runs before and after the steps (the machine's peak). */
+  /** Median of the sgemm runs taken right before each timed step (the reference the ratio pairs with). */
   sgemmGflops: number | null;
-  sgemmGflopsBeforeAfter: [number | null, number | null];
-  /** modelGflops / sgemmGflops: a CPU analogue of MFU. */
+  /** sgemm right before each timed step (the workers idle), then once after the last. */
+  sgemmGflopsPerStep: number[];
+  sgemmGflopsAfter: number | null;
+  /**
+   * A CPU analogue of MFU: the median over timed steps of (that step's model GFLOP/s ÷ the sgemm
+   * measured just before it), so a drift in the shared host's speed meets both sides of a ratio.
+   */
   ratio: number | null;
+  /** modelGflops ÷ the best sgemm of the whole run: the most pessimistic reading. */
+  ratioVsBestSgemm: number | null;
   peakRssBytesPerWorker: number[];
   stepMs: number[];
   flopsPerStep: number;
@@ -39,9 +46,8 @@ export function trainStepFlops(m: ModelConfig, seqLen: number, batch: number): n
 
 /**
  * The machine's sgemm GFLOP/s in this process (all cores), or null without the native addon: the
- * fastest of `reps` 2048² products after one untimed one. The best run, not the median, is the
- * machine's reachable peak (the median swings with whatever else runs), so the ratio to it is the
- * conservative one.
+ * fastest of `reps` n³ products after one untimed one. The best run, not the median, is the
+ * machine's reachable peak at that moment (the median swings with whatever else runs).
  */
 export function measureSgemmGflops(n = 2048, reps = 7): number | null {
   if (!nativeStatus().loaded) return null;
@@ -59,38 +65,48 @@ export function measureSgemmGflops(n = 2048, reps = 7): number | null {
 }
 
 export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; logger: Logger; workerCommand: readonly string[] }): Promise<TrainBenchReport> {
-  // Before and after the steps: on a shared machine one of them can land in a slow spell, and a
-  // low reference would flatter the ratio; the better of the two is the machine's peak.
-  const sgemmBefore = measureSgemmGflops();
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
   const data = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]) });
   const stepMs: number[] = [];
+  // On a shared host the speed drifts by tens of percent within minutes: each timed step is paired
+  // with an sgemm taken just before it (the workers idle between steps), not with one far away.
+  const sgemmPerStep: number[] = [];
   const peak = new Array<number>(cfg.workers).fill(0);
   await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async (coordinator) => {
     const none = Array.from({ length: cfg.workers }, () => ({}));
     await coordinator.runJob('train-init', { model: { ...cfg.model } as unknown as JsonObject, optim: { ...cfg.optim } as unknown as JsonObject, seed: cfg.seed, strategy: cfg.strategy }, none);
     for (let i = 0; i < opts.warmup + cfg.steps; i++) {
       const batch = data.nextBatch(cfg.batchSize);
+      const sgemmNow = i >= opts.warmup ? measureSgemmGflops(2048, 4) : null;
       const t0 = performance.now();
       const results = await coordinator.runJob('train-step', { seqLen: cfg.seqLen, batch: cfg.batchSize, globalTokens: countTargets(batch.targets), hashCheck: false, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, cfg.batchSize, cfg.model.prevTokenEmbed));
       const ms = performance.now() - t0;
       results.forEach((r) => (peak[r.rank] = Math.max(peak[r.rank], Number(r.meta.rssBytes))));
       opts.logger.info(`${i < opts.warmup ? 'warm-up' : 'step'} ${i + 1}: ${ms.toFixed(0)} ms`);
-      if (i >= opts.warmup) stepMs.push(ms);
+      if (i >= opts.warmup) {
+        stepMs.push(ms);
+        if (sgemmNow !== null) sgemmPerStep.push(sgemmNow);
+      }
     }
   });
   const sgemmAfter = measureSgemmGflops();
-  const sgemmGflops = sgemmBefore === null || sgemmAfter === null ? null : Math.max(sgemmBefore, sgemmAfter);
-  opts.logger.info(`sgemm ${sgemmBefore?.toFixed(1) ?? 'n/a'} GFLOP/s before the steps, ${sgemmAfter?.toFixed(1) ?? 'n/a'} after`);
-  const sec = median(stepMs) / 1000;
   const flopsPerStep = trainStepFlops(cfg.model, cfg.seqLen, cfg.batchSize);
-  const modelGflops = flopsPerStep / sec / 1e9;
+  const gflopsOf = (ms: number) => flopsPerStep / (ms / 1000) / 1e9;
+  const paired = sgemmPerStep.length === stepMs.length && sgemmPerStep.length > 0;
+  const sgemmGflops = paired ? median(sgemmPerStep) : null;
+  const ratio = paired ? median(stepMs.map((ms, i) => gflopsOf(ms) / sgemmPerStep[i])) : null;
+  const sec = median(stepMs) / 1000;
+  const modelGflops = gflopsOf(median(stepMs));
+  const best = paired && sgemmAfter !== null ? Math.max(...sgemmPerStep, sgemmAfter) : null;
+  opts.logger.info(`sgemm before each step: ${sgemmPerStep.map((g) => g.toFixed(0)).join(', ') || 'n/a'} GFLOP/s; after the last: ${sgemmAfter?.toFixed(0) ?? 'n/a'}`);
   return {
     tokensPerSec: (cfg.seqLen * cfg.batchSize) / sec,
     modelGflops,
     sgemmGflops,
-    sgemmGflopsBeforeAfter: [sgemmBefore, sgemmAfter],
-    ratio: sgemmGflops ? modelGflops / sgemmGflops : null,
+    sgemmGflopsPerStep: sgemmPerStep,
+    sgemmGflopsAfter: sgemmAfter,
+    ratio,
+    ratioVsBestSgemm: best ? modelGflops / best : null,
     peakRssBytesPerWorker: peak,
     stepMs,
     flopsPerStep,
