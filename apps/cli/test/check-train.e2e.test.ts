@@ -1,3 +1,4 @@
+import type { TrainCheckCase } from '../src/check/run-train-check';
 import { runCli } from './cli';
 
 /**
@@ -6,17 +7,7 @@ import { runCli } from './cli';
  */
 interface TrainCheckJson {
   ok: boolean;
-  cases: Array<{
-    strategy: string;
-    workers: number;
-    loss: number;
-    lossRef: number;
-    gradNorm: number;
-    gradNormRef: number;
-    maxGradRelErr: number;
-    maxParamRelErr: number;
-    ok: boolean;
-  }>;
+  cases: TrainCheckCase[];
 }
 
 const SEQ = 127; // prime, and long enough for a passkey sample

@@ -156,11 +156,19 @@ void check_matrix(const char* name, long rows, long cols, long ld, size_t length
   }
 }
 
-// Row-major gemm for the bindings: cblas when linked; else the portable kernel, with the rows
-// split into one block per thread (each packs B once) when the product is big enough to pay.
+// Row-major gemm for the bindings: cblas when linked, on `threads` of OpenBLAS's threads for this
+// call; else the portable kernel, with the rows split into one block per thread (each packs B
+// once) when the product is big enough to pay.
 void gemm_any(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda, const float* B, long ldb,
               float beta, float* C, long ldc, int threads) {
-  if (kHaveBlas || threads <= 1 || M * N * K < (1L << 21) || M < 64) {
+  if (kHaveBlas) {
+    const int own = rt::blas_threads();
+    if (threads != own) rt::set_blas_threads(threads);
+    rt::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (threads != own) rt::set_blas_threads(own);
+    return;
+  }
+  if (threads <= 1 || M * N * K < (1L << 21) || M < 64) {
     return rt::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   const long rows = ((M + threads - 1) / threads + rt::kMicroRows - 1) / rt::kMicroRows * rt::kMicroRows;

@@ -206,6 +206,7 @@ void gemm(bool transA, bool transB, long M, long N, long K, float alpha, const f
 }
 const char* gemm_backend() { return "openblas"; }
 int blas_threads() { return openblas_get_num_threads(); }
+void set_blas_threads(int n) { openblas_set_num_threads(n); }
 const char* blas_core() { return openblas_get_corename(); }
 
 #else
@@ -216,6 +217,7 @@ void gemm(bool transA, bool transB, long M, long N, long K, float alpha, const f
 }
 const char* gemm_backend() { return "fallback"; }
 int blas_threads() { return 0; }
+void set_blas_threads(int) {}
 const char* blas_core() { return ""; }
 
 #endif

@@ -47,6 +47,9 @@ const char* gemm_backend();
 // OpenBLAS's own thread count (OPENBLAS_NUM_THREADS); 0 when built without it.
 int blas_threads();
 
+// Sets OpenBLAS's thread count for the calls that follow (process-wide); no-op without it.
+void set_blas_threads(int n);
+
 // The core OpenBLAS picked for this CPU (e.g. "SkylakeX"), or "" without OpenBLAS.
 const char* blas_core();
 

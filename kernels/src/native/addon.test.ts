@@ -114,6 +114,22 @@ for (const build of buildsUnderTest) {
       expect(Array.from(Z)).toEqual([0, 0, 0, 0, 0, 0]);
     });
 
+    test('an explicit thread count holds for that call only, and every count gives the same product', () => {
+      const addon = build.addon!;
+      const own = addon.info().defaultThreads;
+      const rand = seededRandom(9);
+      const [M, N, K] = [256, 192, 160]; // big enough for OpenBLAS to split over threads
+      const A = randomArray(M * K, rand, 4, true);
+      const B = randomArray(K * N, rand, 4, true);
+      const want = naiveGemm(false, false, M, N, K, 1, A, K, B, N, 0, new Float32Array(M * N), N);
+      for (const threads of [1, 2, 3]) {
+        const C = new Float32Array(M * N);
+        sgemm({ M, N, K, A, B, C, threads }, { variant: build.variant });
+        expect({ threads, equal: C.every((x, i) => x === want[i]) }).toEqual({ threads, equal: true });
+        expect(addon.info().defaultThreads).toBe(own);
+      }
+    });
+
     test('arrays too short for their shape, or of the wrong type, throw instead of overrunning', () => {
       const addon = build.addon!;
       const A = new Float32Array(6);
