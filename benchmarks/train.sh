@@ -2,7 +2,8 @@
 # Training throughput at the issue's size (small model, 2 workers, 8192 tokens), repeated, since
 # a shared machine's speed drifts by tens of percent within minutes. One line per run: median
 # step, model GFLOP/s, the sgemm taken before each timed step, the ratio (each step against the
-# sgemm just before it, median) and the pessimistic ratio (against the best sgemm of the run);
+# better sgemm on either side of it, median) and the pessimistic ratio (against the best sgemm of
+# the run);
 # then the median of both over all runs. About 35 s a run on 2 cores.
 # With COMPARE_FLAGS=1 each round also runs without the workers' node flags
 # (RINGTRAIN_WORKER_NODE_FLAGS=), alternating, so the two are measured side by side.

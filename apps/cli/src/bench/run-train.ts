@@ -11,14 +11,15 @@ import { median } from './stats';
 export interface TrainBenchReport {
   tokensPerSec: number;
   modelGflops: number;
-  /** Median of the sgemm runs taken right before each timed step (the reference the ratio pairs with). */
+  /** Median over timed steps of the better sgemm on either side of the step (the references the ratio uses). */
   sgemmGflops: number | null;
   /** sgemm right before each timed step (the workers idle), then once after the last. */
   sgemmGflopsPerStep: number[];
   sgemmGflopsAfter: number | null;
   /**
-   * A CPU analogue of MFU: the median over timed steps of (that step's model GFLOP/s ÷ the sgemm
-   * measured just before it), so a drift in the shared host's speed meets both sides of a ratio.
+   * A CPU analogue of MFU: the median over timed steps of (that step's model GFLOP/s ÷ the better
+   * of the sgemm runs just before and just after it), so a drift in the shared host's speed meets
+   * both sides of each ratio.
    */
   ratio: number | null;
   /** modelGflops ÷ the best sgemm of the whole run: the most pessimistic reading. */
@@ -92,9 +93,13 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
   const sgemmAfter = measureSgemmGflops();
   const flopsPerStep = trainStepFlops(cfg.model, cfg.seqLen, cfg.batchSize);
   const gflopsOf = (ms: number) => flopsPerStep / (ms / 1000) / 1e9;
-  const paired = sgemmPerStep.length === stepMs.length && sgemmPerStep.length > 0;
-  const sgemmGflops = paired ? median(sgemmPerStep) : null;
-  const ratio = paired ? median(stepMs.map((ms, i) => gflopsOf(ms) / sgemmPerStep[i])) : null;
+  const paired = sgemmPerStep.length === stepMs.length && sgemmPerStep.length > 0 && sgemmAfter !== null;
+  // The sgemm runs on either side of step i are sgemmPerStep[i] and the next one (after the last
+  // step: sgemmAfter); the better of the two is the machine at that time, so a brief dip in one
+  // measurement cannot flatter the step.
+  const around = paired ? sgemmPerStep.map((g, i) => Math.max(g, i + 1 < sgemmPerStep.length ? sgemmPerStep[i + 1] : sgemmAfter!)) : [];
+  const sgemmGflops = paired ? median(around) : null;
+  const ratio = paired ? median(stepMs.map((ms, i) => gflopsOf(ms) / around[i])) : null;
   const sec = median(stepMs) / 1000;
   const modelGflops = gflopsOf(median(stepMs));
   const best = paired && sgemmAfter !== null ? Math.max(...sgemmPerStep, sgemmAfter) : null;

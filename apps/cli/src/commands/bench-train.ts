@@ -12,7 +12,7 @@ const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}
 export function registerBenchTrain(bench: Command): void {
   bench
     .command('train')
-    .description('Training steps at a given size: tokens/s, model GFLOP/s, the machine\'s sgemm GFLOP/s measured in the same run (right before each timed step) and their ratio (a CPU MFU: the median of each step\'s ratio to the sgemm just before it; also against the best sgemm of the run), and each worker\'s peak memory.')
+    .description('Training steps at a given size: tokens/s, model GFLOP/s, the machine\'s sgemm GFLOP/s measured in the same run (between the timed steps) and their ratio (a CPU MFU: the median of each step\'s ratio to the better sgemm on either side of it; also against the best sgemm of the run), and each worker\'s peak memory.')
     .option('--workers <n>', 'worker processes (P)', '2')
     .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa', 'striped')
     .option('--seq-len <n>', 'sequence length S', '8192')
@@ -34,8 +34,8 @@ export function registerBenchTrain(bench: Command): void {
       process.stdout.write([
         `${cfg.model.layers} layers, d ${cfg.model.dModel}, ${cfg.model.heads} heads of ${cfg.model.headDim}; ${cfg.workers} workers, ${cfg.strategy}, seq ${cfg.seqLen} × batch ${cfg.batchSize}`,
         `step ${Math.round(r.stepMs.slice().sort((a, b) => a - b)[Math.floor(r.stepMs.length / 2)])} ms (median of ${r.stepMs.length}); ${Math.round(r.tokensPerSec)} tokens/s`,
-        `model ${r.modelGflops.toFixed(2)} GFLOP/s; machine sgemm ${r.sgemmGflops === null ? 'n/a (native addon not built)' : `${r.sgemmGflops.toFixed(1)} GFLOP/s (median before each step)`}`,
-        `ratio ${pct(r.ratio)} (each step against the sgemm just before it); ${pct(r.ratioVsBestSgemm)} against the best sgemm of the run`,
+        `model ${r.modelGflops.toFixed(2)} GFLOP/s; machine sgemm ${r.sgemmGflops === null ? 'n/a (native addon not built)' : `${r.sgemmGflops.toFixed(1)} GFLOP/s (median, around each step)`}`,
+        `ratio ${pct(r.ratio)} (each step against the better sgemm on either side of it); ${pct(r.ratioVsBestSgemm)} against the best sgemm of the run`,
         `peak memory per worker: ${r.peakRssBytesPerWorker.map(formatBytes).join(', ')}`,
       ].join('\n') + '\n');
     });
