@@ -156,19 +156,31 @@ void check_matrix(const char* name, long rows, long cols, long ld, size_t length
   }
 }
 
-// Row-major gemm for the bindings: cblas when linked, on `threads` of OpenBLAS's threads for this
-// call; else the portable kernel, with the rows split into one block per thread (each packs B
-// once) when the product is big enough to pay.
+// OpenBLAS's thread count set to `threads` for one binding call (calls run on the JS thread, one
+// at a time; the attention kernels never call OpenBLAS) and set back when the call ends.
+class BlasThreadsForCall {
+ public:
+  explicit BlasThreadsForCall(int threads) : own_(rt::blas_threads()) {
+    if (kHaveBlas && threads != own_) rt::set_blas_threads(threads);
+    changed_ = kHaveBlas && threads != own_;
+  }
+  ~BlasThreadsForCall() {
+    if (changed_) rt::set_blas_threads(own_);
+  }
+  BlasThreadsForCall(const BlasThreadsForCall&) = delete;
+  BlasThreadsForCall& operator=(const BlasThreadsForCall&) = delete;
+
+ private:
+  int own_;
+  bool changed_ = false;
+};
+
+// Row-major gemm for the bindings: cblas when linked (on the caller's BlasThreadsForCall count);
+// else the portable kernel, with the rows split into one block per thread (each packs B once)
+// when the product is big enough to pay.
 void gemm_any(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda, const float* B, long ldb,
               float beta, float* C, long ldc, int threads) {
-  if (kHaveBlas) {
-    const int own = rt::blas_threads();
-    if (threads != own) rt::set_blas_threads(threads);
-    rt::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    if (threads != own) rt::set_blas_threads(own);
-    return;
-  }
-  if (threads <= 1 || M * N * K < (1L << 21) || M < 64) {
+  if (kHaveBlas || threads <= 1 || M * N * K < (1L << 21) || M < 64) {
     return rt::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   const long rows = ((M + threads - 1) / threads + rt::kMicroRows - 1) / rt::kMicroRows * rt::kMicroRows;
@@ -197,7 +209,9 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
     check_matrix("A", ta ? K : M, ta ? M : K, lda, na);
     check_matrix("B", tb ? N : K, tb ? K : N, ldb, nb);
     check_matrix("C", M, N, ldc, nc);
-    gemm_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, thread_arg(a, 13));
+    const int threads = thread_arg(a, 13);
+    BlasThreadsForCall blas(threads);
+    gemm_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return undefined(env);
   });
 }
@@ -227,6 +241,7 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
       gemm_any(ta, tb, M, N, K, 1.0f, A + static_cast<long>(aOff[i]), std::max(lda, 1L), B + static_cast<long>(bOff[i]),
                std::max(ldb, 1L), 0.0f, C + i * M * N, std::max(N, 1L), innerThreads);
     };
+    BlasThreadsForCall blas(threads);
     if (!kHaveBlas && batch >= 2 && threads > 1) {
       rt::parallel_for(static_cast<long>(batch), threads, [&](long i, int) { one(i, 1); });
     } else {

@@ -46,6 +46,16 @@ export function trainStepFlops(m: ModelConfig, seqLen: number, batch: number): n
 }
 
 /**
+ * One sgemm reference between two steps (best of 4), then a pause: OpenBLAS's threads keep
+ * polling for a moment after a call, which would take CPU from the step that follows.
+ */
+async function sgemmBetweenSteps(): Promise<number | null> {
+  const g = measureSgemmGflops(2048, 4);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  return g;
+}
+
+/**
  * The machine's sgemm GFLOP/s in this process (all cores), or null without the native addon: the
  * fastest of `reps` n³ products after one untimed one. The best run, not the median, is the
  * machine's reachable peak at that moment (the median swings with whatever else runs).
@@ -72,13 +82,14 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
   // On a shared host the speed drifts by tens of percent within minutes: each timed step is paired
   // with an sgemm taken just before it (the workers idle between steps), not with one far away.
   const sgemmPerStep: number[] = [];
+  let sgemmAfter: number | null = null;
   const peak = new Array<number>(cfg.workers).fill(0);
   await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async (coordinator) => {
     const none = Array.from({ length: cfg.workers }, () => ({}));
     await coordinator.runJob('train-init', { model: { ...cfg.model } as unknown as JsonObject, optim: { ...cfg.optim } as unknown as JsonObject, seed: cfg.seed, strategy: cfg.strategy }, none);
     for (let i = 0; i < opts.warmup + cfg.steps; i++) {
       const batch = data.nextBatch(cfg.batchSize);
-      const sgemmNow = i >= opts.warmup ? measureSgemmGflops(2048, 4) : null;
+      const sgemmNow = i >= opts.warmup ? await sgemmBetweenSteps() : null;
       const t0 = performance.now();
       const results = await coordinator.runJob('train-step', { seqLen: cfg.seqLen, batch: cfg.batchSize, globalTokens: countTargets(batch.targets), hashCheck: false, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, cfg.batchSize, cfg.model.prevTokenEmbed));
       const ms = performance.now() - t0;
@@ -89,27 +100,28 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
         if (sgemmNow !== null) sgemmPerStep.push(sgemmNow);
       }
     }
+    sgemmAfter = await sgemmBetweenSteps();
   });
-  const sgemmAfter = measureSgemmGflops();
   const flopsPerStep = trainStepFlops(cfg.model, cfg.seqLen, cfg.batchSize);
   const gflopsOf = (ms: number) => flopsPerStep / (ms / 1000) / 1e9;
-  const paired = sgemmPerStep.length === stepMs.length && sgemmPerStep.length > 0 && sgemmAfter !== null;
-  // The sgemm runs on either side of step i are sgemmPerStep[i] and the next one (after the last
-  // step: sgemmAfter); the better of the two is the machine at that time, so a brief dip in one
-  // measurement cannot flatter the step.
-  const around = paired ? sgemmPerStep.map((g, i) => Math.max(g, i + 1 < sgemmPerStep.length ? sgemmPerStep[i + 1] : sgemmAfter!)) : [];
+  const after = sgemmAfter as number | null; // set inside the world's callback
+  const paired = sgemmPerStep.length === stepMs.length && sgemmPerStep.length > 0 && after !== null;
+  // The sgemm runs on either side of step i are sgemmPerStep[i] and the next one (for the last
+  // step, the one taken after it); the better of the two is the machine at that time, so a brief
+  // dip in one measurement cannot flatter the step.
+  const around = paired ? sgemmPerStep.map((g, i) => Math.max(g, i + 1 < sgemmPerStep.length ? sgemmPerStep[i + 1] : after!)) : [];
   const sgemmGflops = paired ? median(around) : null;
   const ratio = paired ? median(stepMs.map((ms, i) => gflopsOf(ms) / around[i])) : null;
   const sec = median(stepMs) / 1000;
   const modelGflops = gflopsOf(median(stepMs));
-  const best = paired && sgemmAfter !== null ? Math.max(...sgemmPerStep, sgemmAfter) : null;
-  opts.logger.info(`sgemm before each step: ${sgemmPerStep.map((g) => g.toFixed(0)).join(', ') || 'n/a'} GFLOP/s; after the last: ${sgemmAfter?.toFixed(0) ?? 'n/a'}`);
+  const best = paired ? Math.max(...sgemmPerStep, after!) : null;
+  opts.logger.info(`sgemm before each step: ${sgemmPerStep.map((g) => g.toFixed(0)).join(', ') || 'n/a'} GFLOP/s; after the last: ${after?.toFixed(0) ?? 'n/a'}`);
   return {
     tokensPerSec: (cfg.seqLen * cfg.batchSize) / sec,
     modelGflops,
     sgemmGflops,
     sgemmGflopsPerStep: sgemmPerStep,
-    sgemmGflopsAfter: sgemmAfter,
+    sgemmGflopsAfter: after,
     ratio,
     ratioVsBestSgemm: best ? modelGflops / best : null,
     peakRssBytesPerWorker: peak,

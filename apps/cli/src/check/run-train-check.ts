@@ -17,6 +17,12 @@ export interface TrainCheckCase {
   gradNormRef: number;
   /** Largest per-tensor error of the all-reduced gradients, relative to max|reference| of that tensor (Infinity if ranks differ). */
   maxGradRelErr: number;
+  /**
+   * The update on its own: largest per-tensor error of the updated parameters against AdamW applied
+   * (single-process) to the initial weights and the gradients the workers applied, relative to the
+   * largest change of that tensor. Independent of lr, unlike maxParamRelErr.
+   */
+  maxUpdateRelErr: number;
   /** Largest per-tensor error of the updated parameters, relative to max|reference| of that tensor. */
   maxParamRelErr: number;
   ok: boolean;
@@ -58,37 +64,34 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false, grads: true }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize, o.model.prevTokenEmbed));
       const hashes = new Set(results.map((r) => String(r.meta.hash)));
       const params = (await coordinator.runJob('get-params', {}, none))[0].tensors;
-      let maxGradRelErr = 0;
-      for (const [name, g] of ref.grads) {
-        const mine = results.map((r) => r.tensors[`grad.${name}`]?.data as Float32Array | undefined);
-        const first = mine[0];
-        // Every rank applies the same all-reduced gradient, bit for bit; a missing or differing one fails.
-        const same = first !== undefined && mine.every((m) => m !== undefined && m.length === first.length && m.every((x, i) => Object.is(x, first[i])));
-        maxGradRelErr = Math.max(maxGradRelErr, same ? errorStats(first, g).rel : Infinity);
-      }
+      const grads = appliedGradients(results, [...ref.grads.keys()]);
+      let maxGradRelErr = grads === null ? Infinity : 0;
+      if (grads !== null) for (const [name, g] of ref.grads) maxGradRelErr = Math.max(maxGradRelErr, errorStats(grads.get(name)!, g).rel);
+      const maxUpdateRelErr = grads === null ? Infinity : updateError(o, decayed, grads, params);
       let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
       for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(params[name].data as Float32Array, p).rel);
       const loss = results.reduce((a, r) => a + Number(r.meta.loss), 0);
       const gradNorm = Number(results[0].meta.gradNorm);
       const c: TrainCheckCase = {
-        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxParamRelErr,
+        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxUpdateRelErr, maxParamRelErr,
         ok:
           Math.abs(loss - ref.loss) <= o.tolerance * Math.abs(ref.loss) &&
           Math.abs(gradNorm - refStep.gradNorm) <= o.tolerance * refStep.gradNorm &&
           maxGradRelErr <= o.tolerance &&
+          maxUpdateRelErr <= o.tolerance &&
           maxParamRelErr <= o.tolerance,
       };
       cases.push(c);
-      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
+      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max update rel err ${maxUpdateRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
     }
   });
   return { ok: cases.every((c) => c.ok), cases };
 }
 
 export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tolerance: number): string {
-  const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max grad rel err', 'max param rel err', '']];
+  const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max grad rel err', 'max update rel err', 'max param rel err', '']];
   for (const c of r.cases) {
-    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
+    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxUpdateRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return [
@@ -97,8 +100,8 @@ export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tol
     r.ok ? 'ok: every strategy matches the single-process step' : 'FAILED: some value is above the tolerance',
     ...(onlyParamsDiffer(r.cases, tolerance)
       ? [
-          'note: the gradients agree; only the updated parameters differ. Adam\'s first step moves each parameter by about lr·g/(|g|+eps),',
-          'so fp32 rounding in a gradient near eps moves it by up to ~lr. Rerun with a smaller --lr (e.g. 1e-6) to check the update itself.',
+          'note: the gradients and the update agree; only the parameters against the single-process step differ. Adam\'s first step moves',
+          'each parameter by about lr·g/(|g|+eps), so fp32 rounding in a gradient near zero moves it by up to ~lr. Rerun with a smaller --lr.',
         ]
       : []),
   ].join('\n');
@@ -106,5 +109,42 @@ export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tol
 
 function onlyParamsDiffer(cases: readonly TrainCheckCase[], tolerance: number): boolean {
   const failed = cases.filter((c) => !c.ok);
-  return failed.length > 0 && failed.every((c) => c.maxGradRelErr <= tolerance && Number.isFinite(c.maxParamRelErr) && c.maxParamRelErr > tolerance && Math.abs(c.loss - c.lossRef) <= tolerance * Math.abs(c.lossRef));
+  return (
+    failed.length > 0 &&
+    failed.every((c) => c.maxGradRelErr <= tolerance && c.maxUpdateRelErr <= tolerance && Number.isFinite(c.maxParamRelErr) && c.maxParamRelErr > tolerance && Math.abs(c.loss - c.lossRef) <= tolerance * Math.abs(c.lossRef))
+  );
+}
+
+/** The gradients every rank applied, if all returned them and they are equal bit for bit; else null. */
+function appliedGradients(results: ReadonlyArray<{ tensors: Record<string, { data: unknown }> }>, names: readonly string[]): Map<string, Float32Array> | null {
+  const out = new Map<string, Float32Array>();
+  for (const name of names) {
+    const mine = results.map((r) => r.tensors[`grad.${name}`]?.data as Float32Array | undefined);
+    const first = mine[0];
+    if (first === undefined || !mine.every((m) => m !== undefined && m.length === first.length && m.every((x, i) => Object.is(x, first[i])))) return null;
+    out.set(name, first);
+  }
+  return out;
+}
+
+/** maxUpdateRelErr: the workers' parameters against AdamW run here on the initial weights and their gradients. */
+function updateError(o: TrainCheckOptions, decayed: ReadonlySet<string>, grads: Map<string, Float32Array>, params: Record<string, { data: unknown }>): number {
+  const before = initParams(o.model, o.seed);
+  const after = initParams(o.model, o.seed);
+  new AdamW(o.optim, new Set(decayed)).step(after, grads);
+  let worst = 0;
+  for (const [name, want] of after) {
+    const got = params[name].data as Float32Array;
+    const start = before.get(name)!;
+    let change = 0;
+    let err = 0;
+    for (let i = 0; i < want.length; i++) {
+      change = Math.max(change, Math.abs(want[i] - start[i]));
+      err = Math.max(err, got[i] === want[i] ? 0 : Math.abs(got[i] - want[i]));
+    }
+    // NaN compares false above: count it as a failure
+    if (got.some(Number.isNaN)) return Infinity;
+    worst = Math.max(worst, change > 0 ? err / change : err === 0 ? 0 : Infinity);
+  }
+  return worst;
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from '@ringtrain/core';
-import { formatBytes } from '../bench/stats';
+import { formatBytes, median } from '../bench/stats';
 import { runTrainBench } from '../bench/run-train';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
@@ -33,7 +33,7 @@ export function registerBenchTrain(bench: Command): void {
       }
       process.stdout.write([
         `${cfg.model.layers} layers, d ${cfg.model.dModel}, ${cfg.model.heads} heads of ${cfg.model.headDim}; ${cfg.workers} workers, ${cfg.strategy}, seq ${cfg.seqLen} × batch ${cfg.batchSize}`,
-        `step ${Math.round(r.stepMs.slice().sort((a, b) => a - b)[Math.floor(r.stepMs.length / 2)])} ms (median of ${r.stepMs.length}); ${Math.round(r.tokensPerSec)} tokens/s`,
+        `step ${Math.round(median(r.stepMs))} ms (median of ${r.stepMs.length}); ${Math.round(r.tokensPerSec)} tokens/s`,
         `model ${r.modelGflops.toFixed(2)} GFLOP/s; machine sgemm ${r.sgemmGflops === null ? 'n/a (native addon not built)' : `${r.sgemmGflops.toFixed(1)} GFLOP/s (median, around each step)`}`,
         `ratio ${pct(r.ratio)} (each step against the better sgemm on either side of it); ${pct(r.ratioVsBestSgemm)} against the best sgemm of the run`,
         `peak memory per worker: ${r.peakRssBytesPerWorker.map(formatBytes).join(', ')}`,
