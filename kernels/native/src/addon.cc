@@ -160,9 +160,8 @@ void check_matrix(const char* name, long rows, long cols, long ld, size_t length
 // at a time; the attention kernels never call OpenBLAS) and set back when the call ends.
 class BlasThreadsForCall {
  public:
-  explicit BlasThreadsForCall(int threads) : own_(rt::blas_threads()) {
-    if (kHaveBlas && threads != own_) rt::set_blas_threads(threads);
-    changed_ = kHaveBlas && threads != own_;
+  explicit BlasThreadsForCall(int threads) : own_(rt::blas_threads()), changed_(kHaveBlas && threads != own_) {
+    if (changed_) rt::set_blas_threads(threads);
   }
   ~BlasThreadsForCall() {
     if (changed_) rt::set_blas_threads(own_);
@@ -171,8 +170,8 @@ class BlasThreadsForCall {
   BlasThreadsForCall& operator=(const BlasThreadsForCall&) = delete;
 
  private:
-  int own_;
-  bool changed_ = false;
+  const int own_;
+  const bool changed_;
 };
 
 // Row-major gemm for the bindings: cblas when linked (on the caller's BlasThreadsForCall count);

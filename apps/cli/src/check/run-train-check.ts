@@ -5,7 +5,7 @@ import { passkeyBatch } from '@ringtrain/data';
 import { errorStats } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
 import type { JsonObject } from '@ringtrain/protocol';
-import { AdamW, initParams, paramSpecs, referenceLossAndGrads, type StrategyName } from '@ringtrain/worker';
+import { AdamW, initParams, paramSpecs, referenceLossAndGrads, type Params, type StrategyName } from '@ringtrain/worker';
 import { withLocalWorld } from './workers';
 
 export interface TrainCheckCase {
@@ -50,7 +50,8 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
   const globalTokens = countTargets(batch.targets);
 
   logger.info(`reference: single-process training step, seq ${o.seqLen} × batch ${o.batchSize}`);
-  const refParams = initParams(o.model, o.seed);
+  const initial = initParams(o.model, o.seed);
+  const refParams = copyParams(initial);
   const ref = referenceLossAndGrads(o.model, refParams, batch.inputs, batch.targets, o.batchSize);
   const decayed = new Set(paramSpecs(o.model).filter((s) => s.decay).map((s) => s.name));
   const refStep = new AdamW(o.optim, decayed).step(refParams, ref.grads);
@@ -67,7 +68,7 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       const grads = appliedGradients(results, [...ref.grads.keys()]);
       let maxGradRelErr = grads === null ? Infinity : 0;
       if (grads !== null) for (const [name, g] of ref.grads) maxGradRelErr = Math.max(maxGradRelErr, errorStats(grads.get(name)!, g).rel);
-      const maxUpdateRelErr = grads === null ? Infinity : updateError(o, decayed, grads, params);
+      const maxUpdateRelErr = grads === null ? Infinity : updateError(o.optim, decayed, initial, grads, params);
       let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
       for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(params[name].data as Float32Array, p).rel);
       const loss = results.reduce((a, r) => a + Number(r.meta.loss), 0);
@@ -127,24 +128,19 @@ function appliedGradients(results: ReadonlyArray<{ tensors: Record<string, { dat
   return out;
 }
 
-/** maxUpdateRelErr: the workers' parameters against AdamW run here on the initial weights and their gradients. */
-function updateError(o: TrainCheckOptions, decayed: ReadonlySet<string>, grads: Map<string, Float32Array>, params: Record<string, { data: unknown }>): number {
-  const before = initParams(o.model, o.seed);
-  const after = initParams(o.model, o.seed);
-  new AdamW(o.optim, new Set(decayed)).step(after, grads);
+/** maxUpdateRelErr: the workers' change to each parameter against AdamW's, run here on the initial weights and their gradients. */
+function updateError(optim: OptimConfig, decayed: ReadonlySet<string>, initial: Params, grads: Map<string, Float32Array>, params: Record<string, { data: unknown }>): number {
+  const after = copyParams(initial);
+  new AdamW(optim, new Set(decayed)).step(after, grads);
   let worst = 0;
   for (const [name, want] of after) {
+    const start = initial.get(name)!;
     const got = params[name].data as Float32Array;
-    const start = before.get(name)!;
-    let change = 0;
-    let err = 0;
-    for (let i = 0; i < want.length; i++) {
-      change = Math.max(change, Math.abs(want[i] - start[i]));
-      err = Math.max(err, got[i] === want[i] ? 0 : Math.abs(got[i] - want[i]));
-    }
-    // NaN compares false above: count it as a failure
-    if (got.some(Number.isNaN)) return Infinity;
-    worst = Math.max(worst, change > 0 ? err / change : err === 0 ? 0 : Infinity);
+    worst = Math.max(worst, errorStats(got.map((x, i) => x - start[i]), want.map((x, i) => x - start[i])).rel);
   }
   return worst;
+}
+
+function copyParams(p: Params): Params {
+  return new Map([...p].map(([name, v]) => [name, Float32Array.from(v)]));
 }
