@@ -1,6 +1,22 @@
-import { RingtrainError, StateMachine, type Logger } from '@ringtrain/core';
-import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type JsonObject, type PeerAddress, type WorkerToCoordinatorMsg } from '@ringtrain/protocol';
-import { startControlServer, type ControlServer, type WireTensor, type WorkerConnection } from '@ringtrain/transport';
+import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ringtrain/core';
+import {
+  BulkReceiver,
+  PROTOCOL_VERSION,
+  bulkIndexOf,
+  chunkBytesFor,
+  decodeJobResult,
+  encodeJobRequest,
+  streamBulk,
+  tensorsFromFrames,
+  tensorsToFrames,
+  type JobKind,
+  type JobRequest,
+  type JobResult,
+  type PeerAddress,
+  type ResultMsg,
+  type WorkerToCoordinatorMsg,
+} from '@ringtrain/protocol';
+import { WS_DEFAULTS, startControlServer, type ControlServer, type WorkerConnection, type WsOptions } from '@ringtrain/transport';
 
 /**
  * The coordinator's side of a run: rendezvous (workers register with their rank and data port;
@@ -17,13 +33,12 @@ export interface CoordinatorOptions {
   /** How long one job may take on the slowest rank. */
   jobTimeoutMs: number;
   logger: Logger;
+  /** Transport limits of the control plane (max frame bytes also sets the bulk chunk size). */
+  wsOptions?: WsOptions;
 }
 
-export interface JobResult {
-  rank: number;
-  tensors: Record<string, WireTensor>;
-  meta: Record<string, number | string | boolean>;
-}
+/** One rank's validated result of a job of kind K. */
+export type RankResult<K extends JobKind> = JobResult<K> & { rank: number };
 
 type RunState = 'rendezvous' | 'ready' | 'closed' | 'failed';
 
@@ -37,9 +52,13 @@ interface Member {
 
 interface PendingJob {
   jobId: string;
-  results: Array<JobResult | undefined>;
+  /** Proves a rank's result is one of this job's kind. */
+  decode: (rank: number, msg: ResultMsg, bulk: BulkReceiver | null) => unknown;
+  results: unknown[];
+  /** Ranks whose result frame came and whose bulk stream is still arriving. */
+  streams: Map<number, { msg: ResultMsg; receiver: BulkReceiver }>;
   remaining: number;
-  resolve: (r: JobResult[]) => void;
+  resolve: (r: unknown[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -65,6 +84,7 @@ export class Coordinator {
   static async start(opts: CoordinatorOptions): Promise<Coordinator> {
     const c = new Coordinator(opts);
     c.server = await startControlServer({
+      ...opts.wsOptions,
       secret: opts.secret,
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
@@ -73,6 +93,10 @@ export class Coordinator {
     });
     opts.logger.info(`coordinator listening on ${c.server.url}, waiting for ${opts.worldSize} workers`);
     return c;
+  }
+
+  get worldSize(): number {
+    return this.opts.worldSize;
   }
 
   get url(): string {
@@ -100,30 +124,48 @@ export class Coordinator {
     }
   }
 
-  /** Sends one job to every rank (perRank[r] are rank r's tensors) and collects every result. */
-  async runJob(kind: string, params: JsonObject, perRank: ReadonlyArray<Record<string, WireTensor>>): Promise<JobResult[]> {
+  /**
+   * Sends a job of kind K to every rank (perRank[r] is rank r's request; a bulk stream follows
+   * its job frame in chunks) and collects every rank's result, validated against K's schema.
+   */
+  async runJob<K extends JobKind>(kind: K, perRank: ReadonlyArray<JobRequest<K>>): Promise<Array<RankResult<K>>> {
     if (this.failure) throw this.failure;
     if (!this.state.is('ready')) throw new RingtrainError('BAD_STATE', `cannot run a job while the run is ${this.state.state}`);
     if (this.job) throw new RingtrainError('BAD_STATE', `job ${this.job.jobId} is still running`);
+    if (perRank.length !== this.opts.worldSize) throw new RingtrainError('BAD_JOB', `job ${kind} has ${perRank.length} requests for a world of ${this.opts.worldSize}`);
+    const payloads = perRank.map((r) => encodeJobRequest(kind, r));
     const jobId = `${kind}-${++this.jobCount}`;
-    const done = deferred<JobResult[]>();
-    const job: PendingJob = { jobId, results: new Array(this.opts.worldSize), remaining: this.opts.worldSize, resolve: done.resolve, reject: done.reject };
+    const done = deferred<unknown[]>();
+    const decode = (rank: number, msg: ResultMsg, bulk: BulkReceiver | null): RankResult<K> => ({
+      ...decodeJobResult(kind, { meta: msg.meta, tensors: tensorsFromFrames(msg.tensors), bulk: bulk?.take() }),
+      rank,
+    });
+    const job: PendingJob = { jobId, decode, results: new Array(this.opts.worldSize), streams: new Map(), remaining: this.opts.worldSize, resolve: done.resolve, reject: done.reject };
     this.job = job;
     const timer = setTimeout(() => {
-      const waiting = job.results.map((r, i) => (r ? -1 : i)).filter((i) => i >= 0);
+      const waiting = [...job.results.keys()].filter((i) => job.results[i] === undefined);
       this.failJob(new RingtrainError('JOB_TIMEOUT', `job ${jobId} did not finish within ${this.opts.jobTimeoutMs} ms; still waiting for rank(s) ${waiting.join(', ')}`, {
         hint: 'raise --timeout-ms for large problems, or look at the worker log for a hang',
       }));
     }, this.opts.jobTimeoutMs);
+    const chunkBytes = chunkBytesFor(this.opts.wsOptions?.maxFrameBytes ?? WS_DEFAULTS.maxFrameBytes);
     try {
-      await Promise.all([...this.members.values()].map((m) =>
-        m.conn.send({ t: 'job', jobId, kind, params, tensors: tensorsToFrames(perRank[m.rank]) }),
-      ));
-      return await done.promise;
+      await Promise.all([...this.members.values()].map(async (m) => {
+        const p = payloads[m.rank];
+        await m.conn.send({ t: 'job', jobId, kind, params: p.params, tensors: tensorsToFrames(p.tensors), bulk: p.bulk && bulkIndexOf(p.bulk) });
+        if (p.bulk) await streamBulk(p.bulk, chunkBytes, (piece) => m.conn.send({ t: 'job-chunk', jobId, ...piece }));
+      }));
+      // Each entry was built by `decode` above, for kind K.
+      return (await done.promise) as Array<RankResult<K>>;
     } finally {
       clearTimeout(timer);
-      this.job = null;
+      if (this.job === job) this.job = null;
     }
+  }
+
+  /** The same request to every rank. */
+  runOnAll<K extends JobKind>(kind: K, request: JobRequest<K>): Promise<Array<RankResult<K>>> {
+    return this.runJob(kind, Array.from({ length: this.opts.worldSize }, () => request));
   }
 
   /** Ends the run for an outside reason (e.g. a worker process exited). */
@@ -201,12 +243,29 @@ export class Coordinator {
         return;
       case 'result': {
         const job = this.job;
-        if (!job || job.jobId !== msg.jobId || job.results[member.rank]) {
+        if (!job || job.jobId !== msg.jobId || job.results[member.rank] !== undefined || job.streams.has(member.rank)) {
           this.opts.logger.warn(`ignored an unexpected result for job ${msg.jobId} from rank ${member.rank}`);
           return;
         }
-        job.results[member.rank] = { rank: member.rank, tensors: tensorsFromFrames(msg.tensors), meta: msg.meta };
-        if (--job.remaining === 0) job.resolve(job.results as JobResult[]);
+        if (msg.bulk) job.streams.set(member.rank, { msg, receiver: new BulkReceiver(msg.bulk, `result of ${msg.jobId} from rank ${member.rank}`) });
+        else this.settle(job, member, msg, null);
+        return;
+      }
+      case 'result-chunk': {
+        const job = this.job;
+        const stream = job?.jobId === msg.jobId ? job.streams.get(member.rank) : undefined;
+        if (!job || !stream) {
+          this.refuseMember(member, new RingtrainError('BAD_STREAM', `rank ${member.rank} sent chunk ${msg.seq} of ${msg.jobId}, which has no open stream`));
+          return;
+        }
+        try {
+          if (!stream.receiver.accept(msg)) return;
+        } catch (err) {
+          this.refuseMember(member, err as RingtrainError);
+          return;
+        }
+        job.streams.delete(member.rank);
+        this.settle(job, member, stream.msg, stream.receiver);
         return;
       }
       case 'failed':
@@ -216,6 +275,25 @@ export class Coordinator {
         void member.conn.fail(new RingtrainError('PROTOCOL', `rank ${member.rank} registered twice on one connection`));
         return;
     }
+  }
+
+  /** Records one rank's complete result; a result that fails its kind's schema fails the job and closes that connection. */
+  private settle(job: PendingJob, member: Member, msg: ResultMsg, bulk: BulkReceiver | null): void {
+    try {
+      job.results[member.rank] = job.decode(member.rank, msg, bulk);
+    } catch (err) {
+      this.refuseMember(member, err as RingtrainError);
+      return;
+    }
+    if (--job.remaining === 0) job.resolve(job.results);
+  }
+
+  /** A worker broke the protocol: close its connection with the coded error and fail the job (nothing of it is applied). */
+  private refuseMember(member: Member, err: Error): void {
+    const e = isRingtrainError(err) ? err : new RingtrainError('BAD_RESULT', String((err as Error)?.message ?? err));
+    this.opts.logger.error(`rank ${member.rank}: ${e.code}: ${e.message}`);
+    this.failJob(new RingtrainError(e.code, `worker ${member.rank}: ${e.message}`, { hint: e.hint, details: { rank: member.rank } }));
+    void member.conn.fail(e);
   }
 
   private failJob(err: Error): void {

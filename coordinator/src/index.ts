@@ -1,4 +1,6 @@
 export * from './coordinator';
 export * from './local-launcher';
+export * from './world/local-world';
+export * from './world/replicas';
 export * from './train/train-run';
 export * from './train/shard-batch';

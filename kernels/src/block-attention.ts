@@ -5,7 +5,7 @@ import { blockVisibility, causalBias } from './mask';
 import type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
 
 /**
- * One attention block with tfjs ops (see DESIGN.md "Attention math").
+ * One attention block with tfjs ops (see docs/attention.md).
  *
  * GQA without copying K/V: the G = H/Hkv query heads that share a K/V head are contiguous, so
  * q [H,Sq,D] is the same memory as [Hkv, G*Sq, D]; one batched matMul per K/V head then serves

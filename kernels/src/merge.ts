@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BlockForward } from './types';
 
 /**
- * Log-sum-exp merge of block partials (DESIGN.md "Attention math"), in the stable form:
+ * Log-sum-exp merge of block partials (docs/attention.md "Merging blocks"), in the stable form:
  *   lse' = hi + log1p(exp(lo - hi))            hi/lo = max/min of the two lse
  *   o'   = o - sigmoid(lse_b - lse) * (o - o_b)
  * A -inf lse on one side gives weight exactly 0 or 1; -inf on both keeps (-inf, 0).

@@ -122,7 +122,7 @@ export function referenceBackward64(inp: ReferenceBackwardInputs): ReferenceGrad
       if (rowLse === -Infinity) continue; // saw no key: p = 0 everywhere
       const qOff = (i * heads + h) * D;
       const kvh = Math.floor(h / group);
-      let rowDot = 0; // D in DESIGN.md
+      let rowDot = 0; // D in docs/attention.md
       for (let c = 0; c < D; c++) rowDot += dout[qOff + c] * out[qOff + c];
       for (let j = 0; j < seqK; j++) {
         if (causal && posK[j] > posQ[i]) continue;

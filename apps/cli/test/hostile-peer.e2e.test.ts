@@ -93,16 +93,17 @@ it('the attacked workers keep running and still compute exact attention', async 
   const perRank = [0, 1].map((r) => {
     const n = layout.shardSize(r);
     const f32 = (a: Float32Array) => ({ dtype: 'float32' as const, shape: [n, H, D], data: shardRows(layout, a, H * D, r) });
-    return { q: f32(q), k: f32(k), v: f32(v), dout: f32(dout), pos: { dtype: 'int32' as const, shape: [n], data: layout.positions(r) } };
+    const tensors = { q: f32(q), k: f32(k), v: f32(v), dout: f32(dout), pos: { dtype: 'int32' as const, shape: [n], data: layout.positions(r) } };
+    return { params: { strategy: 'striped' as const, seqLen: S, heads: H, kvHeads: H, headDim: D, causal, scale }, tensors };
   });
-  const results = await coordinator.runJob('attention', { strategy: 'striped', seqLen: S, heads: H, kvHeads: H, headDim: D, causal, scale }, perRank);
+  const results = await coordinator.runJob('attention', perRank);
   const pos = Int32Array.from({ length: S }, (_, i) => i);
   const dims = { seqQ: S, seqK: S, heads: H, kvHeads: H, headDim: D, posQ: pos, posK: pos, causal, scale };
   const ref = referenceForward({ q, k, v, ...dims });
   const grads = referenceBackward({ q, k, v, dout, ...dims });
   const expected: Record<string, Float32Array> = { out: ref.out, ...grads };
-  for (const t of ['out', 'dq', 'dk', 'dv']) {
-    const got = gatherRows(layout, results.map((r) => r.tensors[t].data as Float32Array), H * D);
+  for (const t of ['out', 'dq', 'dk', 'dv'] as const) {
+    const got = gatherRows(layout, results.map((r) => r.tensors[t].data), H * D);
     expect(errorStats(got, expected[t]).rel).toBeLessThan(1e-5);
   }
 });

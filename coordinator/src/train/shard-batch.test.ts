@@ -27,12 +27,12 @@ describe('token batch sharding', () => {
     shards.forEach((sh, r) => {
       const pos = layout.positions(r);
       const n = pos.length;
-      expect(sh.prevTokens.shape).toEqual([lags * B * n]);
+      expect(sh.prevTokens?.shape).toEqual([lags * B * n]);
       for (let lag = 1; lag <= lags; lag++) {
         for (let b = 0; b < B; b++) {
           for (let i = 0; i < n; i++) {
             const want = pos[i] >= lag ? inputs[b * S + pos[i] - lag] : -1;
-            expect(sh.prevTokens.data[((lag - 1) * B + b) * n + i]).toBe(want);
+            expect(sh.prevTokens?.data[((lag - 1) * B + b) * n + i]).toBe(want);
           }
         }
       }

@@ -1,15 +1,23 @@
 import { shardTokens, type Layout } from '@ringtrain/layout';
-import type { WireTensor } from '@ringtrain/transport';
+import type { I32Tensor } from '@ringtrain/protocol';
+
+/** One rank's tensors of a train-step or eval-step job. */
+export interface TokenShardTensors {
+  tokens: I32Tensor;
+  targets: I32Tensor;
+  pos: I32Tensor;
+  prevTokens?: I32Tensor;
+}
 
 /**
  * Every rank's shard of a token batch (libs/layout `shardTokens`: [B, Sr] tokens and targets,
  * previous tokens for `prevLags` > 0) with its global positions, as the train-step job's tensors.
  */
-export function shardTokenBatch(layout: Layout, inputs: Int32Array, targets: Int32Array, batch: number, prevLags = 0): Array<Record<string, WireTensor>> {
+export function shardTokenBatch(layout: Layout, inputs: Int32Array, targets: Int32Array, batch: number, prevLags = 0): TokenShardTensors[] {
   return Array.from({ length: layout.worldSize }, (_, r) => {
     const s = shardTokens(layout, r, inputs, targets, batch, prevLags);
     const pos = layout.positions(r);
-    const out: Record<string, WireTensor> = {
+    const out: TokenShardTensors = {
       tokens: { dtype: 'int32', shape: [s.tokens.length], data: s.tokens },
       targets: { dtype: 'int32', shape: [s.targets.length], data: s.targets },
       pos: { dtype: 'int32', shape: [pos.length], data: pos },

@@ -1,12 +1,12 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RingtrainError, encodeSafetensors, type Logger } from '@ringtrain/core';
+import { RingtrainError, type Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
 import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
-import type { JsonObject } from '@ringtrain/protocol';
-import type { Coordinator, JobResult } from '../coordinator';
-import { countTargets, gatherTokenBatch, shardTokenBatch } from './shard-batch';
+import type { Coordinator } from '../coordinator';
+import { Replicas } from '../world/replicas';
+import { saveModel } from './save-model';
 
 /** One line of metrics.jsonl. */
 export interface StepMetrics {
@@ -73,13 +73,8 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
     openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: stagePasskeyOptions(cfg, s), warnings: logger }),
   );
 
-  const init = await coordinator.runJob('train-init', {
-    model: { ...cfg.model } as unknown as JsonObject,
-    optim: { ...cfg.optim } as unknown as JsonObject,
-    seed: cfg.seed,
-    strategy: cfg.strategy,
-  }, emptyPerRank(cfg.workers));
-  checkHashes(init, -1);
+  const replicas = new Replicas(coordinator);
+  await replicas.init(cfg);
 
   const start = performance.now();
   let firstLoss = NaN;
@@ -95,46 +90,40 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
     for (let stageStep = 0; stageStep < stage.steps; stageStep++, step++) {
       const t0 = performance.now();
       const batch = dataset.nextBatch(stage.batchSize);
-      const globalTokens = countTargets(batch.targets);
       const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
-      const results = await coordinator.runJob('train-step', {
-        seqLen: stage.seqLen, batch: stage.batchSize, globalTokens, hashCheck, predictions: isPasskey,
-      }, shardTokenBatch(stage.layout, batch.inputs, batch.targets, stage.batchSize, cfg.model.prevTokenEmbed));
-      if (hashCheck) checkHashes(results, step);
+      const r = await replicas.step(stage.layout, { ...batch, batchSize: stage.batchSize }, cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step}`);
       const stepMs = performance.now() - t0;
-      const meta = (k: string) => results.map((r) => Number(r.meta[k]));
-      const loss = meta('loss').reduce((a, b) => a + b, 0);
-      if (!Number.isFinite(loss)) {
-        throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
+      if (!Number.isFinite(r.loss)) {
+        throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
       }
-      if (step === 0) firstLoss = loss;
-      lastLoss = loss;
-      peakRss = Math.max(peakRss, ...meta('rssBytes'));
+      if (step === 0) firstLoss = r.loss;
+      lastLoss = r.loss;
+      peakRss = Math.max(peakRss, ...r.rssBytes);
       const metrics: StepMetrics = {
-        step, loss, lr: meta('lr')[0], gradNorm: meta('gradNorm')[0],
+        step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
         tokens: stage.batchSize * stage.seqLen,
         tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
         stepMs,
-        computeMs: Math.max(...meta('computeMs')),
-        attentionMs: Math.max(...meta('attentionMs')),
-        commMs: Math.max(...meta('commMs')),
-        allReduceMs: Math.max(...meta('allReduceMs')),
-        optimizerMs: Math.max(...meta('optimizerMs')),
-        peakRssBytes: Math.max(...meta('rssBytes')),
+        computeMs: r.computeMs,
+        attentionMs: r.attentionMs,
+        commMs: r.commMs,
+        allReduceMs: r.allReduceMs,
+        optimizerMs: r.optimizerMs,
+        peakRssBytes: Math.max(...r.rssBytes),
       };
-      if (isPasskey) metrics.taskAccuracy = passkeyAccuracy(gatherPredictions(stage.layout, results, stage.batchSize), batch as PasskeyBatch).accuracy;
+      if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
       appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
       const elapsed = (performance.now() - start) / 1000;
       onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, elapsed) });
       const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && step !== total - 1;
       if (evalNow) {
-        evalResult = await evaluate(cfg, coordinator, layout, step + 1);
+        evalResult = await evaluate(cfg, replicas, layout, step + 1);
         onEvent({ event: 'eval', result: evalResult });
       }
     }
   }
-  await saveModel(cfg, coordinator);
-  evalResult = await evaluate(cfg, coordinator, layout, total);
+  await saveModel(cfg, replicas);
+  evalResult = await evaluate(cfg, replicas, layout, total);
   onEvent({ event: 'eval', result: evalResult });
   appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
   const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: (performance.now() - start) / 1000 };
@@ -163,7 +152,7 @@ function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps
  * Held-out evaluation: passkey samples from the eval split (never trained on), or for file data
  * the loss of the first batches of a differently seeded pass over it.
  */
-export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layout: Layout, step: number): Promise<EvalResult> {
+export async function evaluate(cfg: TrainConfig, replicas: Replicas, layout: Layout, step: number): Promise<EvalResult> {
   const isPasskey = isBuiltinSource(cfg.data, 'passkey');
   const dataset = isPasskey ? null : openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed + 1_000_003 });
   let lossSum = 0;
@@ -176,12 +165,12 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
     const batch: Batch = isPasskey
       ? passkeyBatch({ seqLen: cfg.seqLen, ...stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]), batchSize: b, seed: 0, index: done, split: 'eval' })
       : dataset!.nextBatch(b);
-    const results = await coordinator.runJob('eval-step', { seqLen: cfg.seqLen, batch: b, globalTokens: Math.max(1, countTargets(batch.targets)), hashCheck: false, predictions: true }, shardTokenBatch(layout, batch.inputs, batch.targets, b, cfg.model.prevTokenEmbed));
-    lossSum += results.reduce((a, r) => a + Number(r.meta.loss), 0);
+    const r = await replicas.evaluate(layout, { ...batch, batchSize: b }, cfg.model.prevTokenEmbed);
+    lossSum += r.loss;
     batches++;
     samples += b;
     if (isPasskey) {
-      const acc = passkeyAccuracy(gatherPredictions(layout, results, b), batch as PasskeyBatch);
+      const acc = passkeyAccuracy(r.predictions, batch as PasskeyBatch);
       correct += acc.correct;
       digits += acc.digitAccuracy * acc.samples;
     }
@@ -192,28 +181,4 @@ export async function evaluate(cfg: TrainConfig, coordinator: Coordinator, layou
     result.digitAccuracy = digits / samples;
   }
   return result;
-}
-
-/** Writes the trained parameters to runDir/model.safetensors (the config travels in its metadata). */
-async function saveModel(cfg: TrainConfig, coordinator: Coordinator): Promise<void> {
-  const [first] = await coordinator.runJob('get-params', {}, emptyPerRank(cfg.workers));
-  const tensors = Object.entries(first.tensors).map(([name, t]) => ({ name, shape: [t.data.length], data: t.data as Float32Array }));
-  writeFileSync(join(cfg.runDir, 'model.safetensors'), encodeSafetensors(tensors, { ringtrain: JSON.stringify({ model: cfg.model, steps: cfg.totalSteps }) }));
-}
-
-function gatherPredictions(layout: Layout, results: JobResult[], batch: number): Int32Array {
-  return gatherTokenBatch(layout, results.map((r) => r.tensors.predictions.data as Int32Array), batch);
-}
-
-function checkHashes(results: JobResult[], step: number): void {
-  const hashes = results.map((r) => String(r.meta.hash));
-  if (new Set(hashes).size !== 1) {
-    throw new RingtrainError('REPLICA_DIVERGED', `parameters differ across ranks after step ${step}: ${hashes.map((h, r) => `rank ${r} ${h.slice(0, 12)}`).join(', ')}`, {
-      hint: 'replicas must stay bit-identical; this is a bug in the all-reduce or the optimizer — please report it with the run directory',
-    });
-  }
-}
-
-function emptyPerRank(P: number): Array<Record<string, never>> {
-  return Array.from({ length: P }, () => ({}));
 }

@@ -1,6 +1,6 @@
 import { RingtrainError } from '@ringtrain/core';
 
-/** The reference model of DESIGN.md: decoder-only, fp32, no biases, tied LM head. */
+/** The reference model of docs/model.md: decoder-only, fp32, no biases, tied LM head. */
 export interface ModelConfig {
   readonly vocabSize: number;
   readonly dModel: number;

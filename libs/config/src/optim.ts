@@ -23,3 +23,6 @@ export const OPTIM_DEFAULTS: Omit<OptimConfig, 'totalSteps'> = Object.freeze({
   gradClip: 1.0,
 });
 
+
+/** Every OptimConfig field: what travels to the workers with `train-init`. */
+export const OPTIM_FIELDS = ['lr', 'minLrRatio', 'warmupSteps', 'totalSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'] as const satisfies ReadonlyArray<keyof OptimConfig>;

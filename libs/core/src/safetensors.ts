@@ -1,3 +1,5 @@
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { RingtrainError } from './errors';
 
 /**
@@ -13,26 +15,65 @@ export interface NamedTensor {
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): Buffer {
-  const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
-  let offset = 0;
-  for (const t of tensors) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new RingtrainError('BAD_TENSOR', `tensor ${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
-  const head = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + head.length + offset);
-  out.writeBigUInt64LE(BigInt(head.length), 0);
-  head.copy(out, 8);
-  let at = 8 + head.length;
+  const { head, dataBytes } = safetensorsHeader(tensors, metadata);
+  const out = Buffer.alloc(head.length + dataBytes);
+  head.copy(out, 0);
+  let at = head.length;
   for (const t of tensors) {
     Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
     at += t.data.byteLength;
   }
   return out;
+}
+
+/**
+ * Writes a safetensors file without assembling it in memory (the tensors are written one after
+ * another), atomically: into `path.tmp`, fsynced, then renamed over `path`, and the directory
+ * fsynced, so a crash leaves the old file or the new one, never half of one.
+ */
+export function writeSafetensors(path: string, tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): number {
+  const { head, dataBytes } = safetensorsHeader(tensors, metadata);
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeAll(fd, head);
+    for (const t of tensors) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  return head.length + dataBytes;
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, Math.min(bytes.byteLength - at, 1 << 30));
+}
+
+/** The 8-byte length and the JSON header (padded so the data starts 8-byte aligned). */
+function safetensorsHeader(tensors: readonly NamedTensor[], metadata: Record<string, string>): { head: Buffer; dataBytes: number } {
+  const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
+  let offset = 0;
+  for (const t of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new RingtrainError('BAD_TENSOR', `tensor ${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
+    if (t.name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, t.name)) throw new RingtrainError('BAD_TENSOR', `tensor name ${t.name} is used twice or reserved`);
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // keep the data 8-byte aligned
+  const text = Buffer.from(json, 'utf8');
+  const head = Buffer.alloc(8 + text.length);
+  head.writeBigUInt64LE(BigInt(text.length), 0);
+  text.copy(head, 8);
+  return { head, dataBytes: offset };
 }
 
 export function decodeSafetensors(buf: Buffer, source = 'safetensors file'): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {

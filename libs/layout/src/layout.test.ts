@@ -30,7 +30,7 @@ describe('layouts', () => {
     },
   );
 
-  it('places tokens where DESIGN.md says', () => {
+  it('places tokens where docs/layouts.md says', () => {
     expect(Array.from(makeLayout('contiguous', 7, 3).positions(0))).toEqual([0, 1, 2]);
     expect(Array.from(makeLayout('contiguous', 7, 3).positions(2))).toEqual([5, 6]);
     expect(Array.from(makeLayout('striped', 7, 3).positions(1))).toEqual([1, 4]);

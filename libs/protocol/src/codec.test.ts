@@ -161,7 +161,7 @@ describe('tensor bytes', () => {
     expect(() => tensorsToFrames({ x: { dtype: 'float32', shape: [2, 2], data: new Float32Array(3) } })).toThrow(
       expect.objectContaining({ code: 'BAD_TENSOR' }),
     );
-    expect(() => tensorsToFrames({ x: { dtype: 'int32', shape: [2], data: new Float32Array(2) } })).toThrow(
+    expect(() => tensorsToFrames({ x: { dtype: 'int32', shape: [2], data: new Float32Array(2) as unknown as Int32Array } })).toThrow(
       expect.objectContaining({ code: 'BAD_TENSOR' }),
     );
   });

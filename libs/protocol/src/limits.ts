@@ -20,6 +20,10 @@ export interface FrameLimits {
   readonly maxWorldSize: number;
   /** Deepest nesting of job `params`. Default 32. */
   readonly maxParamsDepth: number;
+  /** Most tensors announced for one bulk stream (parameters, gradients, optimizer state). Default 1,000,000. */
+  readonly maxBulkTensors: number;
+  /** Most bytes one bulk stream may announce. Default 1 TiB. */
+  readonly maxBulkBytes: number;
 }
 
 export const DEFAULT_FRAME_LIMITS: FrameLimits = Object.freeze({
@@ -31,4 +35,6 @@ export const DEFAULT_FRAME_LIMITS: FrameLimits = Object.freeze({
   maxMetaEntries: 64,
   maxWorldSize: 65536,
   maxParamsDepth: 32,
+  maxBulkTensors: 1_000_000,
+  maxBulkBytes: 2 ** 40,
 });

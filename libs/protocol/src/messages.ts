@@ -1,4 +1,4 @@
-import type { TensorFrame } from './tensor';
+import type { TensorFrame, WireDtype } from './tensor';
 
 /**
  * Every frame is a msgpack map with a discriminating `t`. One union per direction; a frame of
@@ -10,6 +10,13 @@ export type Meta = Record<string, number | string | boolean>;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
+
+/** A tensor of a bulk stream, announced before its bytes: the data follows in index order. */
+export interface TensorIndexEntry {
+  name: string;
+  dtype: WireDtype;
+  shape: number[];
+}
 
 // ---- peer <-> peer (data plane) ----
 
@@ -54,6 +61,19 @@ export interface ResultMsg {
   jobId: string;
   tensors: TensorFrame[];
   meta: Meta;
+  /** Bulk tensors that follow as `result-chunk` frames (see bulk.ts); absent when none. */
+  bulk?: TensorIndexEntry[];
+}
+
+/** One piece of a result's bulk stream: the next `bytes` of the tensors' concatenated data. */
+export interface ResultChunkMsg {
+  t: 'result-chunk';
+  jobId: string;
+  /** 0, 1, 2, … with no gaps or repeats. */
+  seq: number;
+  bytes: Uint8Array;
+  /** The stream ends here; the bytes so far must add up to the index's total. */
+  last: boolean;
 }
 
 /** A job (or, with jobId null, the worker itself) failed; `code` is a RingtrainError code. */
@@ -64,7 +84,7 @@ export interface FailedMsg {
   message: string;
 }
 
-export type WorkerToCoordinatorMsg = RegisterMsg | ReadyMsg | ResultMsg | FailedMsg;
+export type WorkerToCoordinatorMsg = RegisterMsg | ReadyMsg | ResultMsg | ResultChunkMsg | FailedMsg;
 
 // ---- coordinator -> worker ----
 
@@ -81,13 +101,24 @@ export interface WorldMsg {
   peers: PeerAddress[];
 }
 
-/** `params` is JSON-like; its schema belongs to the handler of `kind`, which validates it. */
+/** `params` is JSON-like; its schema belongs to the job kind (jobs/), which validates it. */
 export interface JobMsg {
   t: 'job';
   jobId: string;
   kind: string;
   params: JsonObject;
   tensors: TensorFrame[];
+  /** Bulk tensors that follow as `job-chunk` frames (see bulk.ts); absent when none. */
+  bulk?: TensorIndexEntry[];
+}
+
+/** One piece of a job's bulk stream (the mirror of ResultChunkMsg). */
+export interface JobChunkMsg {
+  t: 'job-chunk';
+  jobId: string;
+  seq: number;
+  bytes: Uint8Array;
+  last: boolean;
 }
 
 export interface ShutdownMsg {
@@ -95,7 +126,7 @@ export interface ShutdownMsg {
   reason: string;
 }
 
-export type CoordinatorToWorkerMsg = WorldMsg | JobMsg | ShutdownMsg;
+export type CoordinatorToWorkerMsg = WorldMsg | JobMsg | JobChunkMsg | ShutdownMsg;
 
 // ---- directions ----
 
@@ -127,8 +158,10 @@ export const DIRECTION_OF_TYPE: Readonly<Record<MsgType, Direction>> = Object.fr
   register: 'worker-to-coordinator',
   ready: 'worker-to-coordinator',
   result: 'worker-to-coordinator',
+  'result-chunk': 'worker-to-coordinator',
   failed: 'worker-to-coordinator',
   world: 'coordinator-to-worker',
   job: 'coordinator-to-worker',
+  'job-chunk': 'coordinator-to-worker',
   shutdown: 'coordinator-to-worker',
 });

@@ -11,13 +11,21 @@ export const WIRE_DTYPES: readonly WireDtype[] = Object.freeze(['float32', 'int3
 /** Both wire dtypes are 4 bytes per element. */
 export const BYTES_PER_ELEMENT = 4;
 
-/** A tensor as a program holds it. */
-export interface WireTensor {
-  dtype: WireDtype;
+/** A tensor as a program holds it: data length = product(shape). */
+export interface F32Tensor {
+  dtype: 'float32';
   shape: number[];
-  /** Float32Array for float32, Int32Array for int32; length = product(shape). */
-  data: Float32Array | Int32Array;
+  data: Float32Array;
 }
+
+export interface I32Tensor {
+  dtype: 'int32';
+  shape: number[];
+  data: Int32Array;
+}
+
+export type WireTensor = F32Tensor | I32Tensor;
+export type TensorOf<D extends WireDtype> = D extends 'float32' ? F32Tensor : I32Tensor;
 
 /** A tensor as a frame carries it. */
 export interface TensorFrame {
@@ -76,11 +84,9 @@ export function tensorFromFrame(f: TensorFrame): WireTensor {
   let source = f.bytes;
   if (!HOST_IS_LITTLE_ENDIAN) source = swapWords(source);
   else if (source.byteOffset % BYTES_PER_ELEMENT !== 0) source = new Uint8Array(source); // one aligned copy
-  const data =
-    f.dtype === 'float32'
-      ? new Float32Array(source.buffer, source.byteOffset, count)
-      : new Int32Array(source.buffer, source.byteOffset, count);
-  return { dtype: f.dtype, shape: [...f.shape], data };
+  return f.dtype === 'float32'
+    ? { dtype: 'float32', shape: [...f.shape], data: new Float32Array(source.buffer, source.byteOffset, count) }
+    : { dtype: 'int32', shape: [...f.shape], data: new Int32Array(source.buffer, source.byteOffset, count) };
 }
 
 /** Reverses each 4-byte word into a fresh buffer (big-endian hosts only). */
@@ -93,4 +99,11 @@ function swapWords(src: Uint8Array): Uint8Array {
     out[i + 3] = src[i];
   }
   return out;
+}
+
+/** A copy with its own memory. */
+export function cloneTensor(t: WireTensor): WireTensor {
+  return t.dtype === 'float32'
+    ? { dtype: 'float32', shape: [...t.shape], data: new Float32Array(t.data) }
+    : { dtype: 'int32', shape: [...t.shape], data: new Int32Array(t.data) };
 }

@@ -11,6 +11,7 @@ import type {
   MsgOf,
   PeerAddress,
   PeerMsg,
+  TensorIndexEntry,
   WorkerToCoordinatorMsg,
 } from './messages';
 import { BYTES_PER_ELEMENT, WIRE_DTYPES, type TensorFrame } from './tensor';
@@ -62,13 +63,18 @@ const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLi
     return { t: 'ready', rank: c.integer(o.rank, 'rank', 0, l.maxWorldSize - 1) };
   },
   result(o, l) {
-    c.object(o, '', ['t', 'jobId', 'tensors', 'meta']);
-    return {
+    c.object(o, '', ['t', 'jobId', 'tensors', 'meta'], ['bulk']);
+    const msg: WorkerToCoordinatorMsg = {
       t: 'result',
       jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1),
       tensors: tensors(o.tensors, 'tensors', l),
       meta: meta(o.meta, 'meta', l),
     };
+    if (o.bulk !== undefined) msg.bulk = bulkIndex(o.bulk, 'bulk', l);
+    return msg;
+  },
+  'result-chunk'(o, l) {
+    return { t: 'result-chunk', ...chunk(o, l) };
   },
   failed(o, l) {
     c.object(o, '', ['t', 'jobId', 'code', 'message']);
@@ -98,14 +104,19 @@ const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], (o: Fields, l: FrameLimits)
     return { t: 'world', rank, worldSize, peers };
   },
   job(o, l) {
-    c.object(o, '', ['t', 'jobId', 'kind', 'params', 'tensors']);
-    return {
+    c.object(o, '', ['t', 'jobId', 'kind', 'params', 'tensors'], ['bulk']);
+    const msg: CoordinatorToWorkerMsg = {
       t: 'job',
       jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1),
       kind: c.string(o.kind, 'kind', l.maxNameChars, 1),
       params: jsonObject(o.params, 'params', l, 1),
       tensors: tensors(o.tensors, 'tensors', l),
     };
+    if (o.bulk !== undefined) msg.bulk = bulkIndex(o.bulk, 'bulk', l);
+    return msg;
+  },
+  'job-chunk'(o, l) {
+    return { t: 'job-chunk', ...chunk(o, l) };
   },
   shutdown(o, l) {
     c.object(o, '', ['t', 'reason']);
@@ -126,6 +137,30 @@ function version(v: unknown): number {
 
 function port(v: unknown, path: string): number {
   return c.integer(v, path, 1, 65535);
+}
+
+function chunk(o: Fields, l: FrameLimits): { jobId: string; seq: number; bytes: Uint8Array; last: boolean } {
+  c.object(o, '', ['t', 'jobId', 'seq', 'bytes', 'last']);
+  if (typeof o.last !== 'boolean') throw new FrameIssue('last', 'a boolean', c.describe(o.last));
+  return { jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1), seq: c.integer(o.seq, 'seq', 0), bytes: c.bytes(o.bytes, 'bytes'), last: o.last };
+}
+
+/** The tensors a bulk stream announces: unique names, known dtypes, and at most maxBulkBytes in all. */
+function bulkIndex(v: unknown, path: string, l: FrameLimits): TensorIndexEntry[] {
+  const names = new Set<string>();
+  let total = 0;
+  return c.array(v, path, l.maxBulkTensors).map((item, i) => {
+    const p = c.join(path, i);
+    const f = c.object(item, p, ['name', 'dtype', 'shape']);
+    const name = c.string(f.name, c.join(p, 'name'), l.maxNameChars, 1);
+    if (names.has(name)) throw new FrameIssue(c.join(p, 'name'), 'a name not used before in this stream', JSON.stringify(name));
+    names.add(name);
+    const dtype = c.oneOf(f.dtype, c.join(p, 'dtype'), WIRE_DTYPES);
+    const shape = c.array(f.shape, c.join(p, 'shape'), l.maxDims).map((d, k) => c.integer(d, c.join(c.join(p, 'shape'), k), 0, l.maxBulkBytes));
+    total += shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT; // each factor ≤ 2^40: finite, and compared at once
+    if (!(total <= l.maxBulkBytes)) throw new FrameIssue(c.join(p, 'shape'), `at most ${l.maxBulkBytes} bytes in the whole stream`, `${total} bytes so far`);
+    return { name, dtype, shape };
+  });
 }
 
 function tensors(v: unknown, path: string, l: FrameLimits): TensorFrame[] {

@@ -1,6 +1,7 @@
 import { RingtrainError } from '@ringtrain/core';
+import { cloneTensor } from '@ringtrain/protocol';
 import { Mailbox } from './mailbox';
-import type { PeerMessage, Transport, TransportStats, WireTensor } from './transport';
+import type { PeerMessage, Transport, TransportStats } from './transport';
 
 /**
  * A world of P transports in one process, for unit tests of distributed code. Tensor data is
@@ -61,7 +62,3 @@ class InMemoryTransport implements Transport {
   }
 }
 
-function cloneTensor(t: WireTensor): WireTensor {
-  const data = t.dtype === 'float32' ? new Float32Array(t.data) : new Int32Array(t.data);
-  return { dtype: t.dtype, shape: [...t.shape], data };
-}

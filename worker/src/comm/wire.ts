@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { cloneTensor } from '@ringtrain/protocol';
 import type { WireTensor } from '@ringtrain/transport';
 
 /** A block as it travels: named tensors in raw typed arrays. */
@@ -41,7 +42,7 @@ export function addInto(acc: WireBlock, add: WireBlock): void {
 export function copyBlock(b: WireBlock): WireBlock {
   const out: WireBlock = {};
   for (const [name, t] of Object.entries(b)) {
-    out[name] = { dtype: t.dtype, shape: [...t.shape], data: t.dtype === 'int32' ? new Int32Array(t.data) : new Float32Array(t.data) };
+    out[name] = cloneTensor(t);
   }
   return out;
 }

@@ -35,6 +35,20 @@ export class AdamW {
     return this.t;
   }
 
+  /** First and second moments by parameter name (empty before the first step). */
+  moments(): { m: ReadonlyMap<string, Float32Array>; v: ReadonlyMap<string, Float32Array> } {
+    return { m: this.m, v: this.v };
+  }
+
+  /** Restores the moments and the step count (a resumed run continues the same schedule). */
+  restore(step: number, m: ReadonlyMap<string, Float32Array>, v: ReadonlyMap<string, Float32Array>): void {
+    this.t = step;
+    this.m.clear();
+    this.v.clear();
+    for (const [name, a] of m) this.m.set(name, Float32Array.from(a));
+    for (const [name, a] of v) this.v.set(name, Float32Array.from(a));
+  }
+
   /**
    * Clips the gradients to the global norm, then updates the parameters in place.
    * Returns the gradient norm before clipping and the learning rate used.

@@ -1,62 +1,28 @@
-import type { AttentionKernel } from '@ringtrain/kernels';
-import type { Transport, WireTensor } from '@ringtrain/transport';
+import type { JobRequest } from '@ringtrain/protocol';
 import { makeProblem, type AttentionProblem } from '../attention/problem';
 import { runAttentionShard } from '../attention/run-shard';
 import { getStrategy } from '../strategies/registry';
-import { bool, int, num, str, tensor } from './job-params';
-import type { WorkerState } from './train-jobs';
-
-/** What a job handler gets: this rank's data plane and kernel. */
-export interface JobEnv {
-  transport: Transport;
-  kernel: AttentionKernel;
-  /** What outlives one job on this worker (the training replica). */
-  state: WorkerState;
-}
-
-export interface JobOutput {
-  tensors: Record<string, WireTensor>;
-  meta: Record<string, number | string | boolean>;
-}
+import type { JobHandler } from './job-env';
 
 /**
  * `attention` job: run one strategy's forward and backward on this rank's shard (what
- * `ringtrain check` sends). Params and tensors are validated here, at the edge.
+ * `ringtrain check` sends). The request arrives validated against its schema (libs/protocol jobs).
  */
-export async function attentionJob(env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
-  const strategy = getStrategy(str(params, 'strategy'));
-  const problem = problemFromParams(params);
-  const pos = tensor(tensors, 'pos', 'int32');
-  const S = pos.shape[0];
-  const { heads: H, kvHeads: Hkv, headDim: D } = problem;
-  const q = tensor(tensors, 'q', 'float32', [S, H, D]);
-  const k = tensor(tensors, 'k', 'float32', [S, Hkv, D]);
-  const v = tensor(tensors, 'v', 'float32', [S, Hkv, D]);
-  const dout = tensor(tensors, 'dout', 'float32', [S, H, D]);
-  const r = await runAttentionShard(env, strategy, problem, {
-    q: q.data as Float32Array, k: k.data as Float32Array, v: v.data as Float32Array, dout: dout.data as Float32Array,
-    pos: pos.data as Int32Array,
-  }, jobId);
+export const attentionJob: JobHandler<'attention'> = async (env, { params, tensors }, jobId) => {
+  const { pos, q, k, v, dout } = tensors;
+  const r = await runAttentionShard(env, getStrategy(params.strategy), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data }, jobId);
   return {
-    tensors: {
-      out: { dtype: 'float32', shape: [S, H, D], data: r.out },
-      dq: { dtype: 'float32', shape: [S, H, D], data: r.dq },
-      dk: { dtype: 'float32', shape: [S, Hkv, D], data: r.dk },
-      dv: { dtype: 'float32', shape: [S, Hkv, D], data: r.dv },
-    },
     meta: { forwardMs: r.forwardMs, backwardMs: r.backwardMs },
+    tensors: {
+      out: { dtype: 'float32', shape: q.shape, data: r.out },
+      dq: { dtype: 'float32', shape: q.shape, data: r.dq },
+      dk: { dtype: 'float32', shape: k.shape, data: r.dk },
+      dv: { dtype: 'float32', shape: k.shape, data: r.dv },
+    },
   };
-}
+};
 
-
-/** The attention problem a job describes (seqLen, heads, kvHeads, headDim, causal, scale). */
-export function problemFromParams(params: Record<string, unknown>): AttentionProblem {
-  return makeProblem({
-    seqLen: int(params, 'seqLen'),
-    heads: int(params, 'heads'),
-    kvHeads: int(params, 'kvHeads'),
-    headDim: int(params, 'headDim'),
-    causal: bool(params, 'causal'),
-    scale: num(params, 'scale'),
-  });
+/** The attention problem a job describes (the same on every rank). */
+export function problemOf(params: JobRequest<'attention'>['params']): AttentionProblem {
+  return makeProblem(params);
 }

@@ -1,11 +1,27 @@
-import { RingtrainError, isRingtrainError, type Logger } from '@ringtrain/core';
+import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ringtrain/core';
 import type { BackendName } from '@ringtrain/config';
+import {
+  BulkReceiver,
+  PROTOCOL_VERSION,
+  bulkIndexOf,
+  chunkBytesFor,
+  decodeJobRequest,
+  encodeJobResult,
+  jobKind,
+  streamBulk,
+  tensorsFromFrames,
+  tensorsToFrames,
+  type Bulk,
+  type CoordinatorToWorkerMsg,
+  type JobKind,
+  type JobMsg,
+  type ResultPayload,
+} from '@ringtrain/protocol';
+import { WS_DEFAULTS, connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
 import { selectBackend } from '../backend';
-import { PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type JobMsg } from '@ringtrain/protocol';
-import { connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
-import { attentionJob, type JobEnv, type JobOutput } from './attention-job';
-import { benchAttentionJob, benchTransportJob } from './bench-job';
-import { evalStepJob, getParamsJob, setParamsJob, trainInitJob, trainStepJob, type WorkerState } from './train-jobs';
+import { attentionJob } from './attention-job';
+import type { JobEnv, JobHandlers, WorkerState } from './job-env';
+import { evalStepJob, getStateJob, setStateJob, trainInitJob, trainStepJob } from './train-jobs';
 
 /**
  * One worker process: data-plane server up, register with the coordinator, join the peer mesh
@@ -27,22 +43,50 @@ export interface WorkerProcessOptions {
   wsOptions?: WsOptions;
 }
 
-type JobHandler = (env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: ReturnType<typeof tensorsFromFrames>) => Promise<JobOutput>;
+/** registered: waiting for the world; ready: mesh up, idle; busy: running a job. */
+type WorkerLifecycle = 'starting' | 'registered' | 'ready' | 'busy' | 'stopped';
 
-const JOB_HANDLERS: Record<string, JobHandler> = {
+const BENCH_KINDS = ['bench-attention', 'bench-transport'] as const;
+type BenchKind = (typeof BENCH_KINDS)[number];
+
+const CORE_HANDLERS: Omit<JobHandlers, BenchKind> = {
   attention: attentionJob,
   'train-init': trainInitJob,
   'train-step': trainStepJob,
   'eval-step': evalStepJob,
-  'get-params': getParamsJob,
-  'set-params': setParamsJob,
-  'bench-attention': benchAttentionJob,
-  'bench-transport': benchTransportJob,
+  'get-state': getStateJob,
+  'set-state': setStateJob,
 };
+
+/** The handlers of every kind; the bench module (with its raw-TCP baseline) loads only when a bench job arrives. */
+async function handlersFor(kind: JobKind): Promise<JobHandlers> {
+  if (!(BENCH_KINDS as readonly string[]).includes(kind)) return { ...CORE_HANDLERS, ...NOT_LOADED };
+  const bench = await import('../bench/bench-jobs');
+  return { ...CORE_HANDLERS, 'bench-attention': bench.benchAttentionJob, 'bench-transport': bench.benchTransportJob };
+}
+
+const notLoaded = async (): Promise<never> => {
+  throw new RingtrainError('BAD_STATE', 'the bench module is not loaded');
+};
+const NOT_LOADED: Pick<JobHandlers, BenchKind> = { 'bench-attention': notLoaded, 'bench-transport': notLoaded };
+
+async function runHandler<K extends JobKind>(kind: K, env: JobEnv, msg: JobMsg, bulk: Bulk | undefined): Promise<ResultPayload> {
+  const request = decodeJobRequest(kind, { params: msg.params, tensors: tensorsFromFrames(msg.tensors), bulk });
+  const handler = (await handlersFor(kind))[kind];
+  return encodeJobResult(kind, await handler(env, request, msg.jobId));
+}
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
   const { logger, rank, worldSize } = opts;
+  const lifecycle = new StateMachine<WorkerLifecycle>(`worker ${rank}`, 'starting', {
+    starting: ['registered', 'stopped'],
+    registered: ['ready', 'stopped'],
+    ready: ['busy', 'stopped'],
+    busy: ['ready', 'stopped'],
+    stopped: [],
+  });
   const backend = await selectBackend(opts.backend, logger);
+  const chunkBytes = chunkBytesFor(opts.wsOptions?.maxFrameBytes ?? WS_DEFAULTS.maxFrameBytes);
   const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger, ...opts.wsOptions });
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
@@ -50,11 +94,15 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   try {
     conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions });
     await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
+    lifecycle.to('registered');
     logger.info(`rank ${rank}/${worldSize} registered; data plane on ${opts.host}:${peer.port}`);
 
+    const messages = conn.messages();
     let stopped = false;
-    for await (const msg of conn.messages()) {
-      stopped = await handle(msg);
+    for (;;) {
+      const next = await messages.next();
+      if (next.done) break;
+      stopped = await handle(next.value, messages);
       if (stopped) break;
     }
     // After `shutdown` the coordinator may close first; only an unasked-for end is an error.
@@ -63,38 +111,86 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       if (info.error) throw info.error;
     }
   } finally {
+    if (!lifecycle.is('stopped')) lifecycle.to('stopped');
     await mesh.transport?.close().catch(() => undefined);
     await peer.close().catch(() => undefined);
     await conn?.close().catch(() => undefined);
   }
 
-  async function handle(msg: CoordinatorToWorkerMsg): Promise<boolean> {
+  async function handle(msg: CoordinatorToWorkerMsg, messages: AsyncIterator<CoordinatorToWorkerMsg>): Promise<boolean> {
     switch (msg.t) {
       case 'world':
+        if (!lifecycle.is('registered')) return refuse(new RingtrainError('BAD_STATE', `worker ${rank} got a world while ${lifecycle.state}`, { hint: 'the world forms once per worker' }));
         if (msg.rank !== rank || msg.worldSize !== worldSize) {
           throw new RingtrainError('WORLD_MISMATCH', `coordinator placed this worker at rank ${msg.rank}/${msg.worldSize}, but it started as ${rank}/${worldSize}`);
         }
         mesh.transport = await peer.connectMesh(msg.peers, { timeoutMs: opts.connectTimeoutMs });
+        lifecycle.to('ready');
         await conn!.send({ t: 'ready', rank });
         logger.info(`rank ${rank}: mesh of ${worldSize} up`);
         return false;
-      case 'job':
-        await runJob(msg);
+      case 'job': {
+        // The job's bulk stream is read in full before anything runs: a stream that breaks
+        // off applies nothing, and its error closes the connection.
+        let bulk: Bulk | undefined;
+        if (msg.bulk) {
+          const received = await receiveBulk(msg, messages);
+          if (received === null) return true;
+          bulk = received;
+        }
+        await runJob(msg, bulk);
         return false;
+      }
+      case 'job-chunk':
+        return refuse(new RingtrainError('BAD_STREAM', `chunk ${msg.seq} of job ${msg.jobId} arrived outside a job's stream`));
       case 'shutdown':
         logger.info(`rank ${rank}: shutting down (${msg.reason})`);
         return true;
     }
   }
 
-  async function runJob(msg: JobMsg): Promise<void> {
+  /** Closes the coordinator connection with a coded error; the worker then stops. */
+  async function refuse(err: RingtrainError): Promise<boolean> {
+    logger.error(`${err.code}: ${err.message}`);
+    await conn!.fail(err);
+    return true;
+  }
+
+  async function receiveBulk(msg: JobMsg, messages: AsyncIterator<CoordinatorToWorkerMsg>): Promise<Bulk | null> {
+    const receiver = new BulkReceiver(msg.bulk!, `job ${msg.jobId} from the coordinator`);
     try {
-      const transport = mesh.transport;
-      if (!transport) throw new RingtrainError('BAD_STATE', `job ${msg.jobId} arrived before the mesh was up`);
-      const handler = JOB_HANDLERS[msg.kind];
-      if (!handler) throw new RingtrainError('UNKNOWN_JOB', `unknown job kind "${msg.kind}"`, { hint: `known kinds: ${Object.keys(JOB_HANDLERS).join(', ')}` });
-      const out = await handler({ transport, kernel: backend.kernel, state }, msg.jobId, msg.params, tensorsFromFrames(msg.tensors));
-      await conn!.send({ t: 'result', jobId: msg.jobId, tensors: tensorsToFrames(out.tensors), meta: out.meta });
+      while (!receiver.complete) {
+        const next = await messages.next();
+        if (next.done) throw new RingtrainError('BAD_STREAM', `the coordinator connection ended inside job ${msg.jobId}'s stream`);
+        const chunk = next.value;
+        if (chunk.t !== 'job-chunk' || chunk.jobId !== msg.jobId) {
+          throw new RingtrainError('BAD_STREAM', `a ${chunk.t} frame arrived inside job ${msg.jobId}'s stream`, { hint: 'a job\'s chunks follow it without anything in between' });
+        }
+        receiver.accept(chunk);
+      }
+      return receiver.take();
+    } catch (err) {
+      if (!isRingtrainError(err)) throw err;
+      await refuse(err);
+      return null;
+    }
+  }
+
+  async function runJob(msg: JobMsg, bulk: Bulk | undefined): Promise<void> {
+    try {
+      const kind = jobKind(msg.kind);
+      if (!lifecycle.is('ready')) {
+        throw new RingtrainError('BAD_STATE', `job ${msg.jobId} (${kind}) arrived while worker ${rank} is ${lifecycle.state}`, { hint: 'jobs come after the world has formed, one at a time' });
+      }
+      lifecycle.to('busy');
+      let out: ResultPayload;
+      try {
+        out = await runHandler(kind, { transport: mesh.transport!, kernel: backend.kernel, state }, msg, bulk);
+      } finally {
+        lifecycle.to('ready');
+      }
+      await conn!.send({ t: 'result', jobId: msg.jobId, tensors: tensorsToFrames(out.tensors), meta: out.meta, bulk: out.bulk && bulkIndexOf(out.bulk) });
+      if (out.bulk) await streamBulk(out.bulk, chunkBytes, (piece) => conn!.send({ t: 'result-chunk', jobId: msg.jobId, ...piece }));
     } catch (err) {
       const e = isRingtrainError(err) ? err : new RingtrainError('WORKER_ERROR', (err as Error)?.stack ?? String(err));
       logger.error(`job ${msg.jobId} failed: ${e.message}`);

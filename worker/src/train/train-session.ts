@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { RingtrainError } from '@ringtrain/core';
+import type { Bulk } from '@ringtrain/protocol';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { allReduceBucket } from '../comm/all-reduce';
@@ -9,6 +11,14 @@ import { initParams, paramSpecs, type Params } from '../model/params';
 import type { OptimConfig } from '@ringtrain/config';
 import { AdamW } from '../optim/adamw';
 import type { Strategy } from '../strategies/types';
+
+/** Names of AdamW's moments in a state stream: the prefix, then the parameter's name. */
+export const ADAM_M = 'adam.m.';
+export const ADAM_V = 'adam.v.';
+
+function stateMismatch(problem: string): RingtrainError {
+  return new RingtrainError('STATE_MISMATCH', `cannot load the state: ${problem}`, { hint: 'the state was saved from another model config; load it into the same model' });
+}
 
 export interface StepReport {
   /** This rank's share of the batch mean loss. */
@@ -86,6 +96,57 @@ export class TrainSession {
 
   async evaluate(env: { transport: Transport; kernel: AttentionKernel; strategy: Strategy }, batch: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
     return modelForward({ ...env }, this.model, this.params, batch, tag);
+  }
+
+  /** Flat per-parameter arrays as tensors with the parameters' real shapes. */
+  shaped(arrays: ReadonlyMap<string, Float32Array>, prefix = ''): Bulk {
+    const out: Bulk = new Map();
+    for (const s of paramSpecs(this.model)) {
+      const a = arrays.get(s.name);
+      if (a) out.set(prefix + s.name, { dtype: 'float32', shape: [...s.shape], data: a });
+    }
+    return out;
+  }
+
+  /** The parameters, in spec order, as views (no copy). */
+  paramState(): Bulk {
+    return this.shaped(this.params);
+  }
+
+  /** AdamW's moments as `adam.m.<param>` and `adam.v.<param>` (empty before the first step). */
+  optimizerState(): Bulk {
+    const { m, v } = this.optimizer.moments();
+    return new Map([...this.shaped(m, ADAM_M), ...this.shaped(v, ADAM_V)]);
+  }
+
+  /**
+   * Replaces the parameters (and, with `optimizerStep`, AdamW's moments and step) from `state`.
+   * Everything is checked first — every parameter present with its shape, nothing unknown — so
+   * a state that does not fit changes nothing.
+   */
+  loadState(state: Bulk, optimizerStep?: number): void {
+    const specs = paramSpecs(this.model);
+    const expected = new Map<string, number[]>();
+    for (const s of specs) expected.set(s.name, s.shape);
+    const withMoments = optimizerStep !== undefined && optimizerStep > 0;
+    if (withMoments) for (const s of specs) for (const p of [ADAM_M, ADAM_V]) expected.set(p + s.name, s.shape);
+    for (const [name, shape] of expected) {
+      const t = state.get(name);
+      if (!t) throw stateMismatch(`the state has no tensor "${name}"`);
+      if (t.dtype !== 'float32' || t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
+        throw stateMismatch(`tensor "${name}" is ${t.dtype} [${t.shape.join(', ')}], this model needs float32 [${shape.join(', ')}]`);
+      }
+    }
+    const extra = [...state.keys()].filter((n) => !expected.has(n));
+    if (extra.length) throw stateMismatch(`the state has tensors this model does not: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+    const data = (name: string) => state.get(name)!.data as Float32Array; // float32, checked above
+    for (const s of specs) this.params.get(s.name)!.set(data(s.name));
+    if (withMoments) {
+      const moments = (prefix: string) => new Map(specs.map((s) => [s.name, data(prefix + s.name)]));
+      this.optimizer.restore(optimizerStep, moments(ADAM_M), moments(ADAM_V));
+    } else if (optimizerStep === 0) {
+      this.optimizer.restore(0, new Map(), new Map());
+    }
   }
 
   /** sha256 over every parameter in a fixed order: equal on every rank, or replicas diverged. */

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { RingtrainError, SeededRandom, isRingtrainError, type Logger } from '@ringtrain/core';
-import { Coordinator, LocalLauncher, describeExit, type JobResult } from '@ringtrain/coordinator';
+import { withLocalWorld, type Coordinator, type RankResult } from '@ringtrain/coordinator';
 import { nativeStatus } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
-import { shardAttentionInputs, type AttentionInputs } from '../check/shard-inputs';
-import type { WireTensor } from '@ringtrain/transport';
+import { shardAttentionInputs, type AttentionInputs, type AttentionShardTensors } from '../check/shard-inputs';
 import { getStrategy, type StrategyName } from '@ringtrain/worker';
 import type { AttentionBenchConfig } from './attention-config';
 import { FLOP_MODEL, gflops, selfAttention, trainFlops } from './flops';
@@ -78,7 +76,7 @@ export interface AttentionReport {
     warmup: number;
     threadsPerWorker: number;
   };
-  kernel: { name: string; matmul: string; note: string | null };
+  kernel: { name: 'native' | 'tfjs'; matmul: string; note: string | null };
   singleProcess: {
     wallMs: number;
     kernelMs: number;
@@ -141,14 +139,8 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
     }
   }
 
-  const secret = randomBytes(24).toString('hex');
-  const coordinator = await Coordinator.start({ worldSize: P, secret, rendezvousTimeoutMs: 60000, jobTimeoutMs: cfg.timeoutMs, logger });
-  const launcher = new LocalLauncher({ worldSize: P, command: workerCommand, coordinatorUrl: coordinator.url, secret, logger, threadsPerWorker });
-  launcher.onUnexpectedExit((e) => coordinator.fail(describeExit(e)));
-  try {
-    logger.info(`starting ${P} worker processes, ${threadsPerWorker} BLAS thread(s) each`);
-    launcher.start();
-    await coordinator.waitForWorld();
+  logger.info(`${P} worker processes, ${threadsPerWorker} BLAS thread(s) each`);
+  await withLocalWorld({ workers: P, logger, workerCommand, jobTimeoutMs: cfg.timeoutMs, threadsPerWorker }, async ({ coordinator }) => {
 
     if (P < 2) report.transportNote = 'one worker: no link to measure';
     else if (cfg.transportBytes === 0) report.transportNote = 'skipped (--transport-mib 0)';
@@ -159,10 +151,12 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
       seqLen: problem.seqLen, heads: problem.heads, kvHeads: problem.kvHeads, headDim: problem.headDim, causal: problem.causal,
       scale: problem.scale, kernel: report.kernel.name, reps: cfg.reps, warmup: cfg.warmup,
     };
+    const job = (strategy: StrategyName, run: 'alone' | 'all-alone' | 'distributed', tensors: (r: number) => Partial<AttentionShardTensors>) =>
+      coordinator.runJob('bench-attention', Array.from({ length: P }, (_, r) => ({ params: { ...params, strategy, run }, tensors: tensors(r) })));
     logger.info(`single process: ${report.kernel.name} kernel on all ${problem.seqLen} tokens in one worker`);
     const full = fullInputs(inputs, cfg);
-    const alone = await coordinator.runJob('bench-attention', { ...params, strategy: 'ring', run: 'alone' }, Array.from({ length: P }, (_, r) => (r === 0 ? full : {})));
-    const allAlone = P > 1 ? await coordinator.runJob('bench-attention', { ...params, strategy: 'ring', run: 'all-alone' }, Array.from({ length: P }, () => full)) : alone;
+    const alone = await job('ring', 'alone', (r) => (r === 0 ? full : {}));
+    const allAlone = P > 1 ? await job('ring', 'all-alone', () => full) : alone;
     const flops = trainFlops(selfAttention(problem.seqLen, problem.heads, problem.headDim, problem.causal));
     const soloRows = timings(alone[0]);
     const busyRows = allAlone.map(timings);
@@ -182,10 +176,9 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
 
     for (const [i, name] of runnable.entries()) {
       const layout = makeLayout(getStrategy(name).layout, problem.seqLen, P);
-      const perRank = Array.from({ length: P }, (_, r) => shardAttentionInputs(inputs, cfg.problem, layout, r));
-      let results: JobResult[];
+      let results: Array<RankResult<'bench-attention'>>;
       try {
-        results = await coordinator.runJob('bench-attention', { ...params, strategy: name, run: 'distributed' }, perRank);
+        results = await job(name, 'distributed', (r) => shardAttentionInputs(inputs, cfg.problem, layout, r));
       } catch (err) {
         // A failed job may have taken the world with it: report what was measured so far.
         if (!isRingtrainError(err)) throw err;
@@ -201,10 +194,7 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
     }
     const ring = report.strategies.find((s) => s.name === 'ring');
     for (const s of report.strategies) s.speedupVsRing = ring ? ring.wallMs / s.wallMs : null;
-  } finally {
-    await coordinator.shutdown('bench finished');
-    await launcher.stop();
-  }
+  });
   if (cfg.simulate) {
     const fit = report.singleProcess!.kernelGflops * 1e9;
     report.simulation = projectStrategies(problem, cfg.simulate, fit, `fit: the ${report.kernel.name} kernel's single-process run above, ${threadsPerWorker} thread(s)`);
@@ -240,7 +230,7 @@ function makeInputs(cfg: AttentionBenchConfig): AttentionInputs {
 }
 
 /** The whole sequence as one shard (the single-process baseline). */
-function fullInputs(x: AttentionInputs, cfg: AttentionBenchConfig): Record<string, WireTensor> {
+function fullInputs(x: AttentionInputs, cfg: AttentionBenchConfig): AttentionShardTensors {
   return shardAttentionInputs(x, cfg.problem, makeLayout('contiguous', cfg.problem.seqLen, 1), 0);
 }
 
@@ -251,16 +241,16 @@ interface RepTiming {
 }
 
 /** A rank's `timings` [reps, 3] (wall, kernel, wait ms), checked before use. */
-function timings(result: JobResult): RepTiming[] {
+function timings(result: RankResult<'bench-attention'>): RepTiming[] {
   const t = result.tensors.timings;
   if (!t || t.dtype !== 'float32' || t.shape.length !== 2 || t.shape[1] !== 3) {
     throw new RingtrainError('BAD_RESULT', `rank ${result.rank} returned no valid bench timings`, { details: { rank: result.rank } });
   }
-  const d = t.data as Float32Array;
+  const d = t.data;
   return Array.from({ length: t.shape[0] }, (_, i) => ({ wallMs: d[i * 3], kernelMs: d[i * 3 + 1], waitMs: d[i * 3 + 2] }));
 }
 
-function summarize(name: StrategyName, results: JobResult[], reps: number, ref: { alone: number; allBusy: number; flops: number }): StrategyResult {
+function summarize(name: StrategyName, results: Array<RankResult<'bench-attention'>>, reps: number, ref: { alone: number; allBusy: number; flops: number }): StrategyResult {
   const perRank = results.map(timings);
   const stepWalls = Array.from({ length: reps }, (_, i) => Math.max(...perRank.map((rows) => rows[i].wallMs)));
   const ranks: RankTiming[] = results.map((res, r) => {
@@ -271,7 +261,7 @@ function summarize(name: StrategyName, results: JobResult[], reps: number, ref: 
       computeMs: median(rows.map((t) => t.wallMs - t.waitMs)),
       waitMs: median(rows.map((t) => t.waitMs)),
       kernelMs: median(rows.map((t) => t.kernelMs)),
-      bytesSent: Number(res.meta.bytesSentPerRep ?? 0),
+      bytesSent: res.meta.bytesSentPerRep ?? 0,
     };
   });
   const busiest = ranks.reduce((a, b) => (b.computeMs > a.computeMs ? b : a));
@@ -293,11 +283,10 @@ function summarize(name: StrategyName, results: JobResult[], reps: number, ref: 
 async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfig, logger: Logger): Promise<TransportResult> {
   const chunks = cfg.transportBytes / cfg.chunkBytes;
   const directions: TransportResult['directions'] = [];
-  const none = Array.from({ length: cfg.workers }, () => ({}));
   for (const [from, to] of [[0, 1], [1, 0]]) {
     const rate = async (mode: 'ws' | 'tcp') => {
       const params = { mode, from, to, chunkBytes: cfg.chunkBytes, chunks, reps: cfg.reps, warmup: cfg.warmup };
-      const results = await coordinator.runJob('bench-transport', params, none);
+      const results = await coordinator.runOnAll('bench-transport', { params, tensors: {} });
       const ms = results.find((r) => r.rank === from)?.tensors.ms;
       if (!ms || ms.dtype !== 'float32' || ms.data.length === 0) throw new RingtrainError('BAD_RESULT', `rank ${from} returned no transport timings`);
       return cfg.transportBytes / (median([...ms.data]) / 1000);

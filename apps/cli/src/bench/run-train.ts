@@ -1,11 +1,9 @@
 import type { Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, stagePasskeyOptions, type ModelConfig, type TrainConfig } from '@ringtrain/config';
-import { countTargets, shardTokenBatch } from '@ringtrain/coordinator';
+import { withLocalWorld } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { nativeStatus, sgemm } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
-import type { JsonObject } from '@ringtrain/protocol';
-import { withLocalWorld } from '../check/workers';
 import { median } from './stats';
 
 export interface TrainBenchReport {
@@ -84,16 +82,15 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
   const sgemmPerStep: number[] = [];
   let sgemmAfter: number | null = null;
   const peak = new Array<number>(cfg.workers).fill(0);
-  await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async (coordinator) => {
-    const none = Array.from({ length: cfg.workers }, () => ({}));
-    await coordinator.runJob('train-init', { model: { ...cfg.model } as unknown as JsonObject, optim: { ...cfg.optim } as unknown as JsonObject, seed: cfg.seed, strategy: cfg.strategy }, none);
+  await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async ({ replicas }) => {
+    await replicas.init(cfg);
     for (let i = 0; i < opts.warmup + cfg.steps; i++) {
       const batch = data.nextBatch(cfg.batchSize);
       const sgemmNow = i >= opts.warmup ? await sgemmBetweenSteps() : null;
       const t0 = performance.now();
-      const results = await coordinator.runJob('train-step', { seqLen: cfg.seqLen, batch: cfg.batchSize, globalTokens: countTargets(batch.targets), hashCheck: false, predictions: false }, shardTokenBatch(layout, batch.inputs, batch.targets, cfg.batchSize, cfg.model.prevTokenEmbed));
+      const r = await replicas.step(layout, { ...batch, batchSize: cfg.batchSize }, cfg.model.prevTokenEmbed, { hashCheck: false, predictions: false, grads: false });
       const ms = performance.now() - t0;
-      results.forEach((r) => (peak[r.rank] = Math.max(peak[r.rank], Number(r.meta.rssBytes))));
+      r.rssBytes.forEach((bytes, rank) => (peak[rank] = Math.max(peak[rank], bytes)));
       opts.logger.info(`${i < opts.warmup ? 'warm-up' : 'step'} ${i + 1}: ${ms.toFixed(0)} ms`);
       if (i >= opts.warmup) {
         stepMs.push(ms);

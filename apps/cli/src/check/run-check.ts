@@ -2,10 +2,10 @@ import { SeededRandom, type Logger } from '@ringtrain/core';
 import { errorStats, referenceBackward, referenceForward } from '@ringtrain/kernels';
 import { gatherRows, makeLayout } from '@ringtrain/layout';
 import { getStrategy } from '@ringtrain/worker';
+import { withLocalWorld } from '@ringtrain/coordinator';
 import type { CheckConfig } from './config';
 import { writeDump } from './dump';
 import { shardAttentionInputs } from './shard-inputs';
-import { withLocalWorld } from './workers';
 import { CHECKED_TENSORS, caseOk, type CheckCase, type CheckReport, type CheckedTensor } from './report';
 
 /**
@@ -32,24 +32,24 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
   const reference: Record<CheckedTensor, Float32Array> = { out: refFwd.out, ...refGrads };
 
   const cases: CheckCase[] = [];
-  await withLocalWorld({ workers: P, logger, workerCommand, jobTimeoutMs: cfg.timeoutMs }, async (coordinator) => {
+  await withLocalWorld({ workers: P, logger, workerCommand, jobTimeoutMs: cfg.timeoutMs }, async ({ coordinator }) => {
     for (const [i, name] of cfg.strategies.entries()) {
       const strategy = getStrategy(name);
       const layout = makeLayout(strategy.layout, S, P);
-      const perRank = Array.from({ length: P }, (_, r) => shardAttentionInputs(inputs, problem, layout, r));
-      const results = await coordinator.runJob('attention', { strategy: name, seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale }, perRank);
+      const params = { strategy: name, seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale };
+      const results = await coordinator.runJob('attention', Array.from({ length: P }, (_, r) => ({ params, tensors: shardAttentionInputs(inputs, problem, layout, r) })));
       const gathered = {} as Record<CheckedTensor, Float32Array>;
       const errors = {} as CheckCase['errors'];
       for (const t of CHECKED_TENSORS) {
         const rowSize = (t === 'dk' || t === 'dv' ? Hkv : H) * D;
-        gathered[t] = gatherRows(layout, results.map((r) => r.tensors[t].data as Float32Array), rowSize);
+        gathered[t] = gatherRows(layout, results.map((r) => r.tensors[t].data), rowSize);
         const e = errorStats(gathered[t], reference[t]);
         errors[t] = { maxAbs: e.maxAbs, maxRel: e.rel };
       }
       const c: CheckCase = {
         strategy: name, workers: P, seqLen: S, causal, errors,
-        forwardMs: Math.max(...results.map((r) => Number(r.meta.forwardMs))),
-        backwardMs: Math.max(...results.map((r) => Number(r.meta.backwardMs))),
+        forwardMs: Math.max(...results.map((r) => r.meta.forwardMs)),
+        backwardMs: Math.max(...results.map((r) => r.meta.backwardMs)),
       };
       cases.push(c);
       const worst = Math.max(...CHECKED_TENSORS.map((t) => errors[t].maxRel));

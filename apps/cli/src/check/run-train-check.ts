@@ -1,12 +1,11 @@
 import type { Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
-import { countTargets, shardTokenBatch } from '@ringtrain/coordinator';
+import { withLocalWorld } from '@ringtrain/coordinator';
 import { passkeyBatch } from '@ringtrain/data';
 import { errorStats } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
-import type { JsonObject } from '@ringtrain/protocol';
+import type { Bulk } from '@ringtrain/protocol';
 import { AdamW, initParams, paramSpecs, referenceLossAndGrads, type Params, type StrategyName } from '@ringtrain/worker';
-import { withLocalWorld } from './workers';
 
 export interface TrainCheckCase {
   strategy: StrategyName;
@@ -47,7 +46,6 @@ export interface TrainCheckOptions {
  */
 export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, workerCommand: readonly string[]): Promise<{ ok: boolean; cases: TrainCheckCase[] }> {
   const batch = passkeyBatch({ seqLen: o.seqLen, batchSize: o.batchSize, seed: o.seed, index: 0, split: 'train' });
-  const globalTokens = countTargets(batch.targets);
 
   logger.info(`reference: single-process training step, seq ${o.seqLen} × batch ${o.batchSize}`);
   const initial = initParams(o.model, o.seed);
@@ -57,22 +55,26 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
   const refStep = new AdamW(o.optim, decayed).step(refParams, ref.grads);
 
   const cases: TrainCheckCase[] = [];
-  await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async (coordinator) => {
+  await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async ({ replicas }) => {
     for (const strategy of o.strategies) {
       const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
-      const none = Array.from({ length: o.workers }, () => ({}));
-      await coordinator.runJob('train-init', { model: { ...o.model } as unknown as JsonObject, optim: { ...o.optim } as unknown as JsonObject, seed: o.seed, strategy }, none);
-      const results = await coordinator.runJob('train-step', { seqLen: o.seqLen, batch: o.batchSize, globalTokens, hashCheck: true, predictions: false, grads: true }, shardTokenBatch(layout, batch.inputs, batch.targets, o.batchSize, o.model.prevTokenEmbed));
-      const hashes = new Set(results.map((r) => String(r.meta.hash)));
-      const params = (await coordinator.runJob('get-params', {}, none))[0].tensors;
-      const grads = appliedGradients(results, [...ref.grads.keys()]);
+      await replicas.init({ model: o.model, optim: o.optim, seed: o.seed, strategy });
+      // No hash check inside the step: replicas that differ are reported (as an infinite error), not thrown.
+      const step = await replicas.step(layout, { ...batch, batchSize: o.batchSize }, o.model.prevTokenEmbed, { hashCheck: false, predictions: false, grads: true });
+      let state: Bulk | null = null;
+      try {
+        state = (await replicas.getState(false)).state;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'REPLICA_DIVERGED') throw err;
+      }
+      const params = state ?? new Map();
+      const grads = appliedGradients(step.grads ?? [], [...ref.grads.keys()]);
       let maxGradRelErr = grads === null ? Infinity : 0;
       if (grads !== null) for (const [name, g] of ref.grads) maxGradRelErr = Math.max(maxGradRelErr, errorStats(grads.get(name)!, g).rel);
-      const maxUpdateRelErr = grads === null ? Infinity : updateError(o.optim, decayed, initial, grads, params);
-      let maxParamRelErr = hashes.size === 1 ? 0 : Infinity; // replicas must be identical
-      for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(params[name].data as Float32Array, p).rel);
-      const loss = results.reduce((a, r) => a + Number(r.meta.loss), 0);
-      const gradNorm = Number(results[0].meta.gradNorm);
+      const maxUpdateRelErr = grads === null || state === null ? Infinity : updateError(o.optim, decayed, initial, grads, params);
+      let maxParamRelErr = state !== null ? 0 : Infinity; // replicas must be identical
+      if (state !== null) for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(floats(params, name), p).rel);
+      const { loss, gradNorm } = step;
       const c: TrainCheckCase = {
         strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxUpdateRelErr, maxParamRelErr,
         ok:
@@ -117,10 +119,11 @@ function onlyParamsDiffer(cases: readonly TrainCheckCase[], tolerance: number): 
 }
 
 /** The gradients every rank applied, if all returned them and they are equal bit for bit; else null. */
-function appliedGradients(results: ReadonlyArray<{ tensors: Record<string, { data: unknown }> }>, names: readonly string[]): Map<string, Float32Array> | null {
+function appliedGradients(perRank: readonly Bulk[], names: readonly string[]): Map<string, Float32Array> | null {
+  if (perRank.length === 0) return null;
   const out = new Map<string, Float32Array>();
   for (const name of names) {
-    const mine = results.map((r) => r.tensors[`grad.${name}`]?.data as Float32Array | undefined);
+    const mine = perRank.map((g) => (g.has(name) ? floats(g, name) : undefined));
     const first = mine[0];
     if (first === undefined || !mine.every((m) => m !== undefined && m.length === first.length && m.every((x, i) => Object.is(x, first[i])))) return null;
     out.set(name, first);
@@ -129,16 +132,22 @@ function appliedGradients(results: ReadonlyArray<{ tensors: Record<string, { dat
 }
 
 /** maxUpdateRelErr: the workers' change to each parameter against AdamW's, run here on the initial weights and their gradients. */
-function updateError(optim: OptimConfig, decayed: ReadonlySet<string>, initial: Params, grads: Map<string, Float32Array>, params: Record<string, { data: unknown }>): number {
+function updateError(optim: OptimConfig, decayed: ReadonlySet<string>, initial: Params, grads: Map<string, Float32Array>, params: Bulk): number {
   const after = copyParams(initial);
   new AdamW(optim, new Set(decayed)).step(after, grads);
   let worst = 0;
   for (const [name, want] of after) {
     const start = initial.get(name)!;
-    const got = params[name].data as Float32Array;
+    const got = floats(params, name);
     worst = Math.max(worst, errorStats(got.map((x, i) => x - start[i]), want.map((x, i) => x - start[i])).rel);
   }
   return worst;
+}
+
+/** A float32 tensor of a state, as a flat array (missing or int32: an empty array, which errorStats refuses as a length mismatch). */
+function floats(state: Bulk, name: string): Float32Array {
+  const t = state.get(name);
+  return t?.dtype === 'float32' ? t.data : new Float32Array(0);
 }
 
 function copyParams(p: Params): Params {

@@ -1,6 +1,6 @@
 import type { Layout } from '@ringtrain/layout';
 import { shardRows } from '@ringtrain/layout';
-import type { WireTensor } from '@ringtrain/transport';
+import type { F32Tensor, I32Tensor } from '@ringtrain/protocol';
 import type { AttentionProblem } from '@ringtrain/worker';
 
 /** Global attention inputs, sequence-major: q/dout [S, H, D], k/v [S, Hkv, D]. */
@@ -12,10 +12,19 @@ export interface AttentionInputs {
 }
 
 /** Rank r's `attention`/`bench-attention` job tensors: its rows of every input and their global positions. */
-export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, layout: Layout, r: number): Record<string, WireTensor> {
+/** One rank's tensors of an `attention` or `bench-attention` job. */
+export interface AttentionShardTensors {
+  q: F32Tensor;
+  k: F32Tensor;
+  v: F32Tensor;
+  dout: F32Tensor;
+  pos: I32Tensor;
+}
+
+export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, layout: Layout, r: number): AttentionShardTensors {
   const { heads: H, kvHeads: Hkv, headDim: D } = p;
   const n = layout.shardSize(r);
-  const f32 = (shape: number[], data: Float32Array): WireTensor => ({ dtype: 'float32', shape, data });
+  const f32 = (shape: number[], data: Float32Array): F32Tensor => ({ dtype: 'float32', shape, data });
   return {
     q: f32([n, H, D], shardRows(layout, x.q, H * D, r)),
     k: f32([n, Hkv, D], shardRows(layout, x.k, Hkv * D, r)),

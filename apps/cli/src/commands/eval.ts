@@ -3,12 +3,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, decodeSafetensors } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, resolveTrainConfig, type TrainConfig } from '@ringtrain/config';
-import { evaluate } from '@ringtrain/coordinator';
+import { evaluate, withLocalWorld } from '@ringtrain/coordinator';
 import { makeLayout } from '@ringtrain/layout';
-import type { JsonObject } from '@ringtrain/protocol';
-import type { WireTensor } from '@ringtrain/transport';
+import type { Bulk } from '@ringtrain/protocol';
 import { parseIntOption } from '../check/config';
-import { withLocalWorld } from '../check/workers';
 import { workerCommand } from '../cli-entry';
 
 /** `ringtrain eval`: loss and passkey accuracy of a trained run, at any sequence length. */
@@ -43,16 +41,15 @@ export function registerEvalCommand(program: Command): void {
         evalSamples: parseIntOption('--samples', o.samples, 1),
       }, o.runDir);
       const { tensors } = decodeSafetensors(readFileSync(modelFile), modelFile);
-      const weights: Record<string, WireTensor> = {};
-      for (const [name, t] of tensors) weights[name] = { dtype: 'float32', shape: [t.data.length], data: t.data };
+      const weights: Bulk = new Map();
+      for (const [name, t] of tensors) weights.set(name, { dtype: 'float32', shape: t.shape, data: t.data });
       const logger = createLogger({ name: 'eval', level: o.json ? 'warn' : 'info' });
       const result = await withLocalWorld(
         { workers: cfg.workers, logger, workerCommand: workerCommand('--backend', cfg.backend), jobTimeoutMs: 1_800_000 },
-        async (coordinator) => {
-          const all = Array.from({ length: cfg.workers }, () => ({}));
-          await coordinator.runJob('train-init', { model: { ...cfg.model } as unknown as JsonObject, optim: { ...cfg.optim } as unknown as JsonObject, seed: cfg.seed, strategy: cfg.strategy }, all);
-          await coordinator.runJob('set-params', {}, Array.from({ length: cfg.workers }, () => weights));
-          return evaluate(cfg, coordinator, makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers), saved.steps);
+        async ({ replicas }) => {
+          await replicas.init(cfg);
+          await replicas.setState(weights);
+          return evaluate(cfg, replicas, makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers), saved.steps);
         },
       );
       if (o.json) {

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RingtrainError } from '@ringtrain/core';
 import {
   installNativeKernels,
@@ -13,9 +14,9 @@ import {
 import { createInMemoryWorld, type Transport, type WireTensor } from '@ringtrain/transport';
 import { runAttentionShard } from '../attention/run-shard';
 import { exposedCommMs, resetExposedComm } from '../comm/comm-timer';
+import { problemOf } from '../process/attention-job';
+import type { JobHandler } from '../process/job-env';
 import { getStrategy } from '../strategies/registry';
-import { problemFromParams, type JobEnv, type JobOutput } from './attention-job';
-import { int, str, tensor } from './job-params';
 
 /**
  * Jobs of `ringtrain bench attention`.
@@ -35,31 +36,18 @@ import { int, str, tensor } from './job-params';
  * between the same two processes; the sender times first byte to the receiver's ack.
  */
 const TIMING_COLUMNS = 3; // wallMs, kernelMs, waitMs
-const RUNS = ['distributed', 'alone', 'all-alone'];
 
-export async function benchAttentionJob(env: JobEnv, jobId: string, params: Record<string, unknown>, tensors: Record<string, WireTensor>): Promise<JobOutput> {
-  const strategy = getStrategy(str(params, 'strategy'));
-  const problem = problemFromParams(params);
-  const reps = atLeast(params, 'reps', 1);
-  const warmup = atLeast(params, 'warmup', 0);
-  const run = str(params, 'run');
-  if (!RUNS.includes(run)) throw new RingtrainError('BAD_JOB', `job parameter "run" must be one of ${RUNS.join(', ')}, got ${JSON.stringify(run)}`);
-  const kernelChoice = str(params, 'kernel');
-  if (run === 'alone' && env.transport.rank !== 0) return { tensors: {}, meta: { idle: true } };
-
-  const pos = tensor(tensors, 'pos', 'int32');
-  const S = pos.shape[0];
-  const { heads: H, kvHeads: Hkv, headDim: D } = problem;
-  const shard = {
-    q: tensor(tensors, 'q', 'float32', [S, H, D]).data as Float32Array,
-    k: tensor(tensors, 'k', 'float32', [S, Hkv, D]).data as Float32Array,
-    v: tensor(tensors, 'v', 'float32', [S, Hkv, D]).data as Float32Array,
-    dout: tensor(tensors, 'dout', 'float32', [S, H, D]).data as Float32Array,
-    pos: pos.data as Int32Array,
-  };
+export const benchAttentionJob: JobHandler<'bench-attention'> = async (env, { params, tensors }, jobId) => {
+  const strategy = getStrategy(params.strategy);
+  const problem = problemOf(params);
+  const { reps, warmup, run } = params;
+  if (run === 'alone' && env.transport.rank !== 0) return { meta: { idle: true }, tensors: {} };
+  const { pos, q, k, v, dout } = tensors;
+  if (!pos || !q || !k || !v || !dout) throw new RingtrainError('BAD_JOB', `bench-attention (${run}) came without its inputs q, k, v, dout and pos`);
+  const shard = { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data };
   const transport = run === 'distributed' ? env.transport : createInMemoryWorld(1)[0];
   const synchronized = run !== 'alone' && env.transport.worldSize > 1;
-  const choice = chooseKernel(kernelChoice, env.transport.rank);
+  const choice = chooseKernel(params.kernel, env.transport.rank);
   try {
     const kernel = timedKernel(choice.kernel);
     const timings = new Float32Array(reps * TIMING_COLUMNS);
@@ -87,34 +75,29 @@ export async function benchAttentionJob(env: JobEnv, jobId: string, params: Reco
         bytesSentPerRep: bytesSent,
         messagesSentPerRep: messagesSent,
         blasThreads: process.env.OPENBLAS_NUM_THREADS ?? '',
-        shardTokens: S,
+        shardTokens: pos.shape[0],
       },
     };
   } finally {
     choice.restore();
   }
-}
+};
 
-export async function benchTransportJob(env: JobEnv, jobId: string, params: Record<string, unknown>): Promise<JobOutput> {
-  const mode = str(params, 'mode');
-  if (mode !== 'ws' && mode !== 'tcp') throw new RingtrainError('BAD_JOB', `job parameter "mode" must be "ws" or "tcp", got ${JSON.stringify(mode)}`);
+export const benchTransportJob: JobHandler<'bench-transport'> = async (env, { params }, jobId) => {
   const { transport } = env;
-  const from = rankParam(params, 'from', transport.worldSize);
-  const to = rankParam(params, 'to', transport.worldSize);
-  if (from === to) throw new RingtrainError('BAD_JOB', `bench-transport needs two ranks, got from = to = ${from}`);
-  const chunkBytes = atLeast(params, 'chunkBytes', 4);
-  if (chunkBytes % 4 !== 0) throw new RingtrainError('BAD_JOB', `job parameter "chunkBytes" must be a multiple of 4, got ${chunkBytes}`);
-  const stream: Stream = { chunkBytes, chunks: atLeast(params, 'chunks', 1), rounds: atLeast(params, 'warmup', 0) + atLeast(params, 'reps', 1), warmup: atLeast(params, 'warmup', 0) };
+  const { mode, from, to, chunkBytes } = params;
+  if (from >= transport.worldSize || to >= transport.worldSize) throw new RingtrainError('BAD_JOB', `bench-transport between ranks ${from} and ${to} in a world of ${transport.worldSize}`);
+  const stream: Stream = { chunkBytes, chunks: params.chunks, rounds: params.warmup + params.reps, warmup: params.warmup };
   const { rank } = transport;
-  if (rank !== from && rank !== to) return { tensors: {}, meta: { idle: true } };
+  if (rank !== from && rank !== to) return { meta: { idle: true }, tensors: {} };
   const peer = rank === from ? to : from;
   const ms = mode === 'ws'
     ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
     : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
-  if (rank !== from) return { tensors: {}, meta: { receiver: true } };
+  if (rank !== from) return { meta: { receiver: true }, tensors: {} };
   const timed = Float32Array.from(ms.slice(stream.warmup));
   return { tensors: { ms: { dtype: 'float32', shape: [timed.length], data: timed } }, meta: { sender: true, bytesPerRound: chunkBytes * stream.chunks } };
-}
+};
 
 interface Stream {
   chunkBytes: number;
@@ -147,20 +130,20 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
 
 /**
  * The same volume over a plain TCP socket on 127.0.0.1 between the same two processes: the
- * receiver listens and passes its port through the transport; one connection serves every
- * round (as one ws link does); the receiver answers each round's last byte with a 1-byte ack.
+ * receiver listens on loopback only and passes its port and a one-time token through the
+ * authenticated transport; a connection that does not open with that token is dropped. One
+ * connection serves every round (as one ws link does); the receiver answers each round's last
+ * byte with a 1-byte ack.
  */
 async function streamOverTcp(transport: Transport, sending: boolean, peer: number, tag: string, s: Stream): Promise<number[]> {
   const roundBytes = s.chunkBytes * s.chunks;
   if (!sending) {
+    const token = randomBytes(TOKEN_BYTES);
     const server = createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const port = (server.address() as { port: number }).port;
-    const accepted = once(server, 'connection') as Promise<[Socket]>;
-    await transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port } });
-    const [socket] = await accepted;
-    server.close();
+    const socket = await acceptWithToken(server, token, () => transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port, token: token.toString('hex') } }));
     await new Promise<void>((resolve, reject) => {
       let received = 0;
       let acked = 0;
@@ -174,14 +157,19 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
           else socket.write(ACK);
         }
       });
+      socket.resume();
     });
     return [];
   }
   const msg = await transport.recv(peer, `${tag}.port`);
   const port = msg.meta?.port;
-  if (typeof port !== 'number' || !Number.isInteger(port)) throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port for the baseline, got ${JSON.stringify(port)}`);
+  const token = msg.meta?.token;
+  if (typeof port !== 'number' || !Number.isInteger(port) || typeof token !== 'string' || token.length !== 2 * TOKEN_BYTES) {
+    throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port and token for the baseline, got ${JSON.stringify(msg.meta)}`);
+  }
   const socket = connect({ port, host: '127.0.0.1', noDelay: true });
   await once(socket, 'connect');
+  socket.write(Buffer.from(token, 'hex'));
   const chunk = Buffer.from(filledChunk(s.chunkBytes).buffer);
   const acks = new AckCounter(socket);
   const ms: number[] = [];
@@ -198,6 +186,39 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
     socket.destroy();
   }
   return ms;
+}
+
+const TOKEN_BYTES = 16;
+
+/**
+ * The first connection that opens with `token`; others are dropped. Bytes after the token are
+ * put back for the caller's reader. The server is closed once one is accepted.
+ */
+async function acceptWithToken(server: Server, token: Buffer, announce: () => Promise<unknown>): Promise<Socket> {
+  const accepted = new Promise<Socket>((resolve) => {
+    server.on('connection', (socket: Socket) => {
+      let head = Buffer.alloc(0);
+      const onData = (buf: Buffer) => {
+        head = Buffer.concat([head, buf]);
+        if (head.length < token.length) return;
+        socket.off('data', onData);
+        if (!timingSafeEqual(head.subarray(0, token.length), token)) {
+          socket.destroy();
+          return;
+        }
+        socket.pause();
+        const rest = head.subarray(token.length);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(socket);
+      };
+      socket.on('data', onData);
+      socket.on('error', () => socket.destroy());
+    });
+  });
+  await announce();
+  const socket = await accepted;
+  server.close();
+  return socket; // paused: the caller resumes it once its reader is attached
 }
 
 const ACK = Buffer.from([1]);
@@ -289,7 +310,7 @@ function timedKernel(inner: AttentionKernel): AttentionKernel & { ms: number; re
  * use tfjs ops). `tfjs`: tfjs ops on tfjs's own CPU kernels. The worker's MatMul is put back as
  * it was after the job.
  */
-function chooseKernel(choice: string, rank: number): { kernel: AttentionKernel; matmul: 'native' | 'tfjs'; restore: () => void } {
+function chooseKernel(choice: 'native' | 'tfjs', rank: number): { kernel: AttentionKernel; matmul: 'native' | 'tfjs'; restore: () => void } {
   const wasInstalled = nativeKernelsInstalled();
   if (choice === 'native') {
     const status = nativeStatus();
@@ -307,27 +328,12 @@ function chooseKernel(choice: string, rank: number): { kernel: AttentionKernel; 
       },
     };
   }
-  if (choice === 'tfjs') {
-    if (wasInstalled) uninstallNativeKernels();
-    return {
-      kernel: tfjsKernel,
-      matmul: 'tfjs',
-      restore: () => {
-        if (wasInstalled) installNativeKernels();
-      },
-    };
-  }
-  throw new RingtrainError('BAD_JOB', `job parameter "kernel" must be "native" or "tfjs", got ${JSON.stringify(choice)}`);
-}
-
-function atLeast(params: Record<string, unknown>, field: string, min: number): number {
-  const v = int(params, field);
-  if (v < min) throw new RingtrainError('BAD_JOB', `job parameter "${field}" must be at least ${min}, got ${v}`);
-  return v;
-}
-
-function rankParam(params: Record<string, unknown>, field: string, worldSize: number): number {
-  const v = int(params, field);
-  if (v < 0 || v >= worldSize) throw new RingtrainError('BAD_JOB', `job parameter "${field}" must be a rank below ${worldSize}, got ${v}`);
-  return v;
+  if (wasInstalled) uninstallNativeKernels();
+  return {
+    kernel: tfjsKernel,
+    matmul: 'tfjs',
+    restore: () => {
+      if (wasInstalled) installNativeKernels();
+    },
+  };
 }

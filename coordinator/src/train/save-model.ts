@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import { writeSafetensors } from '@ringtrain/core';
+import type { TrainConfig } from '@ringtrain/config';
+import type { Replicas } from '../world/replicas';
+
+/** `__metadata__.format` of the model files ringtrain writes. */
+export const MODEL_FILE_FORMAT = 'ringtrain.model/1';
+
+/**
+ * Writes the trained parameters to runDir/model.safetensors: every tensor under its parameter
+ * name with its real shape (docs/model.md), and the model config in the file's metadata. The
+ * state comes from rank 0 in chunks, and the file is written tensor by tensor, atomically.
+ */
+export async function saveModel(cfg: TrainConfig, replicas: Replicas): Promise<string> {
+  const { state } = await replicas.getState(false);
+  const file = join(cfg.runDir, 'model.safetensors');
+  const tensors = [...state].map(([name, t]) => ({ name, shape: t.shape, data: t.data as Float32Array })); // parameters are float32
+  writeSafetensors(file, tensors, { format: MODEL_FILE_FORMAT, model: JSON.stringify(cfg.model), steps: String(cfg.totalSteps) });
+  return file;
+}

@@ -1,0 +1,125 @@
+import { RingtrainError } from '@ringtrain/core';
+import type { ModelConfig, OptimConfig, TrainStrategy } from '@ringtrain/config';
+import type { Layout } from '@ringtrain/layout';
+import type { Bulk } from '@ringtrain/protocol';
+import type { Coordinator, RankResult } from '../coordinator';
+import { countTargets, gatherTokenBatch, shardTokenBatch } from '../train/shard-batch';
+
+/** A token batch in global order: [B, S] inputs and next-token targets (-1: no loss). */
+export interface TokenBatch {
+  inputs: Int32Array;
+  targets: Int32Array;
+  batchSize: number;
+}
+
+export interface StepOptions {
+  /** Compare the replicas' parameter hashes after the step. */
+  hashCheck: boolean;
+  /** Gather the argmax predictions [B, S] in global order. */
+  predictions: boolean;
+  /** Bring back every rank's all-reduced gradients (check --train). */
+  grads: boolean;
+}
+
+export interface StepOutcome {
+  /** Batch mean loss (the ranks' shares summed). */
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  /** The slowest rank's split of the step. */
+  computeMs: number;
+  attentionMs: number;
+  commMs: number;
+  allReduceMs: number;
+  optimizerMs: number;
+  /** Peak resident set of each worker so far, by rank. */
+  rssBytes: number[];
+  /** Targets that count in the loss over the whole batch. */
+  globalTokens: number;
+  predictions?: Int32Array;
+  /** Each rank's applied gradients, by rank (with `grads`). */
+  grads?: Bulk[];
+}
+
+/**
+ * Typed calls on the training replicas of a formed world — one per rank, kept identical — used by
+ * `train`, `eval`, `check --train` and `bench train` alike.
+ */
+export class Replicas {
+  constructor(readonly coordinator: Coordinator) {}
+
+  get workers(): number {
+    return this.coordinator.worldSize;
+  }
+
+  /** Every rank builds the same weights from the seed; the hashes prove they did. */
+  async init(p: { model: ModelConfig; optim: OptimConfig; seed: number; strategy: TrainStrategy }): Promise<string> {
+    const results = await this.coordinator.runOnAll('train-init', { params: { model: { ...p.model }, optim: { ...p.optim }, seed: p.seed, strategy: p.strategy }, tensors: {} });
+    return sameHash(results.map((r) => r.meta.hash), 'initialisation');
+  }
+
+  /** One optimizer step on a batch cut by `layout`. */
+  async step(layout: Layout, batch: TokenBatch, prevLags: number, o: StepOptions, label = 'a step'): Promise<StepOutcome> {
+    const globalTokens = countTargets(batch.targets);
+    const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens, hashCheck: o.hashCheck, predictions: o.predictions, grads: o.grads };
+    const results = await this.coordinator.runJob('train-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags).map((tensors) => ({ params, tensors })));
+    if (o.hashCheck) sameHash(results.map((r) => r.meta.hash ?? 'missing'), label);
+    const slowest = (pick: (r: RankResult<'train-step'>) => number) => Math.max(...results.map(pick));
+    const outcome: StepOutcome = {
+      loss: results.reduce((a, r) => a + r.meta.loss, 0),
+      gradNorm: results[0].meta.gradNorm,
+      lr: results[0].meta.lr,
+      computeMs: slowest((r) => r.meta.computeMs),
+      attentionMs: slowest((r) => r.meta.attentionMs),
+      commMs: slowest((r) => r.meta.commMs),
+      allReduceMs: slowest((r) => r.meta.allReduceMs),
+      optimizerMs: slowest((r) => r.meta.optimizerMs),
+      rssBytes: results.map((r) => r.meta.rssBytes),
+      globalTokens,
+    };
+    if (o.predictions) outcome.predictions = gatherTokenBatch(layout, results.map((r) => required(r.tensors.predictions, 'predictions', r.rank).data), batch.batchSize);
+    if (o.grads) outcome.grads = results.map((r) => required(r.bulk, 'gradients', r.rank));
+    return outcome;
+  }
+
+  /** Forward only: the batch mean loss and the predictions [B, S] in global order. */
+  async evaluate(layout: Layout, batch: TokenBatch, prevLags: number): Promise<{ loss: number; predictions: Int32Array }> {
+    const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens: Math.max(1, countTargets(batch.targets)) };
+    const results = await this.coordinator.runJob('eval-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags).map((tensors) => ({ params, tensors })));
+    return {
+      loss: results.reduce((a, r) => a + r.meta.loss, 0),
+      predictions: gatherTokenBatch(layout, results.map((r) => r.tensors.predictions.data), batch.batchSize),
+    };
+  }
+
+  /**
+   * The replicas' state, streamed in chunks from rank 0 (every rank reports its hash, and they
+   * must agree): parameters with their shapes, and with `optimizer` AdamW's moments.
+   */
+  async getState(optimizer: boolean): Promise<{ state: Bulk; hash: string; optimizerStep: number }> {
+    const results = await this.coordinator.runJob('get-state', Array.from({ length: this.workers }, (_, r) => ({ params: { send: r === 0, optimizer }, tensors: {} })));
+    const hash = sameHash(results.map((r) => r.meta.hash), 'get-state');
+    return { state: required(results[0].bulk, 'state', 0), hash, optimizerStep: results[0].meta.optimizerStep };
+  }
+
+  /** Loads a state into every replica (streamed in chunks); returns the common parameter hash. */
+  async setState(state: Bulk, optimizerStep?: number): Promise<string> {
+    const results = await this.coordinator.runOnAll('set-state', { params: { optimizerStep }, tensors: {}, bulk: state });
+    return sameHash(results.map((r) => r.meta.hash), 'set-state');
+  }
+}
+
+/** The one hash every rank reported, or REPLICA_DIVERGED. */
+export function sameHash(hashes: readonly string[], after: string): string {
+  if (new Set(hashes).size !== 1) {
+    throw new RingtrainError('REPLICA_DIVERGED', `parameters differ across ranks after ${after}: ${hashes.map((h, r) => `rank ${r} ${h.slice(0, 12)}`).join(', ')}`, {
+      hint: 'replicas must stay bit-identical; this is a bug in the all-reduce or the optimizer — please report it with the run directory',
+    });
+  }
+  return hashes[0];
+}
+
+function required<T>(v: T | undefined, what: string, rank: number): T {
+  if (v === undefined) throw new RingtrainError('BAD_RESULT', `rank ${rank} returned no ${what}`);
+  return v;
+}
