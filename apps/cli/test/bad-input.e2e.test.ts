@@ -1,4 +1,4 @@
-import { runCli } from './cli';
+import { runCli } from './testing/cli';
 
 /** Impossible options end with a message naming the option, the value and what would work; no stack trace. */
 describe('ringtrain check refuses impossible options', () => {

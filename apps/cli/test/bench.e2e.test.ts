@@ -1,4 +1,4 @@
-import { runCli } from './cli';
+import { runCli } from './testing/cli';
 
 /**
  * `ringtrain bench` end to end on tiny sizes: every promised JSON field is there with a sane

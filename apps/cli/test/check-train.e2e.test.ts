@@ -1,5 +1,5 @@
 import type { TrainCheckCase } from '../src/check/run-train-check';
-import { runCli } from './cli';
+import { runCli } from './testing/cli';
 
 /**
  * `ringtrain check --train`: one training step on real worker processes against the

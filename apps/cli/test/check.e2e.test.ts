@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeNpyFloat32 } from '@ringtrain/core';
-import { runCli } from './cli';
+import { runCli } from './testing/cli';
 
 /**
  * `ringtrain check` across real worker processes and real sockets, for P = 1..4, every strategy

@@ -4,7 +4,7 @@ import { Coordinator, LocalLauncher, describeExit } from '@ringtrain/coordinator
 import { errorStats, referenceBackward, referenceForward } from '@ringtrain/kernels';
 import { gatherRows, makeLayout, shardRows } from '@ringtrain/layout';
 import { SECRET_HEADER } from '@ringtrain/transport';
-import { CLI } from './cli';
+import { CLI } from './testing/cli';
 
 /**
  * Real worker processes under attack: a wrong or missing secret, a malformed frame and an

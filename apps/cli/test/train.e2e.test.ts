@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './cli';
+import { runCli } from './testing/cli';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ringtrain-train-'));
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { writeSafetensors } from '@ringtrain/core';
-import type { TrainConfig } from '@ringtrain/config';
+import type { ModelConfig } from '@ringtrain/config';
 import type { Replicas } from '../world/replicas';
 
 /** `__metadata__.format` of the model files ringtrain writes. */
@@ -11,10 +11,10 @@ export const MODEL_FILE_FORMAT = 'ringtrain.model/1';
  * name with its real shape (docs/model.md), and the model config in the file's metadata. The
  * state comes from rank 0 in chunks, and the file is written tensor by tensor, atomically.
  */
-export async function saveModel(cfg: TrainConfig, replicas: Replicas): Promise<string> {
+export async function saveModel(runDir: string, replicas: Replicas, about: { model: ModelConfig; steps: number }): Promise<string> {
   const { state } = await replicas.getState(false);
-  const file = join(cfg.runDir, 'model.safetensors');
+  const file = join(runDir, 'model.safetensors');
   const tensors = [...state].map(([name, t]) => ({ name, shape: t.shape, data: t.data as Float32Array })); // parameters are float32
-  writeSafetensors(file, tensors, { format: MODEL_FILE_FORMAT, model: JSON.stringify(cfg.model), steps: String(cfg.totalSteps) });
+  writeSafetensors(file, tensors, { format: MODEL_FILE_FORMAT, model: JSON.stringify(about.model), steps: String(about.steps) });
   return file;
 }

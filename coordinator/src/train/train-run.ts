@@ -122,7 +122,7 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
       }
     }
   }
-  await saveModel(cfg, replicas);
+  await saveModel(cfg.runDir, replicas, { model: cfg.model, steps: total });
   evalResult = await evaluate(cfg, replicas, layout, total);
   onEvent({ event: 'eval', result: evalResult });
   appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');

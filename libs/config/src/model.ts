@@ -15,7 +15,7 @@ export interface ModelConfig {
   readonly initStd: number;
   /**
    * n (0..4): each position also embeds the n tokens before it: embed[token lag places back]
-   * times a learned d×d `prevProj{lag}`, added to the token embedding (lags before the sequence
+   * times a learned d×d `prev_token.{lag}.proj`, added to the token embedding (lags before the sequence
    * start add nothing). Sharing the token table makes a match learned on some tokens hold for
    * all. One attention layer can then match "the tokens before position s equal the tokens
    * up to here" — the copying circuit that retrieval needs — without first learning

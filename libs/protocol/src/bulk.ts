@@ -82,6 +82,8 @@ export class BulkReceiver {
   private received = 0;
   private nextSeq = 0;
   private done = false;
+  /** Set by the first bad chunk: a broken stream hands over nothing. */
+  private broken: RingtrainError | null = null;
 
   constructor(
     private readonly index: readonly TensorIndexEntry[],
@@ -100,6 +102,16 @@ export class BulkReceiver {
 
   /** Adds one chunk; returns true when it completed the stream. Throws BAD_STREAM on any gap, repeat or overrun. */
   accept(piece: ChunkPiece): boolean {
+    try {
+      return this.acceptChunk(piece);
+    } catch (err) {
+      this.broken ??= err instanceof RingtrainError ? err : this.bad(String(err), 'the stream is unusable');
+      throw err;
+    }
+  }
+
+  private acceptChunk(piece: ChunkPiece): boolean {
+    if (this.broken) throw this.broken;
     if (this.done) throw this.bad(`chunk ${piece.seq} arrived after the last one`, 'a stream ends at its last chunk');
     if (piece.seq !== this.nextSeq) {
       throw this.bad(piece.seq < this.nextSeq ? `chunk ${piece.seq} arrived twice` : `chunk ${piece.seq} arrived where chunk ${this.nextSeq} was due`, 'chunks must arrive once each, in order');
@@ -120,6 +132,7 @@ export class BulkReceiver {
 
   /** The received tensors, in index order; only after the last chunk. */
   take(): Bulk {
+    if (this.broken) throw this.broken;
     if (!this.done) throw this.bad(`the stream is incomplete (${this.received} of ${this.total} bytes)`, 'wait for the last chunk');
     const out: Bulk = new Map();
     this.index.forEach((e, i) => {

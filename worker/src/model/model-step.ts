@@ -8,7 +8,7 @@ import type { ModelConfig } from '@ringtrain/config';
 import { crossEntropyFused, embedRows, rmsNormFused } from './fused';
 import { concatColumns, postBackward, postForward, preBackward, preForward, splitColumns, type PostSaved, type PostWeights, type PreWeights } from './layer-segments';
 import { headsToRows, ropeHeads, ropeHeadsGrad, ropeTable, rowsToHeads, type HeadShape } from './heads';
-import { paramSpecs, type Params } from './params';
+import { EMBEDDING, FINAL_NORM, layerParam, layerPrefix, paramSpecs, prevTokenProj, type LayerPart, type Params } from './params';
 
 /**
  * One forward + backward of the reference model on this rank's shard. The model is a chain of
@@ -88,17 +88,17 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   const grads = new Map<string, Float32Array>();
   const take = (name: string, g: tf.Tensor) => addGrad(grads, name, g);
   let dx = tf.tidy(() => {
-    const [gx, gg, gE] = tf.grads(head)([xL, P.get('normf')!, P.get('embed')!]);
-    take('normf', gg);
-    take('embed', gE);
+    const [gx, gg, gE] = tf.grads(head)([xL, P.get(FINAL_NORM)!, P.get(EMBEDDING)!]);
+    take(FINAL_NORM, gg);
+    take(EMBEDDING, gE);
     return tf.keep(gx) as tf.Tensor2D;
   });
   for (let l = cfg.layers - 1; l >= 0; l--) {
     const post = postBackward(attnOut[l], seg.post[l], seg.eps, postSaved[l], dx);
-    take(`l${l}.wo`, post.dwo);
-    take(`l${l}.norm2`, post.dg2);
-    take(`l${l}.w1`, post.dw1);
-    take(`l${l}.w2`, post.dw2);
+    take(layerParam(l, 'wo'), post.dwo);
+    take(layerParam(l, 'norm2'), post.dg2);
+    take(layerParam(l, 'w1'), post.dw1);
+    take(layerParam(l, 'w2'), post.dw2);
     tf.dispose([dx, post.dwo, post.dg2, post.dw1, post.dw2, postSaved[l].x1, postSaved[l].u]);
     const dOut = seg.toRowsGrad(post.dO);
     post.dO.dispose();
@@ -109,8 +109,8 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     const dqkv = seg.toHeadsGrad(g);
     tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
     const pre = preBackward(xs[l], seg.pre[l], seg.eps, dqkv);
-    take(`l${l}.norm1`, pre.dg1);
-    splitColumns(pre.dwqkv, seg.qkvWidths).forEach((g, i) => addGrad(grads, `l${l}.${QKV[i]}`, g));
+    take(layerParam(l, 'norm1'), pre.dg1);
+    splitColumns(pre.dwqkv, seg.qkvWidths).forEach((g, i) => addGrad(grads, layerParam(l, QKV[i]), g));
     dx = tf.add(post.dx, pre.dx) as tf.Tensor2D;
     tf.dispose([post.dx, pre.dx, pre.dg1, pre.dwqkv, dqkv]);
     env.onLayerGrads?.(l, layerGrads(grads, l));
@@ -167,8 +167,8 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   const pre: PreWeights[] = [];
   const post: PostWeights[] = [];
   for (let l = 0; l < cfg.layers; l++) {
-    const w = (n: string) => P.get(`l${l}.${n}`)!;
-    pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: concatColumns(cfg.dModel, QKV.map((n) => params.get(`l${l}.${n}`)!)) });
+    const w = (n: LayerPart) => P.get(layerParam(l, n))!;
+    pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: concatColumns(cfg.dModel, QKV.map((n) => params.get(layerParam(l, n))!)) });
     post.push({ wo: w('wo') as tf.Tensor2D, g2: w('norm2') as tf.Tensor1D, w1: w('w1') as tf.Tensor2D, w2: w('w2') as tf.Tensor2D });
   }
   const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNormFused(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
@@ -176,8 +176,8 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     P,
     problem,
     /** The parameters `embed` takes, in order. */
-    embedNames: ['embed', ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => `prevProj${i + 1}`)],
-    /** Token embedding, plus embed[token lag places back]·prevProj{lag} for each lag of prevTokenEmbed. */
+    embedNames: [EMBEDDING, ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => prevTokenProj(i + 1))],
+    /** Token embedding, plus embedding[token lag places back]·prev_token.{lag}.proj for each lag of prevTokenEmbed. */
     embed: (...[E, ...projs]: tf.Tensor[]) => {
       const n = b.tokens.length;
       const prev = projs.length > 0 ? prevTokensOf(b, projs.length) : new Int32Array(0);
@@ -203,7 +203,7 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropyFused(logitsOf(x, g, E), b.targets, b.globalTokens),
     lossAndPredictions: (x: tf.Tensor) => {
       const r = tf.tidy(() => {
-        const logits = logitsOf(x, P.get('normf')!, P.get('embed')!);
+        const logits = logitsOf(x, P.get(FINAL_NORM)!, P.get(EMBEDDING)!);
         return { loss: crossEntropyFused(logits, b.targets, b.globalTokens), predictions: tf.argMax(logits, 1) };
       });
       const out = { loss: r.loss.dataSync()[0], predictions: r.predictions.dataSync() as Int32Array };
@@ -241,6 +241,6 @@ function addGrad(grads: Map<string, Float32Array>, name: string, g: tf.Tensor | 
 
 function layerGrads(grads: Map<string, Float32Array>, l: number): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const [name, g] of grads) if (name.startsWith(`l${l}.`)) out.set(name, g);
+  for (const [name, g] of grads) if (name.startsWith(layerPrefix(l))) out.set(name, g);
   return out;
 }

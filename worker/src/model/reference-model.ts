@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '@ringtrain/config';
 import { applyRope, crossEntropySum, geluTanhOps as geluTanh, ropeTables, rmsNorm } from './layers';
-import { paramSpecs, type Params } from './params';
+import { EMBEDDING, FINAL_NORM, layerParam, paramSpecs, prevTokenProj, type Params } from './params';
 
 /**
  * The single-process oracle for training: the whole model as one tfjs function over the whole
@@ -32,15 +32,15 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
     const tensors = specs.map((s) => tf.tensor(params.get(s.name)!, s.shape));
     const lossFn = (...ws: tf.Tensor[]) => {
       const p = new Map(specs.map((s, i) => [s.name, ws[i]]));
-      let x = tf.gather(p.get('embed')!, tok) as tf.Tensor2D; // [B·S, d]
+      let x = tf.gather(p.get(EMBEDDING)!, tok) as tf.Tensor2D; // [B·S, d]
       prev.forEach(({ ids, has }, i) => {
-        x = tf.add(x, tf.matMul(tf.mul(tf.gather(p.get('embed')!, ids), has), p.get(`prevProj${i + 1}`)!)) as tf.Tensor2D;
+        x = tf.add(x, tf.matMul(tf.mul(tf.gather(p.get(EMBEDDING)!, ids), has), p.get(prevTokenProj(i + 1))!)) as tf.Tensor2D;
       });
       for (let l = 0; l < cfg.layers; l++) {
-        const n = rmsNorm(x, p.get(`l${l}.norm1`)!, cfg.normEps);
-        const q = applyRope(tf.reshape(tf.matMul(n, p.get(`l${l}.wq`)!), [batch * S, H, Dh]), rope.cos, rope.sin);
-        const k = applyRope(tf.reshape(tf.matMul(n, p.get(`l${l}.wk`)!), [batch * S, Hkv, Dh]), rope.cos, rope.sin);
-        const v = tf.reshape(tf.matMul(n, p.get(`l${l}.wv`)!), [batch * S, Hkv, Dh]);
+        const n = rmsNorm(x, p.get(layerParam(l, 'norm1'))!, cfg.normEps);
+        const q = applyRope(tf.reshape(tf.matMul(n, p.get(layerParam(l, 'wq'))!), [batch * S, H, Dh]), rope.cos, rope.sin);
+        const k = applyRope(tf.reshape(tf.matMul(n, p.get(layerParam(l, 'wk'))!), [batch * S, Hkv, Dh]), rope.cos, rope.sin);
+        const v = tf.reshape(tf.matMul(n, p.get(layerParam(l, 'wv'))!), [batch * S, Hkv, Dh]);
         // [B, H, S, Dh]; K/V heads repeated G times for the plain formula.
         const qh = tf.transpose(tf.reshape(q, [batch, S, H, Dh]), [0, 2, 1, 3]);
         const kh = tf.transpose(tf.reshape(repeatHeads(k, G), [batch, S, H, Dh]), [0, 2, 1, 3]);
@@ -48,11 +48,11 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
         const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(Dh)), causal);
         const o = tf.matMul(tf.softmax(scores), vh); // [B, H, S, Dh]
         const oSeq = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [batch * S, H * Dh]);
-        const x1 = tf.add(x, tf.matMul(oSeq, p.get(`l${l}.wo`)!)) as tf.Tensor2D;
-        const h = geluTanh(tf.matMul(rmsNorm(x1, p.get(`l${l}.norm2`)!, cfg.normEps), p.get(`l${l}.w1`)!));
-        x = tf.add(x1, tf.matMul(h as tf.Tensor2D, p.get(`l${l}.w2`)!)) as tf.Tensor2D;
+        const x1 = tf.add(x, tf.matMul(oSeq, p.get(layerParam(l, 'wo'))!)) as tf.Tensor2D;
+        const h = geluTanh(tf.matMul(rmsNorm(x1, p.get(layerParam(l, 'norm2'))!, cfg.normEps), p.get(layerParam(l, 'w1'))!));
+        x = tf.add(x1, tf.matMul(h as tf.Tensor2D, p.get(layerParam(l, 'w2'))!)) as tf.Tensor2D;
       }
-      const logits = tf.matMul(rmsNorm(x, p.get('normf')!, cfg.normEps), p.get('embed')!, false, true);
+      const logits = tf.matMul(rmsNorm(x, p.get(FINAL_NORM)!, cfg.normEps), p.get(EMBEDDING)!, false, true);
       return crossEntropySum(logits, oneHot, mask, globalTokens);
     };
     const { value, grads } = tf.valueAndGrads(lossFn)(tensors);

@@ -46,6 +46,9 @@ export interface WorkerProcessOptions {
 /** registered: waiting for the world; ready: mesh up, idle; busy: running a job. */
 type WorkerLifecycle = 'starting' | 'registered' | 'ready' | 'busy' | 'stopped';
 
+/** Codes of a request that is not a valid job: the worker answers `failed`, then closes the connection. */
+const MALFORMED_REQUEST: readonly string[] = ['UNKNOWN_JOB', 'BAD_JOB'];
+
 const BENCH_KINDS = ['bench-attention', 'bench-transport'] as const;
 type BenchKind = (typeof BENCH_KINDS)[number];
 
@@ -91,6 +94,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
   const state: WorkerState = { train: null, strategy: null };
+  /** Set when this worker closed the coordinator connection over a protocol violation. */
+  let fatal: RingtrainError | null = null;
   try {
     conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions });
     await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
@@ -105,6 +110,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       stopped = await handle(next.value, messages);
       if (stopped) break;
     }
+    if (fatal) throw fatal;
     // After `shutdown` the coordinator may close first; only an unasked-for end is an error.
     if (!stopped && conn.state !== 'open') {
       const info = await conn.closed;
@@ -138,8 +144,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
           if (received === null) return true;
           bulk = received;
         }
-        await runJob(msg, bulk);
-        return false;
+        return runJob(msg, bulk);
       }
       case 'job-chunk':
         return refuse(new RingtrainError('BAD_STREAM', `chunk ${msg.seq} of job ${msg.jobId} arrived outside a job's stream`));
@@ -151,6 +156,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
 
   /** Closes the coordinator connection with a coded error; the worker then stops. */
   async function refuse(err: RingtrainError): Promise<boolean> {
+    fatal ??= err;
     logger.error(`${err.code}: ${err.message}`);
     await conn!.fail(err);
     return true;
@@ -176,7 +182,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
     }
   }
 
-  async function runJob(msg: JobMsg, bulk: Bulk | undefined): Promise<void> {
+  /** Runs one job and answers it; true when the request itself was malformed (the connection is then closed). */
+  async function runJob(msg: JobMsg, bulk: Bulk | undefined): Promise<boolean> {
     try {
       const kind = jobKind(msg.kind);
       if (!lifecycle.is('ready')) {
@@ -191,10 +198,13 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       }
       await conn!.send({ t: 'result', jobId: msg.jobId, tensors: tensorsToFrames(out.tensors), meta: out.meta, bulk: out.bulk && bulkIndexOf(out.bulk) });
       if (out.bulk) await streamBulk(out.bulk, chunkBytes, (piece) => conn!.send({ t: 'result-chunk', jobId: msg.jobId, ...piece }));
+      return false;
     } catch (err) {
       const e = isRingtrainError(err) ? err : new RingtrainError('WORKER_ERROR', (err as Error)?.stack ?? String(err));
       logger.error(`job ${msg.jobId} failed: ${e.message}`);
       await conn!.send({ t: 'failed', jobId: msg.jobId, code: e.code, message: e.message });
+      // A request that is not a valid job is a protocol violation, not a failed computation.
+      return MALFORMED_REQUEST.includes(e.code) ? refuse(e) : false;
     }
   }
 }

@@ -7,7 +7,7 @@ import { allReduceBucket } from '../comm/all-reduce';
 import { exposedCommMs, resetExposedComm } from '../comm/comm-timer';
 import { checkModelConfig, type ModelConfig } from '@ringtrain/config';
 import { modelForward, modelStep, type ShardBatch } from '../model/model-step';
-import { initParams, paramSpecs, type Params } from '../model/params';
+import { initParams, isLayerParam, paramSpecs, type Params } from '../model/params';
 import type { OptimConfig } from '@ringtrain/config';
 import { AdamW } from '../optim/adamw';
 import type { Strategy } from '../strategies/types';
@@ -73,7 +73,7 @@ export class TrainSession {
     );
     const t1 = performance.now();
     const commMs = exposedCommMs();
-    const rest = new Map([...r.grads].filter(([name]) => !/^l\d+\./.test(name)));
+    const rest = new Map([...r.grads].filter(([name]) => !isLayerParam(name)));
     buckets.push(allReduceBucket(env.transport, `${tag}.ar.rest`, rest));
     await Promise.all(buckets);
     const t2 = performance.now();

@@ -10,6 +10,8 @@ import { runKernelsBench } from '../bench/run-kernels';
 import { LINK_PRESETS } from '../bench/sim-model';
 import { workerCommand } from '../cli-entry';
 import { registerBenchTrain } from './bench-train';
+import { runStateBench } from '../bench/run-state';
+import { parseIntOption } from '../check/config';
 
 /** `ringtrain bench kernels|attention` (and `train`, bench-train.ts): speed against the machine's limit and against plain ring attention. */
 export function registerBenchCommand(program: Command): void {
@@ -76,4 +78,34 @@ export function registerBenchCommand(program: Command): void {
     });
 
   registerBenchTrain(bench);
+
+  bench
+    .command('state')
+    .description('Stream a model\'s parameters from the workers to the coordinator and back, in chunks within the frame limit: rate, and the receiver\'s memory against the state\'s size.')
+    .option('--workers <n>', 'worker processes', '1')
+    .option('--mib <n>', 'parameter MiB (a d-1024 model with enough layers)', '600')
+    .option('--max-frame-mib <n>', 'largest frame on both ends, MiB (chunks fit inside it)', '16')
+    .option('--json', 'print one JSON object', false)
+    .action(async (o: { workers: string; mib: string; maxFrameMib: string; json: boolean }) => {
+      const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (o.json ? 'warn' : 'info') });
+      const maxFrameBytes = parseIntOption('--max-frame-mib', o.maxFrameMib, 1) * 2 ** 20;
+      const r = await runStateBench({
+        workers: parseIntOption('--workers', o.workers, 1),
+        targetBytes: parseIntOption('--mib', o.mib, 1) * 2 ** 20,
+        maxFrameBytes,
+        logger,
+        workerCommand: workerCommand('--max-frame-bytes', String(maxFrameBytes)),
+      });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+      process.stdout.write([
+        `${mib(r.stateBytes)} in ${r.tensors} tensors, frames ≤ ${mib(r.maxFrameBytes)}; ${r.hashOk ? 'hash ok' : 'HASH MISMATCH'}`,
+        `get-state ${r.getStateSec.toFixed(2)} s (${(r.getStateBytesPerSec / 1e9).toFixed(2)} GB/s); set-state ${r.setStateSec.toFixed(2)} s`,
+        `receiver memory: ${mib(r.receiverRssBeforeBytes)} before, peak ${mib(r.receiverPeakRssBytes)} (+${mib(r.receiverPeakRssBytes - r.receiverRssBeforeBytes)} for ${mib(r.stateBytes)} of state)`,
+      ].join('\n') + '\n');
+      if (!r.hashOk) process.exitCode = 1;
+    });
 }

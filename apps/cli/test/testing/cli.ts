@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export const CLI = resolve(__dirname, '../../../dist/ringtrain.cjs');
+export const CLI = resolve(__dirname, '../../../../dist/ringtrain.cjs');
 
 export interface CliRun {
   code: number | null;
