@@ -9,7 +9,7 @@ describe('ringtrain check refuses impossible options', () => {
     ['zero head dim', ['--head-dim', '0'], /--head-dim 0 is not valid: an integer of at least 1/],
     ['negative workers', ['--workers', '-2'], /--workers -2 is not valid/],
     ['not a number', ['--seq-len', 'many'], /--seq-len "many" is not valid/],
-    ['ulysses heads that do not split', ['--strategies', 'ulysses', '--workers', '3', '--heads', '4'], /--heads 4 does not divide by --workers 3[\s\S]*hint: use --workers one of 1, 2, 4/],
+    ['ulysses heads that do not split', ['--strategies', 'ulysses', '--workers', '3', '--heads', '4'], /--heads 4 does not divide by --workers 3[\s\S]*hint: use a worker count of 1, 2, 4/],
     ['unknown option', ['--seq-length', '10'], /unknown option '--seq-length'[\s\S]*Did you mean --seq-len/],
   ];
 
@@ -28,5 +28,17 @@ describe('a worker that cannot start', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/\[WORKER_EXITED\] worker \d exited with code 1 before the job finished/);
     expect(run.stderr).toMatch(/Cannot find module '\/nonexistent\/ringtrain.cjs'/);
+  });
+});
+
+describe('ringtrain coordinator --resolved-config', () => {
+  it.each([
+    ['a missing file', '/nonexistent/config.json', /\[CONFIG_NOT_FOUND\] config file \/nonexistent\/config.json does not exist/],
+    ['a malformed file', __filename, /\[CONFIG_PARSE\]/],
+  ])('%s is a coded error, not a stack trace', async (_name, file, message) => {
+    const run = await runCli(['coordinator', '--resolved-config', file], { RINGTRAIN_SECRET: 's' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
   });
 });

@@ -1,4 +1,5 @@
 export * from './model';
 export * from './optim';
 export * from './train-config';
+export * from './strategy';
 export * from './suggest';

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
-import { resolveTrainConfig, stagePasskeyOptions, type TrainInput } from './train-config';
+import { loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainInput } from './train-config';
 
 const resolve = (file: TrainInput, flags: TrainInput = {}) => resolveTrainConfig(file, flags, 'runs/test');
 
@@ -38,5 +41,30 @@ describe('train config stages', () => {
   ])('refuses %s with the problem named', (_name, file, message) => {
     expect(() => resolve(file)).toThrow(RingtrainError);
     expect(() => resolve(file)).toThrow(message);
+  });
+});
+
+describe('a run\'s config.json (loadResolvedConfig)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringtrain-config-'));
+  const write = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('reads back exactly the config that train resolved, warmup stages and optimizer included', () => {
+    const cfg = resolveTrainConfig({ model: 'passkey', seqLenWarmup: [{ seqLen: 128, batchSize: 4, steps: 3, data: 'copy' }], optim: { beta2: 0.99 } }, { steps: 5, lr: 0.002 }, join(dir, 'run'));
+    expect(loadResolvedConfig(write('config.json', JSON.stringify(cfg, null, 2)))).toEqual(cfg);
+  });
+
+  it.each([
+    ['a missing file', () => join(dir, 'nope.json'), 'CONFIG_NOT_FOUND'],
+    ['a file that is not JSON', () => write('bad.json', '{"workers": 2,'), 'CONFIG_PARSE'],
+    ['a train input rather than a resolved config', () => write('input.json', '{"workers": 2}'), 'BAD_CONFIG'],
+    ['an unknown key', () => write('unknown.json', JSON.stringify({ ...resolveTrainConfig({}, {}, 'r'), wrokers: 3 })), 'UNKNOWN_CONFIG_KEY'],
+    ['a value of the wrong type', () => write('type.json', JSON.stringify({ ...resolveTrainConfig({}, {}, 'r'), runDir: 'r', workers: 'two' })), 'BAD_CONFIG'],
+    ['totalSteps edited by hand', () => write('total.json', JSON.stringify({ ...resolveTrainConfig({}, {}, 'r'), totalSteps: 7 })), 'BAD_CONFIG'],
+  ])('refuses %s with a coded error', (_, file, code) => {
+    expect(() => loadResolvedConfig(file())).toThrow(expect.objectContaining({ code }));
   });
 });

@@ -3,22 +3,14 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RingtrainError } from '@ringtrain/core';
 import { checkModelConfig, MODEL_FIELDS, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
-import { OPTIM_DEFAULTS, type OptimConfig } from './optim';
+import { OPTIM_DEFAULTS, OPTIM_FIELDS, type OptimConfig } from './optim';
+import { checkUlyssesHeads, TRAIN_STRATEGIES, type TrainStrategy } from './strategy';
 import { didYouMean } from './suggest';
 
 /**
  * The run config of `ringtrain train`: a JSON/YAML file, overridden by flags, validated once
  * into a frozen TrainConfig. Unknown keys are refused with the nearest valid key.
  */
-export const STRATEGY_LAYOUTS = Object.freeze({
-  ring: 'contiguous',
-  striped: 'striped',
-  zigzag: 'zigzag',
-  ulysses: 'contiguous',
-  rsa: 'contiguous',
-} as const);
-export type TrainStrategy = keyof typeof STRATEGY_LAYOUTS;
-export const TRAIN_STRATEGIES = Object.keys(STRATEGY_LAYOUTS) as TrainStrategy[];
 export const BACKENDS = ['auto', 'native', 'cpu', 'tensorflow', 'gpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
@@ -96,7 +88,8 @@ export interface TrainInput {
 const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
-const OPTIM_KEYS = ['lr', 'minLrRatio', 'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip'];
+/** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
+const OPTIM_KEYS = OPTIM_FIELDS.filter((k) => k !== 'totalSteps');
 
 export const TRAIN_DEFAULTS = Object.freeze({
   workers: 2,
@@ -136,6 +129,33 @@ export function loadConfigFile(path: string): TrainInput {
   return value as TrainInput;
 }
 
+/**
+ * A run's config.json (a resolved TrainConfig, as `train` writes it), checked by the same
+ * validator as `train`'s input: the file is turned back into input (the warmup stages, the
+ * optimizer without its derived totalSteps) and resolved again. A missing, unreadable or
+ * inconsistent file is a coded error naming the problem.
+ */
+export function loadResolvedConfig(path: string): TrainConfig {
+  const saved = loadConfigFile(path) as Record<string, unknown>;
+  const { stages, totalSteps, optim, ...rest } = saved;
+  if (!Array.isArray(stages) || stages.length === 0) {
+    throw new RingtrainError('BAD_CONFIG', `${path} has no "stages": it is not a config.json written by \`ringtrain train\``, { hint: 'pass the config.json of a run directory, or start the run with `ringtrain train --config FILE`' });
+  }
+  const optimIn = optim !== null && typeof optim === 'object' && !Array.isArray(optim) ? Object.fromEntries(Object.entries(optim).filter(([k]) => k !== 'totalSteps')) : optim;
+  let cfg: TrainConfig;
+  try {
+    cfg = resolveTrainConfig({ ...rest, optim: optimIn as Record<string, unknown>, seqLenWarmup: stages.slice(0, -1) as Array<Record<string, unknown>> } as TrainInput, {}, String(rest.runDir ?? ''));
+  } catch (e) {
+    if (e instanceof RingtrainError) throw new RingtrainError(e.code, `${path}: ${e.message}`, { hint: e.hint, details: e.details });
+    throw e;
+  }
+  if (totalSteps !== undefined && totalSteps !== cfg.totalSteps) {
+    throw new RingtrainError('BAD_CONFIG', `${path}: totalSteps ${JSON.stringify(totalSteps)} disagrees with its stages (${cfg.totalSteps} steps)`, { hint: 'the file was edited by hand; start the run again with `ringtrain train`' });
+  }
+  if (!cfg.runDir) throw new RingtrainError('BAD_CONFIG', `${path} names no runDir`, { hint: 'pass the config.json of a run directory' });
+  return cfg;
+}
+
 /** File settings, then flags on top, then defaults; validated and frozen. */
 export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDefault: string): TrainConfig {
   checkKeys('config', file as Record<string, unknown>, TOP_KEYS);
@@ -169,10 +189,10 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     if (stage.seqLen < workers) {
       throw new RingtrainError('SEQ_TOO_SHORT', `${where} ${stage.seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use a sequence length of ${workers} or more, or fewer --workers` });
     }
-    if (strategy === 'ulysses' && (model.heads * stage.batchSize) % workers !== 0) {
-      throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across workers: ${model.heads} heads × batch ${stage.batchSize} do not divide by ${workers} workers`, {
-        hint: 'use a worker count that divides the heads, or strategy ring/striped/zigzag',
-      });
+    if (strategy === 'ulysses') {
+      // Training folds the batch into the heads, so each sequence's heads are split with the others'.
+      const b = stage.batchSize;
+      checkUlyssesHeads(model.heads * b, model.kvHeads * b, workers, { heads: `model heads ${model.heads} × batch ${b}`, kvHeads: `kv heads ${model.kvHeads} × batch ${b}`, workers: `${workers} workers` });
     }
   }
   return Object.freeze({

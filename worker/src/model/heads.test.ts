@@ -24,7 +24,7 @@ const toHeadMajor = (t: tf.Tensor, B: number, Sr: number, h: number, Dh: number)
 
 /** The plain form: qkv rows -> q|k|v head-major, flattened and concatenated (one output for tf.grads). */
 function plainRopeHeads(qkv: tf.Tensor, s: HeadShape, pos: Int32Array): tf.Tensor {
-  const { batch: B, seqLen: Sr, heads: H, kvHeads: Hkv, headDim: Dh } = s;
+  const { batch: B, shardLen: Sr, heads: H, kvHeads: Hkv, headDim: Dh } = s;
   const N = B * Sr;
   const rope = ropeTables(Int32Array.from({ length: N }, (_, i) => pos[i % Sr]), Dh, 10000);
   const [q, k, v] = tf.split(qkv, [H * Dh, Hkv * Dh, Hkv * Dh], 1);
@@ -35,20 +35,20 @@ function plainRopeHeads(qkv: tf.Tensor, s: HeadShape, pos: Int32Array): tf.Tenso
 
 describe('rope heads', () => {
   const shapes: HeadShape[] = [
-    { batch: 2, seqLen: 5, heads: 4, kvHeads: 2, headDim: 6 },
-    { batch: 1, seqLen: 3, heads: 3, kvHeads: 3, headDim: 2 },
-    { batch: 3, seqLen: 1, heads: 2, kvHeads: 1, headDim: 8 },
+    { batch: 2, shardLen: 5, heads: 4, kvHeads: 2, headDim: 6 },
+    { batch: 1, shardLen: 3, heads: 3, kvHeads: 3, headDim: 2 },
+    { batch: 3, shardLen: 1, heads: 2, kvHeads: 1, headDim: 8 },
   ];
   it.each(shapes)('%o: forward and gradient equal applyRope + transpose and its tf.grads', (s) => {
     tf.tidy(() => {
-      const pos = Int32Array.from({ length: s.seqLen }, (_, i) => 3 * i + (i % 2) + 1000 * (i % 3)); // striped-like, large angles
+      const pos = Int32Array.from({ length: s.shardLen }, (_, i) => 3 * i + (i % 2) + 1000 * (i % 3)); // striped-like, large angles
       const table = ropeTable(pos, s.headDim, 10000);
       const width = (s.heads + 2 * s.kvHeads) * s.headDim;
-      const qkv = randn([s.batch * s.seqLen, width]) as tf.Tensor2D;
+      const qkv = randn([s.batch * s.shardLen, width]) as tf.Tensor2D;
       const got = ropeHeads(qkv, s, table);
       const want = plainRopeHeads(qkv, s, pos);
-      expect(got.q.shape).toEqual([s.batch * s.heads, s.seqLen, s.headDim]);
-      expect(got.k.shape).toEqual([s.batch * s.kvHeads, s.seqLen, s.headDim]);
+      expect(got.q.shape).toEqual([s.batch * s.heads, s.shardLen, s.headDim]);
+      expect(got.k.shape).toEqual([s.batch * s.kvHeads, s.shardLen, s.headDim]);
       expectClose(tf.concat([got.q, got.k, got.v].map((t) => tf.reshape(t, [-1]))), want);
 
       const dq = randn(got.q.shape) as tf.Tensor3D;

@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs';
  */
 export interface HeadShape {
   batch: number;
-  /** Tokens of this shard per sequence. */
-  seqLen: number;
+  /** Tokens of this rank's shard per sequence (Sr; the global length S is ShardBatch.seqLen). */
+  shardLen: number;
   heads: number;
   kvHeads: number;
   headDim: number;
@@ -43,8 +43,8 @@ export function ropeTable(positions: Int32Array, headDim: number, base: number):
  */
 export function ropeHeads(qkv: tf.Tensor2D, s: HeadShape, rope: RopeTable): { q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D } {
   const src = qkv.dataSync() as Float32Array;
-  const q = new Float32Array(s.batch * s.seqLen * s.heads * s.headDim);
-  const k = new Float32Array(s.batch * s.seqLen * s.kvHeads * s.headDim);
+  const q = new Float32Array(s.batch * s.shardLen * s.heads * s.headDim);
+  const k = new Float32Array(s.batch * s.shardLen * s.kvHeads * s.headDim);
   const v = new Float32Array(k.length);
   walk(s, (b, i, rowBase) => {
     const { cos, sin } = rope;
@@ -56,15 +56,15 @@ export function ropeHeads(qkv: tf.Tensor2D, s: HeadShape, rope: RopeTable): { q:
       v.set(src.subarray(from, from + s.headDim), headOffset(s, s.kvHeads, b, h, i));
     }
   });
-  const kvShape: [number, number, number] = [s.batch * s.kvHeads, s.seqLen, s.headDim];
-  return { q: tf.tensor3d(q, [s.batch * s.heads, s.seqLen, s.headDim]), k: tf.tensor3d(k, kvShape), v: tf.tensor3d(v, kvShape) };
+  const kvShape: [number, number, number] = [s.batch * s.kvHeads, s.shardLen, s.headDim];
+  return { q: tf.tensor3d(q, [s.batch * s.heads, s.shardLen, s.headDim]), k: tf.tensor3d(k, kvShape), v: tf.tensor3d(v, kvShape) };
 }
 
 /** The gradient of ropeHeads: dq, dk, dv head-major -> dqkv seq-major, q/k rotated back. */
 export function ropeHeadsGrad(dq: tf.Tensor3D, dk: tf.Tensor3D, dv: tf.Tensor3D, s: HeadShape, rope: RopeTable): tf.Tensor2D {
   const [gq, gk, gv] = [dq, dk, dv].map((t) => t.dataSync() as Float32Array);
   const width = (s.heads + 2 * s.kvHeads) * s.headDim;
-  const out = new Float32Array(s.batch * s.seqLen * width);
+  const out = new Float32Array(s.batch * s.shardLen * width);
   walk(s, (b, i, rowBase) => {
     const { cos, sin } = rope;
     const c0 = i * (s.headDim / 2);
@@ -75,7 +75,7 @@ export function ropeHeadsGrad(dq: tf.Tensor3D, dk: tf.Tensor3D, dv: tf.Tensor3D,
       out.set(gv.subarray(from, from + s.headDim), rowBase + (s.heads + s.kvHeads + h) * s.headDim);
     }
   });
-  return tf.tensor2d(out, [s.batch * s.seqLen, width]);
+  return tf.tensor2d(out, [s.batch * s.shardLen, width]);
 }
 
 /** Head-major [B·h, Sr, Dh] -> seq-major [B·Sr, h·Dh] (attention output into the segment). */
@@ -105,12 +105,12 @@ export function rowsToHeads(t: tf.Tensor2D, batch: number, h: number, Dh: number
 /** Calls f for every token (sequence b, index i) with its row's offset in the seq-major qkv. */
 function walk(s: HeadShape, f: (b: number, i: number, rowBase: number) => void): void {
   const width = (s.heads + 2 * s.kvHeads) * s.headDim;
-  for (let b = 0; b < s.batch; b++) for (let i = 0; i < s.seqLen; i++) f(b, i, (b * s.seqLen + i) * width);
+  for (let b = 0; b < s.batch; b++) for (let i = 0; i < s.shardLen; i++) f(b, i, (b * s.shardLen + i) * width);
 }
 
 /** Offset of token i of head h (of `heads`) of sequence b in a head-major [B·heads, Sr, Dh]. */
 function headOffset(s: HeadShape, heads: number, b: number, h: number, i: number): number {
-  return ((b * heads + h) * s.seqLen + i) * s.headDim;
+  return ((b * heads + h) * s.shardLen + i) * s.headDim;
 }
 
 /**

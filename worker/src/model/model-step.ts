@@ -51,7 +51,7 @@ export interface StepResult {
 
 export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
   const seg = shardSegments(cfg, params, b);
-  const { P, problem, embed, head } = seg;
+  const { weights, problem, embed, head } = seg;
   let attentionMs = 0;
 
   const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}` });
@@ -59,7 +59,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   // ---- forward ----
   const t0 = performance.now();
   const embedNames = seg.embedNames;
-  const xs: tf.Tensor2D[] = [tf.tidy(() => embed(...embedNames.map((n) => P.get(n)!)))];
+  const xs: tf.Tensor2D[] = [tf.tidy(() => embed(...embedNames.map((n) => weights.get(n)!)))];
   const attnIn: Array<{ q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D }> = [];
   const attnOut: tf.Tensor2D[] = [];
   const saved: Saved[] = [];
@@ -88,7 +88,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   const grads = new Map<string, Float32Array>();
   const take = (name: string, g: tf.Tensor) => addGrad(grads, name, g);
   let dx = tf.tidy(() => {
-    const [gx, gg, gE] = tf.grads(head)([xL, P.get(FINAL_NORM)!, P.get(EMBEDDING)!]);
+    const [gx, gg, gE] = tf.grads(head)([xL, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!]);
     take(FINAL_NORM, gg);
     take(EMBEDDING, gE);
     return tf.keep(gx) as tf.Tensor2D;
@@ -116,7 +116,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     env.onLayerGrads?.(l, layerGrads(grads, l));
   }
   tf.tidy(() => {
-    const gs = tf.grads(embed)(embedNames.map((n) => P.get(n)!), dx);
+    const gs = tf.grads(embed)(embedNames.map((n) => weights.get(n)!), dx);
     gs.forEach((g, i) => take(embedNames[i], g));
   });
   const t2 = performance.now();
@@ -128,8 +128,8 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 /** Forward only (evaluation): this rank's loss share and argmax predictions [B·Sr]. */
 export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
   const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) });
-  const { P } = seg;
-  let x = tf.tidy(() => seg.embed(...seg.embedNames.map((n) => P.get(n)!)));
+  const { weights } = seg;
+  let x = tf.tidy(() => seg.embed(...seg.embedNames.map((n) => weights.get(n)!)));
   for (let l = 0; l < cfg.layers; l++) {
     const qkv = preForward(x, seg.pre[l], seg.eps);
     const heads = seg.toHeads(qkv);
@@ -158,22 +158,22 @@ const QKV = ['wq', 'wk', 'wv'] as const;
  */
 function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
-  const P = paramTensors(cfg, params);
+  const weights = paramTensors(cfg, params);
   // Batch is folded into heads for attention, so the strategy sees B·H query heads.
   const problem = makeProblem({ seqLen: b.seqLen, heads: b.batch * H, kvHeads: b.batch * Hkv, headDim: Dh, causal: true });
-  const shape: HeadShape = { batch: b.batch, seqLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
+  const shape: HeadShape = { batch: b.batch, shardLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
   const rope = ropeTable(b.pos, Dh, cfg.ropeBase);
   const eps = cfg.normEps;
   const pre: PreWeights[] = [];
   const post: PostWeights[] = [];
   for (let l = 0; l < cfg.layers; l++) {
-    const w = (n: LayerPart) => P.get(layerParam(l, n))!;
+    const w = (n: LayerPart) => weights.get(layerParam(l, n))!;
     pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: concatColumns(cfg.dModel, QKV.map((n) => params.get(layerParam(l, n))!)) });
     post.push({ wo: w('wo') as tf.Tensor2D, g2: w('norm2') as tf.Tensor1D, w1: w('w1') as tf.Tensor2D, w2: w('w2') as tf.Tensor2D });
   }
   const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNormFused(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
   return {
-    P,
+    weights,
     problem,
     /** The parameters `embed` takes, in order. */
     embedNames: [EMBEDDING, ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => prevTokenProj(i + 1))],
@@ -203,14 +203,14 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropyFused(logitsOf(x, g, E), b.targets, b.globalTokens),
     lossAndPredictions: (x: tf.Tensor) => {
       const r = tf.tidy(() => {
-        const logits = logitsOf(x, P.get(FINAL_NORM)!, P.get(EMBEDDING)!);
+        const logits = logitsOf(x, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!);
         return { loss: crossEntropyFused(logits, b.targets, b.globalTokens), predictions: tf.argMax(logits, 1) };
       });
       const out = { loss: r.loss.dataSync()[0], predictions: r.predictions.dataSync() as Int32Array };
       tf.dispose([r.loss, r.predictions]);
       return out;
     },
-    dispose: () => tf.dispose([...P.values(), ...pre.map((w) => w.wqkv)]),
+    dispose: () => tf.dispose([...weights.values(), ...pre.map((w) => w.wqkv)]),
   };
 }
 

@@ -1,3 +1,4 @@
+import { TRAIN_STRATEGIES } from '@ringtrain/config';
 import { RingtrainError } from '@ringtrain/core';
 import { ringStrategy, stripedStrategy, zigzagStrategy } from './ring';
 import { rsaStrategy } from './rsa';
@@ -12,7 +13,8 @@ const STRATEGIES: Record<StrategyName, Strategy> = {
   rsa: rsaStrategy,
 };
 
-export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
+/** The config's strategy list; STRATEGIES above has an entry for each. */
+export const STRATEGY_NAMES: readonly StrategyName[] = TRAIN_STRATEGIES;
 
 export function isStrategyName(name: string): name is StrategyName {
   return Object.prototype.hasOwnProperty.call(STRATEGIES, name);

@@ -1,3 +1,4 @@
+import { STRATEGY_LAYOUTS } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import { backwardAsync, forwardAsync, mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { LayoutName } from '@ringtrain/layout';
@@ -85,6 +86,6 @@ function kvBlock(shard: ShardInputs): WireBlock {
 }
 
 
-export const ringStrategy: Strategy = new RingFamily('ring', 'contiguous');
-export const stripedStrategy: Strategy = new RingFamily('striped', 'striped');
-export const zigzagStrategy: Strategy = new RingFamily('zigzag', 'zigzag');
+export const ringStrategy: Strategy = new RingFamily('ring', STRATEGY_LAYOUTS.ring);
+export const stripedStrategy: Strategy = new RingFamily('striped', STRATEGY_LAYOUTS.striped);
+export const zigzagStrategy: Strategy = new RingFamily('zigzag', STRATEGY_LAYOUTS.zigzag);

@@ -1,3 +1,4 @@
+import { STRATEGY_LAYOUTS } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
@@ -16,7 +17,7 @@ import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from 
  */
 class RingSelfAttention implements Strategy {
   readonly name = 'rsa' as const;
-  readonly layout = 'contiguous' as const;
+  readonly layout = STRATEGY_LAYOUTS.rsa;
 
   checkProblem(_problem: AttentionProblem, _worldSize: number): void {}
 

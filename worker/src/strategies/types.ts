@@ -1,10 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { AttentionKernel } from '@ringtrain/kernels';
+import type { TrainStrategy } from '@ringtrain/config';
 import type { LayoutName } from '@ringtrain/layout';
 import type { Transport } from '@ringtrain/transport';
 import type { AttentionProblem } from '../attention/problem';
 
-export type StrategyName = 'ring' | 'striped' | 'zigzag' | 'ulysses' | 'rsa';
+/** The strategies' names are the config's (libs/config STRATEGY_LAYOUTS). */
+export type StrategyName = TrainStrategy;
 
 /** This rank's shard, head-major, in the strategy's layout. */
 export interface ShardInputs {

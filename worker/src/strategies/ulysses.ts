@@ -1,6 +1,6 @@
+import { STRATEGY_LAYOUTS, checkUlyssesHeads } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import type { WireTensor } from '@ringtrain/transport';
-import { RingtrainError } from '@ringtrain/core';
 import { mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { AttentionProblem } from '../attention/problem';
 import { allToAll } from '../comm/all-to-all';
@@ -19,24 +19,10 @@ import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from 
  */
 class Ulysses implements Strategy {
   readonly name = 'ulysses' as const;
-  readonly layout = 'contiguous' as const;
+  readonly layout = STRATEGY_LAYOUTS.ulysses;
 
   checkProblem(p: AttentionProblem, worldSize: number): void {
-    if (p.heads % worldSize !== 0) {
-      const ok = Array.from({ length: p.heads }, (_, i) => i + 1).filter((d) => p.heads % d === 0);
-      throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across ranks, and --heads ${p.heads} does not divide by --workers ${worldSize}`, {
-        hint: `use --workers one of ${ok.join(', ')}, a head count divisible by ${worldSize}, or a ring strategy (ring, striped, zigzag)`,
-        details: { heads: p.heads, workers: worldSize },
-      });
-    }
-    const perRank = p.heads / worldSize;
-    const group = p.heads / p.kvHeads;
-    if (perRank % group !== 0 && group % perRank !== 0) {
-      throw new RingtrainError('ULYSSES_KV_HEADS', `ulysses gives each rank ${perRank} query heads, which does not line up with K/V groups of ${group} (--heads ${p.heads}, --kv-heads ${p.kvHeads})`, {
-        hint: 'choose --kv-heads so that heads/kv-heads divides or is a multiple of heads/workers',
-        details: { heads: p.heads, kvHeads: p.kvHeads, workers: worldSize },
-      });
-    }
+    checkUlyssesHeads(p.heads, p.kvHeads, worldSize);
   }
 
   async forward(ctx: AttentionContext, shard: ShardInputs): Promise<{ out: tf.Tensor3D; saved: Saved }> {

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger } from '@ringtrain/core';
-import type { TrainConfig } from '@ringtrain/config';
+import { loadResolvedConfig } from '@ringtrain/config';
 import { Coordinator, runTraining } from '@ringtrain/coordinator';
 import { parseIntOption } from '../check/config';
 
@@ -22,7 +21,7 @@ export function registerCoordinatorCommand(program: Command): void {
     .action(async (opts: { resolvedConfig: string; host: string; port: string; rendezvousTimeoutMs: string; stepTimeoutMs: string }) => {
       const secret = process.env.RINGTRAIN_SECRET;
       if (!secret) throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'set RINGTRAIN_SECRET to the job secret the workers also get' });
-      const cfg = JSON.parse(readFileSync(opts.resolvedConfig, 'utf8')) as TrainConfig;
+      const cfg = loadResolvedConfig(opts.resolvedConfig);
       const logger = createLogger({ name: 'coordinator', file: `${cfg.runDir}/coordinator.log` });
       const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
       const coordinator = await Coordinator.start({

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, decodeSafetensors } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, resolveTrainConfig, type TrainConfig } from '@ringtrain/config';
+import { STRATEGY_LAYOUTS, loadResolvedConfig, resolveTrainConfig } from '@ringtrain/config';
 import { evaluate, withLocalWorld } from '@ringtrain/coordinator';
 import { makeLayout } from '@ringtrain/layout';
 import type { Bulk } from '@ringtrain/protocol';
@@ -27,7 +27,7 @@ export function registerEvalCommand(program: Command): void {
       for (const f of [configFile, modelFile]) {
         if (!existsSync(f)) throw new RingtrainError('RUN_INCOMPLETE', `${f} does not exist`, { hint: 'pass --run-dir of a run that `ringtrain train` finished' });
       }
-      const saved = JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig;
+      const saved = loadResolvedConfig(configFile);
       const cfg = resolveTrainConfig({}, {
         ...saved,
         model: { ...saved.model } as unknown as Record<string, unknown>,
