@@ -1,4 +1,4 @@
-import { describeAttentionKernel } from './attention-kernel-suite';
+import { describeAttentionKernel } from '../testing/attention-kernel-suite';
 import { tfjsKernel } from './block-attention';
 
 // The shared suite (attention-kernel-suite.ts) also runs against the native kernels in

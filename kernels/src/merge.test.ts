@@ -15,7 +15,7 @@ import {
   toBlockInputs,
   zigzag,
   type Problem,
-} from './test-helpers';
+} from '../testing/helpers';
 import type { BlockForward } from './types';
 
 beforeAll(() => ensureCpuBackend({ quiet: true }));

@@ -1,6 +1,6 @@
 import { RingtrainError } from '@ringtrain/core';
 import { referenceBackward, referenceBackward64, referenceForward, referenceForward64, type ReferenceInputs } from './reference';
-import { contiguous, expectAllEqual, expectClose, makeProblem, seededRandom } from './test-helpers';
+import { contiguous, expectAllEqual, expectClose, makeProblem, seededRandom } from '../testing/helpers';
 
 /** The oracle is only worth something if it is right: hand-computed values and finite differences. */
 describe('reference attention', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from '../backend';
 import { BINARY_OPS, binaryKernel } from './binary';
-import { expectSameAsOriginal, randomTensor, seededRandom } from './compare-kernels';
+import { expectSameAsOriginal, randomTensor, seededRandom } from '../../testing/compare-kernels';
 
 const NAMES = Object.keys(BINARY_OPS);
 const SIZES = [0, 1, 1, 2, 3, 5, 7];

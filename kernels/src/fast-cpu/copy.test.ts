@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from '../backend';
 import { sliceKernel, splitVKernel, transposeKernel } from './copy';
-import { expectSameAsOriginal, randomTensor, seededRandom } from './compare-kernels';
+import { expectSameAsOriginal, randomTensor, seededRandom } from '../../testing/compare-kernels';
 
 const DTYPES = ['float32', 'int32'] as const;
 

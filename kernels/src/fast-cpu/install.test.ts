@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from '../backend';
 import { installFastCpuKernels, uninstallFastCpuKernels } from './index';
-import { seededRandom } from './compare-kernels';
+import { seededRandom } from '../../testing/compare-kernels';
 
 const REPLACED = [tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Maximum, tf.Minimum, tf.SquaredDifference, tf.Transpose, tf.Slice, tf.SplitV, tf.UnsortedSegmentSum];
 

@@ -1,4 +1,4 @@
-import { randomArray, seededRandom } from '../test-helpers';
+import { randomArray, seededRandom } from '../../testing/helpers';
 import { loadNativeAddon } from './addon';
 import { planBatchMatMul } from './batch-plan';
 import { buildsUnderTest, nativeRequired } from './native-under-test';

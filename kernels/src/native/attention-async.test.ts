@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { backwardAsync, forwardAsync } from '../types';
-import { disposeBlockInputs, makeProblem, striped, toBlockInputs } from '../test-helpers';
+import { disposeBlockInputs, makeProblem, striped, toBlockInputs } from '../../testing/helpers';
 import { tfjsKernel } from '../block-attention';
 import { createNativeKernel } from './attention';
 import { buildsUnderTest } from './native-under-test';

@@ -1,4 +1,4 @@
-import { describeAttentionKernel } from '../attention-kernel-suite';
+import { describeAttentionKernel } from '../../testing/attention-kernel-suite';
 import { createNativeKernel } from './attention';
 import { buildsUnderTest } from './native-under-test';
 

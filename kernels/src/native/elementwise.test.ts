@@ -1,4 +1,4 @@
-import { randomArray, seededRandom } from '../test-helpers';
+import { randomArray, seededRandom } from '../../testing/helpers';
 import { nativeElementwise } from './elementwise';
 import { buildsUnderTest } from './native-under-test';
 

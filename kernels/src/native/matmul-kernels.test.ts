@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from '../backend';
-import { expectClose, randomArray, seededRandom } from '../test-helpers';
+import { expectClose, randomArray, seededRandom } from '../../testing/helpers';
 import { installNativeKernels, nativeKernelsInstalled, uninstallNativeKernels } from './matmul-kernels';
 import { buildsUnderTest } from './native-under-test';
 

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { connectFramed } from './framed-client';
 import { listenFramed, type FramedServer } from './framed-server';
-import { RawPeer, SECRET, quietLogger } from './test-support';
+import { RawPeer, SECRET, quietLogger } from '../../testing/ws-test-support';
 
 describe('authenticated upgrade', () => {
   let server: FramedServer<'worker-to-coordinator'>;

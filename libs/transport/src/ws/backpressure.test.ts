@@ -1,6 +1,6 @@
 import { tensorsToFrames, type ResultMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startControlServer, type WorkerConnection } from './control-plane';
-import { quietLogger, SECRET, startMesh, within } from './test-support';
+import { quietLogger, SECRET, startMesh, within } from '../../testing/ws-test-support';
 
 const MiB = 1024 * 1024;
 

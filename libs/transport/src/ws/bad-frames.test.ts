@@ -1,7 +1,7 @@
 import { encodeFrame, PROTOCOL_VERSION, type Msg } from '@ringtrain/protocol';
 import { pack } from 'msgpackr';
 import { startPeerServer, type PeerServer } from './peer-server';
-import { f32, quietLogger, RawPeer, SECRET, settle, within } from './test-support';
+import { f32, quietLogger, RawPeer, SECRET, settle, within } from '../../testing/ws-test-support';
 import type { WsTransport } from './ws-transport';
 
 /**

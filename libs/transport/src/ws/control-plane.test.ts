@@ -1,6 +1,6 @@
 import { encodeFrame, PROTOCOL_VERSION, tensorsFromFrames, tensorsToFrames, type CoordinatorToWorkerMsg, type WorkerToCoordinatorMsg } from '@ringtrain/protocol';
 import { connectToCoordinator, startControlServer, type ControlServer, type WorkerConnection } from './control-plane';
-import { quietLogger, RawPeer, SECRET, within } from './test-support';
+import { quietLogger, RawPeer, SECRET, within } from '../../testing/ws-test-support';
 
 describe('control plane', () => {
   let server: ControlServer;

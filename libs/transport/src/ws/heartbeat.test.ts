@@ -1,5 +1,5 @@
 import { startPeerServer } from './peer-server';
-import { f32, quietLogger, RawPeer, SECRET, settle, startMesh, within } from './test-support';
+import { f32, quietLogger, RawPeer, SECRET, settle, startMesh, within } from '../../testing/ws-test-support';
 
 describe('heartbeats', () => {
   test('a peer that stops answering pings is declared dead within the timeout', async () => {

@@ -1,6 +1,6 @@
 import { compileWsOptions, WS_DEFAULTS } from './options';
 import { startPeerServer } from './peer-server';
-import { quietLogger, SECRET } from './test-support';
+import { quietLogger, SECRET } from '../../testing/ws-test-support';
 
 describe('transport options', () => {
   test('defaults are documented values, compiled into a frozen object', () => {

@@ -1,5 +1,5 @@
 import type { PeerMessage } from '../transport';
-import { f32, i32, randomFloats, settle, startMesh, within } from './test-support';
+import { f32, i32, randomFloats, settle, startMesh, within } from '../../testing/ws-test-support';
 
 describe('WsTransport: 3-rank mesh on 127.0.0.1', () => {
   test('every pair exchanges tensors both ways with exact bytes', async () => {

@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
-import { ensureCpuBackend } from './backend';
-import { fromHeadMajor, fromHeadMajor2D, toHeadMajor, toHeadMajor2D } from './layout-convert';
-import { referenceBackward, referenceForward, type ReferenceForward, type ReferenceGrads, type ReferenceInputs } from './reference';
+import { ensureCpuBackend } from '../src/backend';
+import { fromHeadMajor, fromHeadMajor2D, toHeadMajor, toHeadMajor2D } from '../src/layout-convert';
+import { referenceBackward, referenceForward, type ReferenceForward, type ReferenceGrads, type ReferenceInputs } from '../src/reference';
 import {
   contiguous,
   disposeBlockInputs,
@@ -17,8 +17,8 @@ import {
   toBlockInputs,
   zigzag,
   type ProblemSpec,
-} from './test-helpers';
-import type { AttentionKernel } from './types';
+} from './helpers';
+import type { AttentionKernel } from '../src/types';
 
 type Case = ProblemSpec & { name: string };
 

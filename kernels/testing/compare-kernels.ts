@@ -3,7 +3,7 @@
  * tensors and demands the same outcome: the same error, or the same shape, dtype and bits.
  */
 import * as tf from '@tensorflow/tfjs';
-import { seededRandom } from '../test-helpers';
+import { seededRandom } from './helpers';
 
 type Values = Float32Array | Int32Array | Uint8Array;
 type Output = { shape: number[]; dtype: tf.DataType; values: Values };

@@ -3,10 +3,10 @@
  * layouts the strategies produce, and an assertion that names the tensor and its error.
  */
 import * as tf from '@tensorflow/tfjs';
-import { errorStats } from './error-stats';
-import { toHeadMajor } from './layout-convert';
-import type { ReferenceInputs } from './reference';
-import type { BlockInputs } from './types';
+import { errorStats } from '../src/error-stats';
+import { toHeadMajor } from '../src/layout-convert';
+import type { ReferenceInputs } from '../src/reference';
+import type { BlockInputs } from '../src/types';
 
 /** fp32 kernels vs the float64 oracle: max |err| / max |ref|. */
 export const FP32_REL_TOL = 1e-5;

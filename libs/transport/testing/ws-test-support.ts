@@ -2,10 +2,10 @@
 import { createLogger, type Logger } from '@ringtrain/core';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Msg, type PeerMsg } from '@ringtrain/protocol';
 import WebSocket from 'ws';
-import { SECRET_HEADER } from './auth';
-import { startPeerServer, type PeerServer } from './peer-server';
-import type { WsOptions } from './options';
-import type { WsTransport } from './ws-transport';
+import { SECRET_HEADER } from '../src/ws/auth';
+import { startPeerServer, type PeerServer } from '../src/ws/peer-server';
+import type { WsOptions } from '../src/ws/options';
+import type { WsTransport } from '../src/ws/ws-transport';
 
 export const SECRET = 'test-secret-0123456789';
 
