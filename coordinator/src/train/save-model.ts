@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeSafetensors } from '@ringtrain/core';
+import { RingtrainError, writeSafetensors } from '@ringtrain/core';
 import type { ModelConfig } from '@ringtrain/config';
 import type { Replicas } from '../world/replicas';
 
@@ -14,7 +14,10 @@ export const MODEL_FILE_FORMAT = 'ringtrain.model/1';
 export async function saveModel(runDir: string, replicas: Replicas, about: { model: ModelConfig; steps: number }): Promise<string> {
   const { state } = await replicas.getState(false);
   const file = join(runDir, 'model.safetensors');
-  const tensors = [...state].map(([name, t]) => ({ name, shape: t.shape, data: t.data as Float32Array })); // parameters are float32
+  const tensors = [...state].map(([name, t]) => {
+    if (t.dtype !== 'float32') throw new RingtrainError('BAD_RESULT', `parameter ${name} came back as ${t.dtype}; parameters are float32`);
+    return { name, shape: t.shape, data: t.data };
+  });
   writeSafetensors(file, tensors, { format: MODEL_FILE_FORMAT, model: JSON.stringify(about.model), steps: String(about.steps) });
   return file;
 }
