@@ -5,3 +5,7 @@ export * from './world/replicas';
 export * from './train/train-run';
 export * from './train/save-model';
 export * from './train/shard-batch';
+export * from './checkpoint/manifest';
+export * from './checkpoint/store';
+export * from './checkpoint/saver';
+export * from './train/run-dir';

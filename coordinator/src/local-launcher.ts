@@ -20,6 +20,11 @@ export interface LocalLaunchOptions {
   threadsPerWorker?: number;
   /** When set, each worker also writes JSON-line logs to logDir/worker-<rank>.log. */
   logDir?: string;
+  /**
+   * Start the workers in their own process group, so a Ctrl-C in the terminal reaches only the
+   * launching process, which then stops the run in order (`train` saves a checkpoint first).
+   */
+  detached?: boolean;
 }
 
 export interface WorkerExit {
@@ -45,6 +50,7 @@ export class LocalLauncher {
       const threads = String(this.opts.threadsPerWorker ?? 1);
       const child = spawn(command[0], [...command.slice(1), '--coordinator', coordinatorUrl], {
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: this.opts.detached ?? false,
         env: {
           ...process.env,
           ...this.opts.env,

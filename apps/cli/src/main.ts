@@ -6,6 +6,7 @@ import { registerWorkerCommand } from './commands/worker';
 import { registerTrainCommand } from './commands/train';
 import { registerCoordinatorCommand } from './commands/coordinator';
 import { registerEvalCommand } from './commands/eval';
+import { registerCheckpointCommand } from './commands/checkpoint';
 
 /**
  * `ringtrain` entry point. User errors (RingtrainError) print their message and hint and exit 2
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
   registerTrainCommand(program);
   registerCoordinatorCommand(program);
   registerEvalCommand(program);
+  registerCheckpointCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

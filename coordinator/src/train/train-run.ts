@@ -1,11 +1,13 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, type Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
-import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type PasskeyBatch } from '@ringtrain/data';
+import { MODEL_FIELDS, STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
+import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type Dataset, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
 import type { Coordinator } from '../coordinator';
 import { Replicas } from '../world/replicas';
+import { CheckpointSaver, type CheckpointRecord, type Progress } from '../checkpoint/saver';
+import type { LoadedCheckpoint } from '../checkpoint/store';
 import { saveModel } from './save-model';
 
 /** One line of metrics.jsonl. */
@@ -28,6 +30,8 @@ export interface StepMetrics {
   /** Passkey accuracy of this training batch (argmax of the answer digits), when the data is passkey. */
   taskAccuracy?: number;
   peakRssBytes: number;
+  /** When a checkpoint was taken after this step: how long training was held for it. */
+  checkpointHeldMs?: number;
 }
 
 export interface EvalResult {
@@ -41,6 +45,9 @@ export interface EvalResult {
 export type TrainEvent =
   | { event: 'step'; metrics: StepMetrics; steps: number; etaSec: number }
   | { event: 'eval'; result: EvalResult }
+  | { event: 'checkpoint'; record: CheckpointRecord }
+  | { event: 'resumed'; step: number; from: string; workersWere: number; strategyWas: string }
+  | { event: 'stopped'; step: number; reason: string; checkpoint: string | null }
   | { event: 'done'; summary: TrainSummary };
 
 export interface TrainSummary {
@@ -50,17 +57,39 @@ export interface TrainSummary {
   firstLoss: number;
   eval: EvalResult | null;
   wallSec: number;
+  /** The run stopped early (a signal) after saving a checkpoint. */
+  stopped: boolean;
+}
+
+/** Asks a running training loop to stop, or to checkpoint, after its current step. */
+export interface TrainControl {
+  /** Why to stop (a signal, the parent gone); null while training should go on. */
+  stopRequested: string | null;
+  /** Take a checkpoint after the current step (on demand). */
+  checkpointRequested: boolean;
+}
+
+export function newTrainControl(): TrainControl {
+  return { stopRequested: null, checkpointRequested: false };
 }
 
 /**
  * The coordinator's training loop: shard each batch by the strategy's layout, run the step on
  * every rank, aggregate loss and timings, check replicas stay identical, write metrics.jsonl,
- * and evaluate on held-out data.
+ * checkpoint as configured (and when asked to stop), and evaluate on held-out data. With
+ * `resume`, the replicas, the optimizer, the data streams and the counters continue from the
+ * checkpoint, so the run goes on as if it had never stopped.
  */
-export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, logger: Logger, onEvent: (e: TrainEvent) => void): Promise<TrainSummary> {
+export async function runTraining(
+  cfg: TrainConfig,
+  coordinator: Coordinator,
+  logger: Logger,
+  onEvent: (e: TrainEvent) => void,
+  opts: { resume?: LoadedCheckpoint | null; control?: TrainControl } = {},
+): Promise<TrainSummary> {
+  const control = opts.control ?? newTrainControl();
+  const resume = opts.resume ?? null;
   mkdirSync(cfg.runDir, { recursive: true });
-  const metricsFile = join(cfg.runDir, 'metrics.jsonl');
-  writeFileSync(metricsFile, '');
   const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
   // The main stage reads the data as a run without warmup would; warmup stages get their own seeds.
   const stagePlan = cfg.stages.map((stage, i) => ({
@@ -75,19 +104,39 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
 
   const replicas = new Replicas(coordinator);
   await replicas.init(cfg);
-
-  const start = performance.now();
+  const total = cfg.totalSteps;
+  let step = 0;
   let firstLoss = NaN;
   let lastLoss = NaN;
   let peakRss = 0;
+  let trainSecBefore = 0;
+  if (resume) {
+    step = await restoreCheckpoint(cfg, replicas, datasets, resume);
+    ({ firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSecBefore } = resume.manifest.metrics);
+    const m = resume.manifest;
+    logger.info(`resumed from ${resume.dir} at step ${step}${m.worldSize !== cfg.workers || m.strategy !== cfg.strategy ? ` (saved by ${m.worldSize} ${m.strategy} workers; now ${cfg.workers} ${cfg.strategy})` : ''}`);
+    onEvent({ event: 'resumed', step, from: resume.dir, workersWere: m.worldSize, strategyWas: m.strategy });
+  }
+  const metricsFile = join(cfg.runDir, 'metrics.jsonl');
+  keepMetricsBefore(metricsFile, step);
+
+  const start = performance.now();
+  const trainSec = () => trainSecBefore + (performance.now() - start) / 1000;
+  const saver = new CheckpointSaver(cfg, replicas, logger, (r) => onEvent({ event: 'checkpoint', record: r }));
+  const progress = (done: number): Progress => {
+    const at = stageAt(stagePlan, done);
+    return { step: done, ...at, data: datasets.map((d) => d.cursor()), metrics: { firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSec() } };
+  };
   let evalResult: EvalResult | null = null;
-  const total = cfg.totalSteps;
-  let step = 0;
+  let stopped: string | null = null;
   for (const [i, stage] of stagePlan.entries()) {
     const dataset = datasets[i];
     const isPasskey = isBuiltinSource(stage.data, 'passkey');
+    const first = stageAt(stagePlan, step);
+    if (stopped) break;
+    if (first.stage > i) continue;
     if (stagePlan.length > 1) logger.info(`stage: ${stage.data.join(',')} at seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
-    for (let stageStep = 0; stageStep < stage.steps; stageStep++, step++) {
+    for (let stageStep = first.stageStep; stageStep < stage.steps && !stopped; stageStep++, step++) {
       const t0 = performance.now();
       const batch = dataset.nextBatch(stage.batchSize);
       const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
@@ -112,25 +161,92 @@ export async function runTraining(cfg: TrainConfig, coordinator: Coordinator, lo
         peakRssBytes: Math.max(...r.rssBytes),
       };
       if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
+      // A stop request is honoured after the step in flight: save, then leave.
+      stopped = control.stopRequested;
+      const last = step === total - 1;
+      if (stopped || (!last && (saver.due(step + 1) || control.checkpointRequested))) {
+        control.checkpointRequested = false;
+        metrics.checkpointHeldMs = await saver.save(progress(step + 1), stopped ? `stop: ${stopped}` : 'scheduled');
+      }
       appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
-      const elapsed = (performance.now() - start) / 1000;
-      onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, elapsed) });
-      const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && step !== total - 1;
+      onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, (performance.now() - start) / 1000) });
+      const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
       if (evalNow) {
         evalResult = await evaluate(cfg, replicas, layout, step + 1);
         onEvent({ event: 'eval', result: evalResult });
       }
     }
   }
+  if (stopped) {
+    const dir = await saver.flush();
+    onEvent({ event: 'stopped', step, reason: stopped, checkpoint: dir });
+    logger.info(`stopped after step ${step} (${stopped}); checkpoint ${dir}`);
+    return { runDir: cfg.runDir, steps: step, firstLoss, finalLoss: lastLoss, eval: null, wallSec: trainSec(), stopped: true };
+  }
+  // The end of the run is a checkpoint too: `--resume` with more steps continues from it.
+  if (saver.lastStep !== step && step > 0) await saver.save(progress(step), 'end');
   await saveModel(cfg.runDir, replicas, { model: cfg.model, steps: total });
   evalResult = await evaluate(cfg, replicas, layout, total);
   onEvent({ event: 'eval', result: evalResult });
   appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
-  const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: (performance.now() - start) / 1000 };
+  await saver.flush();
+  const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: trainSec(), stopped: false };
   writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
   onEvent({ event: 'done', summary });
   logger.info(`trained ${total} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
   return summary;
+}
+
+/** The stage of step `done` (0-based) and how many of that stage's steps come before it; past the end: the last stage, complete. */
+function stageAt(stages: ReadonlyArray<{ steps: number }>, done: number): { stage: number; stageStep: number } {
+  let first = 0;
+  for (const [i, s] of stages.entries()) {
+    if (done < first + s.steps) return { stage: i, stageStep: done - first };
+    first += s.steps;
+  }
+  return { stage: stages.length - 1, stageStep: stages[stages.length - 1].steps };
+}
+
+/** metrics.jsonl of a resumed run keeps the steps before the checkpoint (a stopped session may have logged a few more). */
+function keepMetricsBefore(file: string, step: number): void {
+  if (step === 0 || !existsSync(file)) {
+    writeFileSync(file, '');
+    return;
+  }
+  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      const record: unknown = JSON.parse(line);
+      return typeof record === 'object' && record !== null && 'step' in record && typeof record.step === 'number' && record.step < step;
+    } catch {
+      return false;
+    }
+  });
+  writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
+
+/**
+ * Loads a checkpoint into the replicas and the data streams; returns the step to go on from.
+ * The model must be the one the checkpoint holds; the world size and strategy may differ (the
+ * state is replicated, and the data streams are global, cut into shards only afterwards).
+ */
+async function restoreCheckpoint(cfg: TrainConfig, replicas: Replicas, datasets: Dataset[], ckpt: LoadedCheckpoint): Promise<number> {
+  const m = ckpt.manifest;
+  const differ = MODEL_FIELDS.filter((k) => m.model[k] !== cfg.model[k]);
+  if (differ.length) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} holds another model: ${differ.map((k) => `${k} ${m.model[k]} in the checkpoint, ${cfg.model[k]} requested`).join('; ')}`, {
+      hint: 'resume with the model the checkpoint was trained with (its config.json), or start a new run directory',
+    });
+  }
+  if (m.data.length > datasets.length) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} was saved by a run of ${m.data.length} stages; this config has ${datasets.length}`, { hint: 'resume with the same seqLenWarmup stages' });
+  }
+  const hash = await replicas.setState(new Map([...ckpt.params, ...ckpt.optimizer]), m.optimizerStep);
+  if (hash !== m.paramHash) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `the parameters loaded from ${ckpt.dir} hash to ${hash.slice(0, 12)}, the manifest says ${m.paramHash.slice(0, 12)}`, { hint: 'the checkpoint is damaged; resume from an older one' });
+  }
+  m.data.forEach((cursor, i) => datasets[i].restore(cursor));
+  return m.step;
 }
 
 /** Time left, with the remaining steps of each stage weighted by its tokens (short stages are cheap). */

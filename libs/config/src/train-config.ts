@@ -42,6 +42,16 @@ export interface TrainConfig {
   readonly evalSamples: number;
   /** Compare parameter hashes across ranks every N steps. */
   readonly hashCheckEvery: number;
+  /** Save a checkpoint every N steps (0: not by steps). A checkpoint is also saved at the end and on a stop signal. */
+  readonly checkpointEvery: number;
+  /** Save a checkpoint when this many minutes passed since the last one (0: not by time). */
+  readonly checkpointEveryMinutes: number;
+  /** Committed checkpoints kept; older ones are deleted after each save (0: keep all). */
+  readonly keepLast: number;
+  /** How often `train` restarts the worker group from the latest checkpoint after a failure. */
+  readonly maxRestarts: number;
+  /** A worker or coordinator silent this long is declared dead (both planes). */
+  readonly heartbeatTimeoutMs: number;
   /**
    * Every stage of the run in order: the `seqLenWarmup` stages (shorter sequences first, so a
    * long-range skill is found where it is cheap and its gradient is not spread over thousands of
@@ -82,10 +92,15 @@ export interface TrainInput {
   evalEvery?: number;
   evalSamples?: number;
   hashCheckEvery?: number;
+  checkpointEvery?: number;
+  checkpointEveryMinutes?: number;
+  keepLast?: number;
+  maxRestarts?: number;
+  heartbeatTimeoutMs?: number;
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'seqLenWarmup'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 /** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
@@ -107,6 +122,11 @@ export const TRAIN_DEFAULTS = Object.freeze({
   evalEvery: 0,
   evalSamples: 16,
   hashCheckEvery: 25,
+  checkpointEvery: 0,
+  checkpointEveryMinutes: 30,
+  keepLast: 3,
+  maxRestarts: 0,
+  heartbeatTimeoutMs: 300_000,
 });
 
 export function loadConfigFile(path: string): TrainInput {
@@ -135,21 +155,32 @@ export function loadConfigFile(path: string): TrainInput {
  * optimizer without its derived totalSteps) and resolved again. A missing, unreadable or
  * inconsistent file is a coded error naming the problem.
  */
-export function loadResolvedConfig(path: string): TrainConfig {
-  const saved = loadConfigFile(path) as Record<string, unknown>;
-  const { stages, totalSteps, optim, ...rest } = saved;
+export function loadResolvedConfig(path: string, flags: TrainInput = {}): TrainConfig {
+  return parseResolvedConfig(loadConfigFile(path), path, flags);
+}
+
+/**
+ * A resolved TrainConfig as JSON (from a file, or handed over by `train`), checked as
+ * loadResolvedConfig does; `flags` override it as they override a config file (`resume
+ * --workers 3`).
+ */
+export function parseResolvedConfig(value: unknown, path: string, flags: TrainInput = {}): TrainConfig {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new RingtrainError('BAD_CONFIG', `${path} must hold an object of settings`, { hint: 'pass the config.json of a run directory' });
+  }
+  const { stages, totalSteps, optim, ...rest } = value as Record<string, unknown>; // a JSON object, checked just above
   if (!Array.isArray(stages) || stages.length === 0) {
     throw new RingtrainError('BAD_CONFIG', `${path} has no "stages": it is not a config.json written by \`ringtrain train\``, { hint: 'pass the config.json of a run directory, or start the run with `ringtrain train --config FILE`' });
   }
   const optimIn = optim !== null && typeof optim === 'object' && !Array.isArray(optim) ? Object.fromEntries(Object.entries(optim).filter(([k]) => k !== 'totalSteps')) : optim;
   let cfg: TrainConfig;
   try {
-    cfg = resolveTrainConfig({ ...rest, optim: optimIn as Record<string, unknown>, seqLenWarmup: stages.slice(0, -1) as Array<Record<string, unknown>> } as TrainInput, {}, String(rest.runDir ?? ''));
+    cfg = resolveTrainConfig({ ...rest, optim: optimIn as Record<string, unknown>, seqLenWarmup: stages.slice(0, -1) as Array<Record<string, unknown>> } as TrainInput, flags, String(rest.runDir ?? ''));
   } catch (e) {
     if (e instanceof RingtrainError) throw new RingtrainError(e.code, `${path}: ${e.message}`, { hint: e.hint, details: e.details });
     throw e;
   }
-  if (totalSteps !== undefined && totalSteps !== cfg.totalSteps) {
+  if (totalSteps !== undefined && totalSteps !== cfg.totalSteps && flags.steps === undefined) {
     throw new RingtrainError('BAD_CONFIG', `${path}: totalSteps ${JSON.stringify(totalSteps)} disagrees with its stages (${cfg.totalSteps} steps)`, { hint: 'the file was edited by hand; start the run again with `ringtrain train`' });
   }
   if (!cfg.runDir) throw new RingtrainError('BAD_CONFIG', `${path} names no runDir`, { hint: 'pass the config.json of a run directory' });
@@ -213,6 +244,11 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     evalEvery: int('evalEvery', merged.evalEvery ?? TRAIN_DEFAULTS.evalEvery, 0),
     evalSamples: int('evalSamples', merged.evalSamples ?? TRAIN_DEFAULTS.evalSamples, 1),
     hashCheckEvery: int('hashCheckEvery', merged.hashCheckEvery ?? TRAIN_DEFAULTS.hashCheckEvery, 1),
+    checkpointEvery: int('checkpointEvery', merged.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery, 0),
+    checkpointEveryMinutes: nonNegative('checkpointEveryMinutes', merged.checkpointEveryMinutes ?? TRAIN_DEFAULTS.checkpointEveryMinutes),
+    keepLast: int('keepLast', merged.keepLast ?? TRAIN_DEFAULTS.keepLast, 0),
+    maxRestarts: int('maxRestarts', merged.maxRestarts ?? TRAIN_DEFAULTS.maxRestarts, 0),
+    heartbeatTimeoutMs: int('heartbeatTimeoutMs', merged.heartbeatTimeoutMs ?? TRAIN_DEFAULTS.heartbeatTimeoutMs, 100),
     stages,
     totalSteps,
   });
@@ -304,6 +340,12 @@ function num(name: string, v: unknown): number {
     throw new RingtrainError('BAD_CONFIG', `${name} ${JSON.stringify(v)} must be a number`, { hint: `set ${name} to a number` });
   }
   return v;
+}
+
+function nonNegative(name: string, v: unknown): number {
+  const n = num(name, v);
+  if (n < 0) throw new RingtrainError('BAD_CONFIG', `${name} ${n} must not be negative`, { hint: `set ${name} to 0 (off) or more` });
+  return n;
 }
 
 function int(name: string, v: unknown, min: number): number {

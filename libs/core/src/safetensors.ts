@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RingtrainError } from './errors';
 
@@ -50,6 +52,44 @@ export function writeSafetensors(path: string, tensors: readonly NamedTensor[], 
     closeSync(dir);
   }
   return head.length + dataBytes;
+}
+
+/**
+ * The same file, written asynchronously (the event loop keeps running between writes), with
+ * the sha256 of every byte written. Not atomic by itself: checkpoints write into a temporary
+ * directory and rename it (docs/checkpoints.md); pass `atomic` to rename `path.tmp` over `path`.
+ */
+export async function writeSafetensorsAsync(path: string, tensors: readonly NamedTensor[], metadata: Record<string, string> = {}, opts: { atomic?: boolean } = {}): Promise<{ bytes: number; sha256: string }> {
+  const { head, dataBytes } = safetensorsHeader(tensors, metadata);
+  const target = opts.atomic ? `${path}.tmp` : path;
+  const hash = createHash('sha256');
+  const file = await open(target, 'w');
+  try {
+    const put = async (bytes: Uint8Array) => {
+      hash.update(bytes);
+      for (let at = 0; at < bytes.byteLength; ) at += (await file.write(bytes, at, Math.min(bytes.byteLength - at, 1 << 26))).bytesWritten;
+    };
+    await put(head);
+    for (const t of tensors) await put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  if (opts.atomic) {
+    await rename(target, path);
+    await fsyncDir(dirname(path));
+  }
+  return { bytes: head.length + dataBytes, sha256: hash.digest('hex') };
+}
+
+/** Makes a directory's entries (a rename, a new file) durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

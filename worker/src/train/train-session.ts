@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RingtrainError } from '@ringtrain/core';
-import type { Bulk } from '@ringtrain/protocol';
+import { ADAM_M, ADAM_V, type Bulk } from '@ringtrain/protocol';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { allReduceBucket } from '../comm/all-reduce';
@@ -12,9 +12,6 @@ import type { OptimConfig } from '@ringtrain/config';
 import { AdamW } from '../optim/adamw';
 import type { Strategy } from '../strategies/types';
 
-/** Names of AdamW's moments in a state stream: the prefix, then the parameter's name. */
-export const ADAM_M = 'adam.m.';
-export const ADAM_V = 'adam.v.';
 
 function stateMismatch(problem: string): RingtrainError {
   return new RingtrainError('STATE_MISMATCH', `cannot load the state: ${problem}`, { hint: 'the state was saved from another model config; load it into the same model' });

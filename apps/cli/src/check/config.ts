@@ -44,6 +44,13 @@ export function parseIntOption(option: string, raw: string, min: number): number
   return value;
 }
 
+/** A number of at least 0 (minutes, ratios). */
+export function parseNumberOption(option: string, raw: string): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) throw optionError(option, raw, 'a number of at least 0');
+  return value;
+}
+
 function parsePositiveNumber(option: string, raw: string): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw optionError(option, raw, 'a positive number');

@@ -1,29 +1,52 @@
 import type { Command } from 'commander';
-import { RingtrainError, createLogger } from '@ringtrain/core';
-import { loadResolvedConfig } from '@ringtrain/config';
-import { Coordinator, runTraining } from '@ringtrain/coordinator';
+import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
+import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ringtrain/config';
+import { Coordinator, cleanUnfinished, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
+import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
+
+interface CoordinatorFlags {
+  resolvedConfig?: string;
+  configStdin: boolean;
+  resume?: string | boolean;
+  host: string;
+  port: string;
+  rendezvousTimeoutMs: string;
+  stepTimeoutMs: string;
+}
 
 /**
  * `ringtrain coordinator`: the coordinator process of a training run. `ringtrain train` starts it
- * on one machine; on a cluster it runs beside `srun ringtrain worker` (see README). It prints
- * one JSON event per line on stdout (listening, step, eval, done) for the launcher's progress.
+ * and hands it the run's config on stdin (never through a file another process could rewrite);
+ * on a cluster it runs beside `srun ringtrain worker` with `--resolved-config`. It prints one
+ * JSON event per line on stdout (listening, world, step, eval, checkpoint, stopped, done).
+ * SIGTERM, SIGINT or SIGHUP (or its stdin closing: the parent `train` is gone) ends the run
+ * after the current step with a checkpoint; a second signal ends it at once.
  */
 export function registerCoordinatorCommand(program: Command): void {
   program
     .command('coordinator')
     .description('Run the coordinator of a training run (started for you by `ringtrain train`).')
-    .requiredOption('--resolved-config <file>', 'the run\'s config.json written by `ringtrain train`')
+    .option('--resolved-config <file>', 'a run\'s config.json as `ringtrain train` writes it')
+    .option('--config-stdin', 'read {"config", "resume"} as one JSON line on stdin (what `train` does)', false)
+    .option('--resume [path]', 'continue from the newest good checkpoint of the run directory (or of the run or checkpoint directory given)')
     .option('--host <address>', 'interface to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 = any free port)', '0')
     .option('--rendezvous-timeout-ms <ms>', 'how long the workers may take to join', '120000')
     .option('--step-timeout-ms <ms>', 'how long one step may take', '1800000')
-    .action(async (opts: { resolvedConfig: string; host: string; port: string; rendezvousTimeoutMs: string; stepTimeoutMs: string }) => {
+    .action(async (opts: CoordinatorFlags) => {
       const secret = process.env.RINGTRAIN_SECRET;
       if (!secret) throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'set RINGTRAIN_SECRET to the job secret the workers also get' });
-      const cfg = loadResolvedConfig(opts.resolvedConfig);
+      const control = newTrainControl();
+      const { cfg, resume } = opts.configStdin ? await readStdinConfig(control) : fromFlags(opts);
       const logger = createLogger({ name: 'coordinator', file: `${cfg.runDir}/coordinator.log` });
+      watchSignals(control, logger);
       const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
+      const notice = (message: string) => {
+        logger.warn(message);
+        emit({ event: 'notice', message });
+      };
+      const checkpoint = resume === null ? null : await resumable(resume, logger, notice);
       const coordinator = await Coordinator.start({
         worldSize: cfg.workers,
         secret,
@@ -32,14 +55,68 @@ export function registerCoordinatorCommand(program: Command): void {
         rendezvousTimeoutMs: parseIntOption('--rendezvous-timeout-ms', opts.rendezvousTimeoutMs, 1),
         jobTimeoutMs: parseIntOption('--step-timeout-ms', opts.stepTimeoutMs, 1),
         logger,
+        wsOptions: heartbeatOptions(cfg.heartbeatTimeoutMs),
       });
       emit({ event: 'listening', url: coordinator.url });
       try {
         await coordinator.waitForWorld();
         emit({ event: 'world', workers: cfg.workers });
-        await runTraining(cfg, coordinator, logger, emit);
+        await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
       } finally {
         await coordinator.shutdown('training finished');
       }
     });
+}
+
+function fromFlags(opts: CoordinatorFlags): { cfg: TrainConfig; resume: string | null } {
+  if (!opts.resolvedConfig) throw new RingtrainError('NO_CONFIG', 'the coordinator needs the run\'s config', { hint: 'pass --resolved-config runs/<run>/config.json' });
+  const cfg = loadResolvedConfig(opts.resolvedConfig);
+  return { cfg, resume: opts.resume === undefined || opts.resume === false ? null : opts.resume === true ? cfg.runDir : opts.resume };
+}
+
+/** The first stdin line is {"config", "resume"}; the end of stdin afterwards means the parent is gone. */
+async function readStdinConfig(control: TrainControl): Promise<{ cfg: TrainConfig; resume: string | null }> {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  process.stdin.on('end', () => (control.stopRequested ??= 'the train process is gone (stdin closed)'));
+  process.stdin.resume();
+  let value: { config?: unknown; resume?: unknown };
+  try {
+    value = JSON.parse(text.split('\n')[0]);
+  } catch {
+    throw new RingtrainError('BAD_CONFIG', 'stdin did not start with a JSON line {"config", "resume"}', { hint: 'use --resolved-config FILE when starting the coordinator by hand' });
+  }
+  const resume = value.resume;
+  if (resume !== null && typeof resume !== 'string') throw new RingtrainError('BAD_CONFIG', 'stdin: "resume" must be a path or null');
+  return { cfg: parseResolvedConfig(value.config, 'the config on stdin'), resume };
+}
+
+/** The first signal asks for a stop after the current step (with a checkpoint); the second ends the process. */
+function watchSignals(control: TrainControl, logger: Logger): void {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (control.stopRequested) {
+        logger.warn(`${signal} again: stopping at once, without a checkpoint`);
+        process.exit(130);
+      }
+      control.stopRequested = signal;
+      logger.info(`${signal}: stopping after the current step, with a checkpoint`);
+    });
+  }
+}
+
+async function resumable(path: string, logger: Logger, notice: (message: string) => void): Promise<LoadedCheckpoint | null> {
+  const dir = findResumable(path, notice);
+  const runDir = dir ? runDirOf(dir) : path;
+  for (const removed of await cleanUnfinished(runDir)) notice(`removed ${removed}: a save that did not finish`);
+  if (!dir) {
+    notice(`no checkpoint in ${path}: starting from step 0`);
+    return null;
+  }
+  logger.info(`resuming from ${dir}`);
+  return loadCheckpoint(dir);
 }

@@ -1,15 +1,15 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { RingtrainError, createLogger } from '@ringtrain/core';
-import { loadConfigFile, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
-import { LocalLauncher, describeExit, type TrainEvent } from '@ringtrain/coordinator';
+import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
+import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
+import { LocalLauncher, MANIFEST_FILE, clearEarlierRun, describeExit, hasEarlierRun, lockRunDir, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
-import { parseIntOption } from '../check/config';
+import { parseIntOption, parseNumberOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
 import { cliEntry, workerCommand } from '../cli-entry';
 
@@ -28,6 +28,13 @@ export interface TrainFlags {
   lr?: string;
   evalEvery?: string;
   evalSamples?: string;
+  checkpointEvery?: string;
+  checkpointEveryMinutes?: string;
+  keepLast?: string;
+  maxRestarts?: string;
+  heartbeatTimeoutMs?: string;
+  resume?: boolean;
+  overwrite?: boolean;
 }
 
 export function registerTrainCommand(program: Command): void {
@@ -48,14 +55,38 @@ export function registerTrainCommand(program: Command): void {
     .option('--lr <x>', 'peak learning rate')
     .option('--eval-every <n>', 'held-out evaluation every N steps (0 = at the end only)')
     .option('--eval-samples <n>', 'held-out samples per evaluation')
+    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: not by steps; one is always saved at the end and on a stop signal)')
+    .option('--checkpoint-every-minutes <m>', 'save a checkpoint when M minutes passed since the last (0: not by time; default 30)')
+    .option('--keep-last <k>', 'committed checkpoints to keep (0: all; default 3)')
+    .option('--max-restarts <n>', 'after a failure (a worker died or hung, a step got stuck), restart the workers from the latest checkpoint up to N times (default 0)')
+    .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 300000)')
+    .option('--resume', 'continue the run directory from its newest good checkpoint (from step 0 when it has none)', false)
+    .option('--overwrite', 'start over in a run directory that holds an earlier run (its files and checkpoints are removed)', false)
     .action(async (flags: TrainFlags) => {
       const cfg = resolveFromFlags(flags);
       // Open each stage's data once here so a missing or malformed file fails before any process starts.
       for (const stage of cfg.stages) {
         openDataset([...stage.data], { seqLen: stage.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, stage) });
       }
-      const summary = await launchTraining(cfg);
+      const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false });
       process.exitCode = summary ? 0 : 1;
+    });
+
+  program
+    .command('resume')
+    .argument('<path>', 'a run directory, or one of its checkpoints/step-N directories')
+    .description('Continue a stopped or crashed run from its newest good checkpoint (or the checkpoint given), with the run\'s own config; the world size, strategy, backend and step count may change.')
+    .option('--workers <n>', 'worker processes (P); the state and the data stream are re-cut')
+    .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa')
+    .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu')
+    .option('--steps <n>', 'steps of the main stage (more, to train on)')
+    .action(async (path: string, o: { workers?: string; strategy?: string; backend?: string; steps?: string }) => {
+      const runDir = existsSync(join(path, MANIFEST_FILE)) ? runDirOf(resolve(path)) : resolve(path);
+      const configFile = join(runDir, 'config.json');
+      if (!existsSync(configFile)) throw new RingtrainError('RUN_NOT_FOUND', `${path} is not a run directory: ${configFile} does not exist`, { hint: 'pass the --run-dir of an earlier `ringtrain train`' });
+      const n = (name: string, v: string | undefined) => (v === undefined ? undefined : parseIntOption(name, v, 1));
+      const cfg = loadResolvedConfig(configFile, { workers: n('--workers', o.workers), strategy: o.strategy, backend: o.backend, steps: n('--steps', o.steps) });
+      process.exitCode = (await launchTraining({ ...cfg, runDir }, { resume: resolve(path), overwrite: false })) ? 0 : 1;
     });
 }
 
@@ -76,90 +107,208 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
     lr: f.lr === undefined ? undefined : Number(f.lr),
     evalEvery: n('--eval-every', f.evalEvery),
     evalSamples: n('--eval-samples', f.evalSamples),
+    checkpointEvery: n('--checkpoint-every', f.checkpointEvery),
+    checkpointEveryMinutes: f.checkpointEveryMinutes === undefined ? undefined : parseNumberOption('--checkpoint-every-minutes', f.checkpointEveryMinutes),
+    keepLast: n('--keep-last', f.keepLast),
+    maxRestarts: n('--max-restarts', f.maxRestarts),
+    heartbeatTimeoutMs: n('--heartbeat-timeout-ms', f.heartbeatTimeoutMs),
   };
+  // Unique without coordination: the time to the second, and random bits for runs started in the same second.
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const cfg = resolveTrainConfig(file, flags, join('runs', `run-${stamp}`));
+  const cfg = resolveTrainConfig(file, flags, join('runs', `run-${stamp}-${randomBytes(3).toString('hex')}`));
   return { ...cfg, runDir: resolve(cfg.runDir) };
 }
 
-/** Starts the coordinator process, then the workers, renders progress; leaves no process behind. */
-export async function launchTraining(cfg: TrainConfig): Promise<boolean> {
-  mkdirSync(cfg.runDir, { recursive: true });
-  const configFile = join(cfg.runDir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(cfg, null, 2) + '\n');
+/**
+ * Runs a training run to its end: locks the run directory (never silently reusing one: an
+ * earlier run in it is resumed, removed with `overwrite`, or the start is refused), then runs
+ * sessions — a coordinator process and P workers — until one finishes or stops. A session that
+ * fails (a worker died or hung, a step got stuck, the coordinator died) is followed, up to
+ * `maxRestarts` times with backoff, by a new one resumed from the latest checkpoint. SIGTERM,
+ * SIGINT or SIGHUP stops the run after the current step with a checkpoint; a second one stops
+ * it at once. Leaves no process behind.
+ */
+export async function launchTraining(cfg: TrainConfig, how: { resume: string | null; overwrite: boolean }): Promise<boolean> {
+  const lock = lockRunDir(cfg.runDir);
+  if (hasEarlierRun(cfg.runDir) && how.resume === null) {
+    if (!how.overwrite) {
+      throw new RingtrainError('RUN_DIR_EXISTS', `run directory ${cfg.runDir} holds an earlier run`, {
+        hint: 'continue it with --resume (or `ringtrain resume DIR`), start over with --overwrite, or pass another --run-dir',
+      });
+    }
+    clearEarlierRun(cfg.runDir);
+  }
+  writeFileSync(join(cfg.runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const logger = createLogger({ name: 'train', file: join(cfg.runDir, 'train.log') });
-  const secret = randomBytes(24).toString('hex');
+  if (lock.tookOverFrom) logger.warn(`took over the lock of ${cfg.runDir} from ${lock.tookOverFrom}`);
   const progress = new ProgressLine(process.stdout);
-  const entry = cliEntry();
   process.stdout.write(`training ${cfg.model.layers}-layer d=${cfg.model.dModel} model, ${cfg.workers} workers, ${cfg.strategy} attention, seq ${cfg.seqLen} × batch ${cfg.batchSize}, ${cfg.steps} steps${warmupNote(cfg)}, data ${cfg.data.join(',')}\n`);
 
-  const coordinator = spawn(process.execPath, [entry, 'coordinator', '--resolved-config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RINGTRAIN_SECRET: secret },
-  });
-  const killCoordinator = () => coordinator.exitCode === null && coordinator.kill('SIGKILL');
-  process.once('exit', killCoordinator);
-  const stderrTail: string[] = [];
-  createInterface({ input: coordinator.stderr! }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 40) stderrTail.shift();
-    logger.debug(line, { from: 'coordinator' });
-  });
-  let launcher: LocalLauncher | null = null;
-  let workerFailure: RingtrainError | null = null;
-  let finished = false;
-  createInterface({ input: coordinator.stdout! }).on('line', (line) => {
-    let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' };
-    try {
-      e = JSON.parse(line);
-    } catch {
-      logger.info(line, { from: 'coordinator' });
+  const signals = { count: 0, current: null as Session | null };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals.count === 1) {
+      progress.note(`${signal}: stopping after the current step and saving a checkpoint (again to stop at once)`);
+      signals.current?.stop();
       return;
     }
-    switch (e.event) {
-      case 'listening':
-        launcher = new LocalLauncher({
-          worldSize: cfg.workers,
-          command: workerCommand(),
-          coordinatorUrl: e.url,
-          secret,
-          logger,
-          threadsPerWorker: Math.max(1, Math.floor(cpus().length / cfg.workers)),
-          logDir: cfg.runDir,
-          env: { RINGTRAIN_BACKEND: cfg.backend },
-        });
-        launcher.onUnexpectedExit((x) => {
-          workerFailure = describeExit(x);
-          killCoordinator();
-        });
-        launcher.start();
-        return;
-      case 'world':
-        logger.info(`world of ${cfg.workers} workers formed`);
-        return;
-      case 'step':
-        progress.step(e.metrics, e.steps, e.etaSec);
-        return;
-      case 'eval':
-        progress.eval(e.result);
-        return;
-      case 'done':
-        finished = true;
-        progress.done(e.summary);
-        return;
+    progress.note(`${signal} again: stopping at once`);
+    signals.current?.kill();
+    process.exit(130);
+  };
+  const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const s of stopSignals) process.on(s, onSignal);
+  try {
+    let resume = how.resume;
+    let recovery: ((step: number) => void) | undefined;
+    for (let restarts = 0; ; restarts++) {
+      const session = new Session(cfg, resume, logger, progress, recovery);
+      signals.current = session;
+      if (signals.count > 0) session.stop();
+      const outcome = await session.run();
+      if (outcome.ok) return true;
+      if (restarts >= cfg.maxRestarts || signals.count > 0) throw outcome.error;
+      const backoffMs = Math.min(30_000, 1000 * 2 ** restarts);
+      const record = { restart: restarts + 1, of: cfg.maxRestarts, failedAt: new Date(outcome.failedAt).toISOString(), reason: `[${outcome.error.code}] ${outcome.error.message.replace(/\s*\n\s*/g, ' ').slice(0, 300)}`, backoffMs };
+      appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify(record) + '\n');
+      progress.note(`the run failed (${record.reason}); restart ${record.restart} of ${cfg.maxRestarts} from the latest checkpoint in ${backoffMs / 1000} s`);
+      logger.warn(`restart ${record.restart}/${cfg.maxRestarts} after: ${outcome.error.message}`);
+      await new Promise((r) => setTimeout(r, backoffMs));
+      resume = cfg.runDir;
+      const failedAt = outcome.failedAt;
+      recovery = (step) => {
+        const recoveredMs = Date.now() - failedAt;
+        appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify({ restart: record.restart, trainingAgainAtStep: step, recoveredMs }) + '\n');
+        progress.note(`training again at step ${step + 1}, ${(recoveredMs / 1000).toFixed(1)} s after the failure`);
+      };
     }
-  });
-  const code = await new Promise<number | null>((res) => coordinator.on('exit', (c) => res(c)));
-  process.removeListener('exit', killCoordinator);
-  await (launcher as LocalLauncher | null)?.stop();
-  if (workerFailure) throw workerFailure;
-  if (code !== 0 || !finished) {
+  } finally {
+    for (const s of stopSignals) process.removeListener(s, onSignal);
+    lock.release();
+  }
+}
+
+type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number };
+
+/** One coordinator process and its P workers, from start (or resume) to done, stopped or failed. */
+class Session {
+  private readonly coordinator: ChildProcess;
+  private launcher: LocalLauncher | null = null;
+  private readonly secret = randomBytes(24).toString('hex');
+
+  constructor(
+    private readonly cfg: TrainConfig,
+    resume: string | null,
+    private readonly logger: Logger,
+    private readonly progress: ProgressLine,
+    /** After a restart: called with the first step trained again (the time to recover is recorded). */
+    private onFirstStep: ((step: number) => void) | undefined,
+  ) {
+    // Its own process group: a Ctrl-C in the terminal reaches `train` only, which then asks the
+    // coordinator to stop in order (its stdin closing, should `train` die, does the same).
+    this.coordinator = spawn(process.execPath, [cliEntry(), 'coordinator', '--config-stdin'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, RINGTRAIN_SECRET: this.secret },
+    });
+    this.coordinator.stdin!.write(JSON.stringify({ config: cfg, resume }) + '\n');
+  }
+
+  /** Asks the coordinator to stop after the current step, with a checkpoint. */
+  stop(): void {
+    if (this.coordinator.exitCode === null) this.coordinator.kill('SIGTERM');
+  }
+
+  kill(): void {
+    if (this.coordinator.exitCode === null) this.coordinator.kill('SIGKILL');
+    void this.launcher?.stop(0);
+  }
+
+  async run(): Promise<SessionOutcome> {
+    const { cfg, logger, progress } = this;
+    const killCoordinator = () => this.coordinator.exitCode === null && this.coordinator.kill('SIGKILL');
+    process.once('exit', killCoordinator);
+    const stderrTail: string[] = [];
+    createInterface({ input: this.coordinator.stderr! }).on('line', (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > 40) stderrTail.shift();
+      logger.debug(line, { from: 'coordinator' });
+    });
+    let workerFailure: RingtrainError | null = null;
+    let failedAt = 0;
+    let finished = false;
+    createInterface({ input: this.coordinator.stdout! }).on('line', (line) => {
+      let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' } | { event: 'notice'; message: string };
+      try {
+        e = JSON.parse(line);
+      } catch {
+        logger.info(line, { from: 'coordinator' });
+        return;
+      }
+      switch (e.event) {
+        case 'listening':
+          this.launcher = new LocalLauncher({
+            worldSize: cfg.workers,
+            command: workerCommand('--heartbeat-timeout-ms', String(cfg.heartbeatTimeoutMs)),
+            coordinatorUrl: e.url,
+            secret: this.secret,
+            logger,
+            threadsPerWorker: Math.max(1, Math.floor(cpus().length / cfg.workers)),
+            logDir: cfg.runDir,
+            env: { RINGTRAIN_BACKEND: cfg.backend },
+            detached: true,
+          });
+          this.launcher.onUnexpectedExit((x) => {
+            workerFailure ??= describeExit(x);
+            failedAt ||= Date.now();
+            // The coordinator notices the lost connection itself and fails the step; this is the backstop.
+            setTimeout(killCoordinator, 5000).unref();
+          });
+          this.launcher.start();
+          return;
+        case 'world':
+          logger.info(`world of ${cfg.workers} workers formed`);
+          return;
+        case 'notice':
+          progress.note(e.message);
+          return;
+        case 'resumed':
+          progress.note(`resumed from ${e.from} at step ${e.step}${e.workersWere !== cfg.workers || e.strategyWas !== cfg.strategy ? ` (saved by ${e.workersWere} ${e.strategyWas} workers)` : ''}`);
+          return;
+        case 'checkpoint':
+          logger.info(`checkpoint after step ${e.record.step}: ${e.record.dir} (held ${e.record.heldMs.toFixed(0)} ms, written in ${e.record.writeMs.toFixed(0)} ms)`);
+          return;
+        case 'step':
+          this.onFirstStep?.(e.metrics.step);
+          this.onFirstStep = undefined;
+          progress.step(e.metrics, e.steps, e.etaSec);
+          return;
+        case 'eval':
+          progress.eval(e.result);
+          return;
+        case 'stopped':
+          finished = true;
+          progress.note(e.checkpoint
+            ? `stopped after step ${e.step} (${e.reason}); saved checkpoint ${e.checkpoint}; continue with: ringtrain resume ${cfg.runDir}`
+            : `stopped after step ${e.step} (${e.reason}); no checkpoint was saved`);
+          return;
+        case 'done':
+          finished = true;
+          progress.done(e.summary);
+          return;
+      }
+    });
+    const code = await new Promise<number | null>((res) => this.coordinator.on('exit', (c) => res(c)));
+    failedAt ||= Date.now();
+    process.removeListener('exit', killCoordinator);
+    await this.launcher?.stop();
+    if (code === 0 && finished) return { ok: true };
+    if (workerFailure) return { ok: false, error: workerFailure, failedAt };
     const userError = stderrTail.filter((l) => l.startsWith('ringtrain:') || l.startsWith('  hint:'));
-    throw new RingtrainError('TRAINING_FAILED', `the coordinator exited with code ${code}${userError.length ? `:\n${userError.join('\n')}` : ''}`, {
+    const error = new RingtrainError('TRAINING_FAILED', `the coordinator exited with ${code === null ? 'a signal' : `code ${code}`}${userError.length ? `:\n${userError.join('\n')}` : ''}`, {
       hint: userError.length ? undefined : `its log is in ${join(cfg.runDir, 'coordinator.log')}; last output:\n${stderrTail.slice(-10).join('\n')}`,
     });
+    return { ok: false, error, failedAt };
   }
-  return true;
 }
 
 /** ", after 300 steps at seq 128 × 16, …" when the run starts with shorter sequences. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { RingtrainError, createLogger } from '@ringtrain/core';
+import { heartbeatOptions } from '@ringtrain/transport';
 import { runWorkerProcess } from '@ringtrain/worker';
 import { parseIntOption } from '../check/config';
 import { readLaunchEnv } from '../launch-env';
@@ -44,7 +45,7 @@ export function registerWorkerCommand(program: Command): void {
         backend: parseBackend(opts.backend ?? process.env.RINGTRAIN_BACKEND ?? 'auto'),
         wsOptions: {
           maxFrameBytes: parseIntOption('--max-frame-bytes', opts.maxFrameBytes, 1024),
-          heartbeatTimeoutMs: parseIntOption('--heartbeat-timeout-ms', opts.heartbeatTimeoutMs, 1),
+          ...heartbeatOptions(parseIntOption('--heartbeat-timeout-ms', opts.heartbeatTimeoutMs, 100)),
         },
       });
     });

@@ -23,6 +23,11 @@ export class ProgressLine {
     }
   }
 
+  /** A line of its own (a checkpoint, a resume, a stop), clearing the progress bar on a TTY. */
+  note(text: string): void {
+    this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}${text}\n`);
+  }
+
   eval(r: EvalResult): void {
     const acc = r.passkeyAccuracy === undefined ? '' : `, passkey accuracy ${(r.passkeyAccuracy * 100).toFixed(1)}% (digits ${(100 * (r.digitAccuracy ?? 0)).toFixed(1)}%)`;
     this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}eval after step ${r.step}: loss ${r.loss.toFixed(4)} on ${r.samples} held-out samples${acc}\n`);

@@ -104,6 +104,10 @@ export const EVAL_STEP_JOB = defineJob({
   checkRequest: (r) => checkTokenShard(r.params, r.tensors),
 });
 
+/** Names of AdamW's moments in a state stream: the prefix, then the parameter's name. */
+export const ADAM_M = 'adam.m.';
+export const ADAM_V = 'adam.v.';
+
 /**
  * `get-state`: the replica's parameters (and with `optimizer`, AdamW's moments as
  * `adam.m.<param>`, `adam.v.<param>`), streamed by the ranks with `send`; every rank reports its

@@ -134,3 +134,8 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/** Heartbeats that detect a silent peer within `timeoutMs`: a ping every third of it (at most every 5 s). */
+export function heartbeatOptions(timeoutMs: number): Pick<WsOptions, 'heartbeatTimeoutMs' | 'heartbeatIntervalMs'> {
+  return { heartbeatTimeoutMs: timeoutMs, heartbeatIntervalMs: Math.max(50, Math.min(WS_DEFAULTS.heartbeatIntervalMs, Math.floor(timeoutMs / 3))) };
+}

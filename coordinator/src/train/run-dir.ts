@@ -1,0 +1,113 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { RingtrainError } from '@ringtrain/core';
+import { CHECKPOINTS_DIR } from '../checkpoint/store';
+
+/**
+ * A run directory belongs to one `train` at a time: `.ringtrain.lock` (pid, host, start time)
+ * is created exclusively and removed when the process exits. A lock left by a dead process on
+ * this host is taken over; any other is refused, naming its holder.
+ */
+export const LOCK_FILE = '.ringtrain.lock';
+
+/** What `train` writes into a run directory (and `--overwrite` removes; nothing else is touched). */
+const RUN_FILES = ['config.json', 'metrics.jsonl', 'eval.jsonl', 'summary.json', 'checkpoints.jsonl', 'model.safetensors', 'train.log', 'coordinator.log'];
+
+export interface RunLock {
+  release(): void;
+  /** Set when a stale lock (a dead process on this host) was taken over. */
+  tookOverFrom: string | null;
+}
+
+export function lockRunDir(runDir: string): RunLock {
+  try {
+    mkdirSync(runDir, { recursive: true });
+  } catch (e) {
+    throw fsError(e, runDir, 'create the run directory');
+  }
+  const file = join(runDir, LOCK_FILE);
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() });
+  let tookOverFrom: string | null = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, mine, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fsError(e, runDir, 'lock the run directory');
+      const holder = readHolder(file);
+      if (holder && holder.host === hostname() && !alive(holder.pid)) {
+        tookOverFrom = `pid ${holder.pid} (no longer running)`;
+        unlinkSync(file);
+        continue;
+      }
+      throw new RingtrainError('RUN_DIR_LOCKED', `run directory ${runDir} is in use by ${holder ? `pid ${holder.pid} on ${holder.host} since ${holder.startedAt}` : `another process (${file})`}`, {
+        hint: 'wait for that run to end, stop it, or pass another --run-dir',
+        details: { runDir, holder },
+      });
+    }
+  }
+  const release = () => {
+    try {
+      if (readFileSync(file, 'utf8') === mine) unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', release);
+  return { release, tookOverFrom };
+}
+
+/** Whether the run directory holds an earlier run (its config, metrics or checkpoints). */
+export function hasEarlierRun(runDir: string): boolean {
+  return existsSync(runDir) && readdirSync(runDir).some((f) => RUN_FILES.includes(f) || f === CHECKPOINTS_DIR);
+}
+
+/** `--overwrite`: removes what an earlier `train` wrote (its files, worker logs and ringtrain checkpoints), nothing else. */
+export function clearEarlierRun(runDir: string): void {
+  for (const f of readdirSync(runDir)) {
+    if (RUN_FILES.includes(f) || /^worker-\d+\.log$/.test(f)) rmSync(join(runDir, f), { force: true });
+  }
+  const checkpoints = join(runDir, CHECKPOINTS_DIR);
+  if (existsSync(checkpoints)) {
+    for (const f of readdirSync(checkpoints)) if (/^step-\d+(\.tmp)?$/.test(f) || /^latest(\.tmp)?$/.test(f)) rmSync(join(checkpoints, f), { recursive: true, force: true });
+  }
+}
+
+function readHolder(file: string): { pid: number; host: string; startedAt: string } | null {
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof v === 'object' && v !== null && 'pid' in v && 'host' in v && 'startedAt' in v && typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.startedAt === 'string') {
+      return { pid: v.pid, host: v.host, startedAt: v.startedAt };
+    }
+  } catch {
+    // unreadable: treated as held by someone unknown
+  }
+  return null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A filesystem failure on the run directory as a coded error naming the path and the fix. */
+export function fsError(e: unknown, path: string, what: string): RingtrainError {
+  if (e instanceof RingtrainError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const hints: Record<string, string> = {
+    EACCES: 'the directory is not writable by this user: choose another --run-dir or fix its permissions',
+    EROFS: 'the file system is read-only: choose another --run-dir',
+    ENOSPC: 'the disk is full: free space or choose another --run-dir',
+    ENOTDIR: 'a part of the path is a file, not a directory: choose another --run-dir',
+    ENOENT: 'a part of the path does not exist and cannot be created: choose another --run-dir',
+  };
+  return new RingtrainError('RUN_DIR_UNUSABLE', `cannot ${what} ${path}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '), {
+    hint: hints[err.code ?? ''] ?? 'choose another --run-dir',
+    details: { path, code: err.code },
+  });
+}
