@@ -49,6 +49,8 @@ export class CheckpointSaver {
     private readonly replicas: Replicas,
     private readonly logger: Logger,
     private readonly onSaved: (r: CheckpointRecord) => void,
+    /** Told at once when a save fails (training goes on; the end of the run reports it as an error). */
+    private readonly onFailed: (message: string) => void,
   ) {}
 
   /** Whether a save is due after `stepsDone` steps (by step count or by time). */
@@ -94,6 +96,7 @@ export class CheckpointSaver {
       (err: Error) => {
         this.failure = err;
         this.logger.error(`checkpoint after step ${progress.step} failed: ${err.message}`);
+        this.onFailed(`checkpoint after step ${progress.step} failed: ${err.message}`);
       },
     );
     return heldMs;

@@ -46,6 +46,7 @@ export type TrainEvent =
   | { event: 'step'; metrics: StepMetrics; steps: number; etaSec: number }
   | { event: 'eval'; result: EvalResult }
   | { event: 'checkpoint'; record: CheckpointRecord }
+  | { event: 'notice'; message: string }
   | { event: 'resumed'; step: number; from: string; workersWere: number; strategyWas: string }
   | { event: 'stopped'; step: number; reason: string; checkpoint: string | null }
   | { event: 'done'; summary: TrainSummary };
@@ -122,7 +123,7 @@ export async function runTraining(
 
   const start = performance.now();
   const trainSec = () => trainSecBefore + (performance.now() - start) / 1000;
-  const saver = new CheckpointSaver(cfg, replicas, logger, (r) => onEvent({ event: 'checkpoint', record: r }));
+  const saver = new CheckpointSaver(cfg, replicas, logger, (r) => onEvent({ event: 'checkpoint', record: r }), (message) => onEvent({ event: 'notice', message }));
   const progress = (done: number): Progress => {
     const at = stageAt(stagePlan, done);
     return { step: done, ...at, data: datasets.map((d) => d.cursor()), metrics: { firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSec() } };

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
 import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ringtrain/config';
-import { Coordinator, cleanUnfinished, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
+import { Coordinator, cleanUnfinished, fsError, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
 
@@ -62,6 +62,10 @@ export function registerCoordinatorCommand(program: Command): void {
         await coordinator.waitForWorld();
         emit({ event: 'world', workers: cfg.workers });
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
+      } catch (err) {
+        // A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such.
+        if ((err as NodeJS.ErrnoException).syscall) throw fsError(err, cfg.runDir, 'write into the run directory');
+        throw err;
       } finally {
         await coordinator.shutdown('training finished');
       }

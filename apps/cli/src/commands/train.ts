@@ -237,7 +237,7 @@ class Session {
     let failedAt = 0;
     let finished = false;
     createInterface({ input: this.coordinator.stdout! }).on('line', (line) => {
-      let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' } | { event: 'notice'; message: string };
+      let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' };
       try {
         e = JSON.parse(line);
       } catch {
