@@ -30,6 +30,8 @@ export interface StepMetrics {
   /** Passkey accuracy of this training batch (argmax of the answer digits), when the data is passkey. */
   taskAccuracy?: number;
   peakRssBytes: number;
+  /** The longest any worker's event loop was blocked in this step: heartbeats wait at least this long. */
+  maxBlockMs: number;
   /** When a checkpoint was taken after this step: how long training was held for it. */
   checkpointHeldMs?: number;
 }
@@ -130,6 +132,7 @@ export async function runTraining(
   };
   let evalResult: EvalResult | null = null;
   let stopped: string | null = null;
+  let warnedBlock = false;
   for (const [i, stage] of stagePlan.entries()) {
     const dataset = datasets[i];
     const isPasskey = isBuiltinSource(stage.data, 'passkey');
@@ -160,8 +163,13 @@ export async function runTraining(
         allReduceMs: r.allReduceMs,
         optimizerMs: r.optimizerMs,
         peakRssBytes: Math.max(...r.rssBytes),
+        maxBlockMs: r.maxBlockMs,
       };
       if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
+      if (!warnedBlock && r.maxBlockMs > cfg.heartbeatTimeoutMs / 3) {
+        warnedBlock = true;
+        onEvent({ event: 'notice', message: `a worker's event loop was blocked for ${Math.round(r.maxBlockMs)} ms in step ${step}, over a third of --heartbeat-timeout-ms ${cfg.heartbeatTimeoutMs}: raise it, or a busy worker may be taken for a hung one` });
+      }
       // A stop request is honoured after the step in flight: save, then leave.
       stopped = control.stopRequested;
       const last = step === total - 1;

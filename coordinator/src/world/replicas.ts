@@ -34,6 +34,8 @@ export interface StepOutcome {
   optimizerMs: number;
   /** Peak resident set of each worker so far, by rank. */
   rssBytes: number[];
+  /** The longest a worker's event loop was blocked during the step (the floor for heartbeat timeouts). */
+  maxBlockMs: number;
   /** Targets that count in the loss over the whole batch. */
   globalTokens: number;
   predictions?: Int32Array;
@@ -75,6 +77,7 @@ export class Replicas {
       allReduceMs: slowest((r) => r.meta.allReduceMs),
       optimizerMs: slowest((r) => r.meta.optimizerMs),
       rssBytes: results.map((r) => r.meta.rssBytes),
+      maxBlockMs: slowest((r) => r.meta.maxBlockMs),
       globalTokens,
     };
     if (o.predictions) outcome.predictions = gatherTokenBatch(layout, results.map((r) => required(r.tensors.predictions, 'predictions', r.rank).data), batch.batchSize);

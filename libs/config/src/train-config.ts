@@ -126,7 +126,9 @@ export const TRAIN_DEFAULTS = Object.freeze({
   checkpointEveryMinutes: 30,
   keepLast: 3,
   maxRestarts: 0,
-  heartbeatTimeoutMs: 300_000,
+  // Workers answer heartbeats between synchronous stretches; `maxBlockMs` in metrics.jsonl shows
+  // the longest (0.45–0.64 s for the small model at 8192 tokens on 2 cores: benchmarks/NOTES.md).
+  heartbeatTimeoutMs: 30_000,
 });
 
 export function loadConfigFile(path: string): TrainInput {

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RingtrainError } from '@ringtrain/core';
 import { checkModelConfig } from '@ringtrain/config';
 import type { Bulk, JobRequest } from '@ringtrain/protocol';
@@ -18,13 +19,18 @@ export const trainInitJob: JobHandler<'train-init'> = async (env, { params }) =>
 export const trainStepJob: JobHandler<'train-step'> = async (env, request) => {
   const { session, strategy } = sessionOf(env);
   const { params } = request;
+  // How long the event loop goes without a turn is how long a heartbeat can go unanswered.
+  const blocked = monitorEventLoopDelay({ resolution: 10 });
+  blocked.enable();
   const r = await session.step({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request));
+  blocked.disable();
   return {
     meta: {
       loss: r.loss, gradNorm: r.gradNorm, lr: r.lr,
       computeMs: r.computeMs, attentionMs: r.attentionMs, commMs: r.commMs, allReduceMs: r.allReduceMs, optimizerMs: r.optimizerMs,
       // Peak resident set of this worker process so far (maxRSS is in KiB).
       rssBytes: process.resourceUsage().maxRSS * 1024,
+      maxBlockMs: blocked.max / 1e6,
       hash: params.hashCheck ? session.paramHash() : undefined,
     },
     tensors: { predictions: params.predictions ? { dtype: 'int32', shape: [r.predictions.length], data: r.predictions } : undefined },

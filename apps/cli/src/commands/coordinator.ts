@@ -21,7 +21,8 @@ interface CoordinatorFlags {
  * on a cluster it runs beside `srun ringtrain worker` with `--resolved-config`. It prints one
  * JSON event per line on stdout (listening, world, step, eval, checkpoint, stopped, done).
  * SIGTERM, SIGINT or SIGHUP (or its stdin closing: the parent `train` is gone) ends the run
- * after the current step with a checkpoint; a second signal ends it at once.
+ * after the current step with a checkpoint; a second signal ends it at once. SIGUSR1 takes a
+ * checkpoint after the current step and goes on.
  */
 export function registerCoordinatorCommand(program: Command): void {
   program
@@ -99,8 +100,15 @@ async function readStdinConfig(control: TrainControl): Promise<{ cfg: TrainConfi
   return { cfg: parseResolvedConfig(value.config, 'the config on stdin'), resume };
 }
 
-/** The first signal asks for a stop after the current step (with a checkpoint); the second ends the process. */
+/**
+ * The first SIGTERM/SIGINT/SIGHUP asks for a stop after the current step (with a checkpoint);
+ * the second ends the process. SIGUSR1 asks for a checkpoint after the current step.
+ */
 function watchSignals(control: TrainControl, logger: Logger): void {
+  process.on('SIGUSR1', () => {
+    control.checkpointRequested = true;
+    logger.info('SIGUSR1: checkpoint after the current step');
+  });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (control.stopRequested) {

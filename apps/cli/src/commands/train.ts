@@ -157,6 +157,8 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
   };
   const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   for (const s of stopSignals) process.on(s, onSignal);
+  const onCheckpointSignal = () => signals.current?.checkpointNow();
+  process.on('SIGUSR1', onCheckpointSignal);
   try {
     let resume = how.resume;
     let recovery: ((step: number) => void) | undefined;
@@ -183,6 +185,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     }
   } finally {
     for (const s of stopSignals) process.removeListener(s, onSignal);
+    process.removeListener('SIGUSR1', onCheckpointSignal);
     lock.release();
   }
 }
@@ -216,6 +219,11 @@ class Session {
   /** Asks the coordinator to stop after the current step, with a checkpoint. */
   stop(): void {
     if (this.coordinator.exitCode === null) this.coordinator.kill('SIGTERM');
+  }
+
+  /** Asks the coordinator for a checkpoint after the current step (SIGUSR1). */
+  checkpointNow(): void {
+    if (this.coordinator.exitCode === null) this.coordinator.kill('SIGUSR1');
   }
 
   kill(): void {

@@ -87,7 +87,8 @@ export const TRAIN_STEP_JOB = defineJob({
   /** `grads`: return the all-reduced gradients as a bulk stream (check --train). */
   params: { ...BATCH_PARAMS, hashCheck: bool, predictions: bool, grads: bool },
   tensors: TOKEN_SHARD,
-  meta: { loss: num, gradNorm: num, lr: num, ...STEP_TIMINGS, rssBytes: int(0), hash: optional(text(64)) },
+  /** maxBlockMs: the longest stretch the worker's event loop was blocked (heartbeats unanswered) during the step. */
+  meta: { loss: num, gradNorm: num, lr: num, ...STEP_TIMINGS, rssBytes: int(0), maxBlockMs: num, hash: optional(text(64)) },
   results: { predictions: optional(i32(1)) },
   requestBulk: false,
   resultBulk: true,
