@@ -102,6 +102,11 @@ export class CheckpointSaver {
     return heldMs;
   }
 
+  /** Waits for the write in flight to finish or fail (and clean up), whatever else went wrong. */
+  async settle(): Promise<void> {
+    await this.writing;
+  }
+
   /** Waits for the write in flight; throws if any save failed. Returns the newest checkpoint's directory. */
   async flush(): Promise<string | null> {
     await this.writing;

@@ -106,7 +106,8 @@ export function fsError(e: unknown, path: string, what: string): RingtrainError 
     ENOTDIR: 'a part of the path is a file, not a directory: choose another --run-dir',
     ENOENT: 'a part of the path does not exist and cannot be created: choose another --run-dir',
   };
-  return new RingtrainError('RUN_DIR_UNUSABLE', `cannot ${what} ${path}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '), {
+  const reason = err.code && !String(err.message).startsWith(err.code) ? `${err.code}: ${err.message}` : err.message;
+  return new RingtrainError('RUN_DIR_UNUSABLE', `cannot ${what} ${path}: ${reason}`, {
     hint: hints[err.code ?? ''] ?? 'choose another --run-dir',
     details: { path, code: err.code },
   });

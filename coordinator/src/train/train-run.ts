@@ -130,80 +130,86 @@ export async function runTraining(
     const at = stageAt(stagePlan, done);
     return { step: done, ...at, data: datasets.map((d) => d.cursor()), metrics: { firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSec() } };
   };
-  let evalResult: EvalResult | null = null;
-  let stopped: string | null = null;
-  let warnedBlock = false;
-  for (const [i, stage] of stagePlan.entries()) {
-    const dataset = datasets[i];
-    const isPasskey = isBuiltinSource(stage.data, 'passkey');
-    const first = stageAt(stagePlan, step);
-    if (stopped) break;
-    if (first.stage > i) continue;
-    if (stagePlan.length > 1) logger.info(`stage: ${stage.data.join(',')} at seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
-    for (let stageStep = first.stageStep; stageStep < stage.steps && !stopped; stageStep++, step++) {
-      const t0 = performance.now();
-      const batch = dataset.nextBatch(stage.batchSize);
-      const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
-      const r = await replicas.step(stage.layout, { ...batch, batchSize: stage.batchSize }, cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step}`);
-      const stepMs = performance.now() - t0;
-      if (!Number.isFinite(r.loss)) {
-        throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
-      }
-      if (step === 0) firstLoss = r.loss;
-      lastLoss = r.loss;
-      peakRss = Math.max(peakRss, ...r.rssBytes);
-      const metrics: StepMetrics = {
-        step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
-        tokens: stage.batchSize * stage.seqLen,
-        tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
-        stepMs,
-        computeMs: r.computeMs,
-        attentionMs: r.attentionMs,
-        commMs: r.commMs,
-        allReduceMs: r.allReduceMs,
-        optimizerMs: r.optimizerMs,
-        peakRssBytes: Math.max(...r.rssBytes),
-        maxBlockMs: r.maxBlockMs,
-      };
-      if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
-      if (!warnedBlock && r.maxBlockMs > cfg.heartbeatTimeoutMs / 3) {
-        warnedBlock = true;
-        onEvent({ event: 'notice', message: `a worker's event loop was blocked for ${Math.round(r.maxBlockMs)} ms in step ${step}, over a third of --heartbeat-timeout-ms ${cfg.heartbeatTimeoutMs}: raise it, or a busy worker may be taken for a hung one` });
-      }
-      // A stop request is honoured after the step in flight: save, then leave.
-      stopped = control.stopRequested;
-      const last = step === total - 1;
-      if (stopped || (!last && (saver.due(step + 1) || control.checkpointRequested))) {
-        control.checkpointRequested = false;
-        metrics.checkpointHeldMs = await saver.save(progress(step + 1), stopped ? `stop: ${stopped}` : 'scheduled');
-      }
-      appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
-      onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, (performance.now() - start) / 1000) });
-      const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
-      if (evalNow) {
-        evalResult = await evaluate(cfg, replicas, layout, step + 1);
-        onEvent({ event: 'eval', result: evalResult });
+  try {
+    let evalResult: EvalResult | null = null;
+    let stopped: string | null = null;
+    let warnedBlock = false;
+    for (const [i, stage] of stagePlan.entries()) {
+      const dataset = datasets[i];
+      const isPasskey = isBuiltinSource(stage.data, 'passkey');
+      const first = stageAt(stagePlan, step);
+      if (stopped) break;
+      if (first.stage > i) continue;
+      if (stagePlan.length > 1) logger.info(`stage: ${stage.data.join(',')} at seqLen ${stage.seqLen} × batch ${stage.batchSize} for ${stage.steps} steps`);
+      for (let stageStep = first.stageStep; stageStep < stage.steps && !stopped; stageStep++, step++) {
+        const t0 = performance.now();
+        const batch = dataset.nextBatch(stage.batchSize);
+        const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
+        const r = await replicas.step(stage.layout, { ...batch, batchSize: stage.batchSize }, cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step}`);
+        const stepMs = performance.now() - t0;
+        if (!Number.isFinite(r.loss)) {
+          throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
+        }
+        if (step === 0) firstLoss = r.loss;
+        lastLoss = r.loss;
+        peakRss = Math.max(peakRss, ...r.rssBytes);
+        const metrics: StepMetrics = {
+          step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
+          tokens: stage.batchSize * stage.seqLen,
+          tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
+          stepMs,
+          computeMs: r.computeMs,
+          attentionMs: r.attentionMs,
+          commMs: r.commMs,
+          allReduceMs: r.allReduceMs,
+          optimizerMs: r.optimizerMs,
+          peakRssBytes: Math.max(...r.rssBytes),
+          maxBlockMs: r.maxBlockMs,
+        };
+        if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
+        if (!warnedBlock && r.maxBlockMs > cfg.heartbeatTimeoutMs / 3) {
+          warnedBlock = true;
+          onEvent({ event: 'notice', message: `a worker's event loop was blocked for ${Math.round(r.maxBlockMs)} ms in step ${step}, over a third of --heartbeat-timeout-ms ${cfg.heartbeatTimeoutMs}: raise it, or a busy worker may be taken for a hung one` });
+        }
+        // A stop request is honoured after the step in flight: save, then leave.
+        stopped = control.stopRequested;
+        const last = step === total - 1;
+        if (stopped || (!last && (saver.due(step + 1) || control.checkpointRequested))) {
+          control.checkpointRequested = false;
+          metrics.checkpointHeldMs = await saver.save(progress(step + 1), stopped ? `stop: ${stopped}` : 'scheduled');
+        }
+        appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
+        onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, (performance.now() - start) / 1000) });
+        const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
+        if (evalNow) {
+          evalResult = await evaluate(cfg, replicas, layout, step + 1);
+          onEvent({ event: 'eval', result: evalResult });
+        }
       }
     }
+    if (stopped) {
+      const dir = await saver.flush();
+      onEvent({ event: 'stopped', step, reason: stopped, checkpoint: dir });
+      logger.info(`stopped after step ${step} (${stopped}); checkpoint ${dir}`);
+      return { runDir: cfg.runDir, steps: step, firstLoss, finalLoss: lastLoss, eval: null, wallSec: trainSec(), stopped: true };
+    }
+    // The end of the run is a checkpoint too: `--resume` with more steps continues from it.
+    if (saver.lastStep !== step && step > 0) await saver.save(progress(step), 'end');
+    await saveModel(cfg.runDir, replicas, { model: cfg.model, steps: total });
+    evalResult = await evaluate(cfg, replicas, layout, total);
+    onEvent({ event: 'eval', result: evalResult });
+    appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
+    await saver.flush();
+    const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: trainSec(), stopped: false };
+    writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
+    onEvent({ event: 'done', summary });
+    logger.info(`trained ${total} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
+    return summary;
+  } catch (err) {
+    // A failing run still lets the save in flight finish (or fail and clean up): no half-written checkpoint is left behind.
+    await saver.settle();
+    throw err;
   }
-  if (stopped) {
-    const dir = await saver.flush();
-    onEvent({ event: 'stopped', step, reason: stopped, checkpoint: dir });
-    logger.info(`stopped after step ${step} (${stopped}); checkpoint ${dir}`);
-    return { runDir: cfg.runDir, steps: step, firstLoss, finalLoss: lastLoss, eval: null, wallSec: trainSec(), stopped: true };
-  }
-  // The end of the run is a checkpoint too: `--resume` with more steps continues from it.
-  if (saver.lastStep !== step && step > 0) await saver.save(progress(step), 'end');
-  await saveModel(cfg.runDir, replicas, { model: cfg.model, steps: total });
-  evalResult = await evaluate(cfg, replicas, layout, total);
-  onEvent({ event: 'eval', result: evalResult });
-  appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
-  await saver.flush();
-  const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: trainSec(), stopped: false };
-  writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
-  onEvent({ event: 'done', summary });
-  logger.info(`trained ${total} steps: loss ${firstLoss.toFixed(3)} -> ${lastLoss.toFixed(3)}`);
-  return summary;
 }
 
 /** The stage of step `done` (0-based) and how many of that stage's steps come before it; past the end: the last stage, complete. */
