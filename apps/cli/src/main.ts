@@ -13,6 +13,13 @@ import { registerCheckpointCommand } from './commands/checkpoint';
  * with no stack trace; anything else is a bug and prints its stack.
  */
 async function main(argv: string[]): Promise<number> {
+  // A reader that went away (the `train` that started this coordinator or worker was killed, or
+  // `| head`) must not take the process down with it: the coordinator still has to stop in order.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const program = new Command('ringtrain')
     .description('Train transformers on sequences too long for one device: ring, striped, zigzag, Ulysses and RSA attention across worker processes.')
     .showSuggestionAfterError(true)

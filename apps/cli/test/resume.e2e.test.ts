@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, runCli } from './testing/cli';
@@ -132,4 +132,38 @@ describe('a stop signal', () => {
     expect(losses(runDir)).toEqual(losses(join(dir, 'straight')));
     expect(sha(join(runDir, 'model.safetensors'))).toBe(sha(join(dir, 'straight', 'model.safetensors')));
   }, 600000);
+
+  it('kill -9 of train itself: the coordinator saves after the step, no process is left, and resume finishes the run exactly', async () => {
+    const dir = tmp();
+    const args = (runDir: string) => ['train', '--workers', '2', '--strategy', 'zigzag', '--seq-len', '2048', '--steps', '24', '--model', 'tiny', '--seed', '8', '--eval-samples', '1', '--run-dir', runDir];
+    const straight = await runCli(args(join(dir, 'straight')), {}, 300000);
+    expect(straight.code).toBe(0);
+    const runDir = join(dir, 'killed');
+    const child = spawn(process.execPath, [CLI, ...args(runDir)], { stdio: ['ignore', 'ignore', 'ignore'] });
+    const metrics = join(runDir, 'metrics.jsonl');
+    for (let i = 0; i < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 3); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    // The coordinator notices its parent is gone (stdin closed), saves after the step in flight, and stops the workers.
+    const latest = join(runDir, 'checkpoints', 'latest');
+    for (let i = 0; i < 600 && !existsSync(latest); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(latest)).toBe(true);
+    for (let i = 0; i < 200 && processesOf(runDir) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(processesOf(runDir)).toBe(0);
+    const resumed = await runCli(['resume', runDir], {}, 300000);
+    expect(resumed.code).toBe(0);
+    expect(losses(runDir)).toEqual(losses(join(dir, 'straight')));
+    expect(sha(join(runDir, 'model.safetensors'))).toBe(sha(join(dir, 'straight', 'model.safetensors')));
+  }, 600000);
 });
+
+/** Live coordinator/worker processes of the run in `runDir`. */
+function processesOf(runDir: string): number {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+    try {
+      return /ringtrain\.cjs\0(worker|coordinator)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')) && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(runDir);
+    } catch {
+      return false;
+    }
+  }).length;
+}
+

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
 import { CHECKPOINTS_DIR } from '../checkpoint/store';
 
@@ -21,11 +21,7 @@ export interface RunLock {
 }
 
 export function lockRunDir(runDir: string): RunLock {
-  try {
-    mkdirSync(runDir, { recursive: true });
-  } catch (e) {
-    throw fsError(e, runDir, 'create the run directory');
-  }
+  makeDirs(runDir);
   const file = join(runDir, LOCK_FILE);
   const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() });
   let tookOverFrom: string | null = null;
@@ -56,6 +52,27 @@ export function lockRunDir(runDir: string): RunLock {
   };
   process.once('exit', release);
   return { release, tookOverFrom };
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir never returns for some paths (under
+ * /proc it retries forever), so each missing level is made on its own and a failure is a coded
+ * error naming the path.
+ */
+export function makeDirs(dir: string): void {
+  const full = resolve(dir);
+  const missing: string[] = [];
+  for (let d = full; !existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(e, dir, 'create the run directory');
+    }
+  }
 }
 
 /** Whether the run directory holds an earlier run (its config, metrics or checkpoints). */

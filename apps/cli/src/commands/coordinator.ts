@@ -69,6 +69,7 @@ export function registerCoordinatorCommand(program: Command): void {
         throw err;
       } finally {
         await coordinator.shutdown('training finished');
+        process.stdin.destroy(); // the liveness pipe from `train` would keep this process alive
       }
     });
 }
@@ -81,14 +82,21 @@ function fromFlags(opts: CoordinatorFlags): { cfg: TrainConfig; resume: string |
 
 /** The first stdin line is {"config", "resume"}; the end of stdin afterwards means the parent is gone. */
 async function readStdinConfig(control: TrainControl): Promise<{ cfg: TrainConfig; resume: string | null }> {
-  let text = '';
-  process.stdin.setEncoding('utf8');
-  for await (const chunk of process.stdin) {
-    text += chunk;
-    if (text.includes('\n')) break;
-  }
-  process.stdin.on('end', () => (control.stopRequested ??= 'the train process is gone (stdin closed)'));
-  process.stdin.resume();
+  // Read with a listener, not `for await` (leaving that loop would destroy stdin, and with it the
+  // end-of-input that tells this process its parent is gone).
+  const text = await new Promise<string>((resolve) => {
+    let buffered = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => {
+      const had = buffered.includes('\n');
+      buffered += chunk;
+      if (!had && buffered.includes('\n')) resolve(buffered);
+    });
+    process.stdin.on('end', () => {
+      resolve(buffered);
+      control.stopRequested ??= 'the train process is gone (stdin closed)';
+    });
+  });
   let value: { config?: unknown; resume?: unknown };
   try {
     value = JSON.parse(text.split('\n')[0]);
