@@ -72,6 +72,30 @@ describe('a failing worker', () => {
     expect(workerPids(runDir)).toEqual([]); // the stopped worker was cleaned up too
   }, 600000);
 
+  it('three failures in one run: each costs a restart, and the run still ends with the uninterrupted parameters', async () => {
+    const runDir = join(tmp(), 'thrice');
+    const child = spawn(process.execPath, [CLI, ...args(runDir), '--max-restarts', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    for (const [n, atStep] of [[1, 4], [2, 10], [3, 17]]) {
+      await stepsLogged(runDir, atStep);
+      // After a restart, wait for the new world's workers before killing one of them.
+      let victims: number[] = [];
+      for (let i = 0; i < 400 && victims.length < 2; i++) {
+        victims = workerPids(runDir);
+        if (victims.length < 2) await new Promise((r) => setTimeout(r, 50));
+      }
+      process.kill(victims[n % 2], 'SIGKILL');
+      for (let i = 0; i < 600 && !stdout.includes(`restart ${n} of 3`); i++) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await exited).toBe(0);
+    const restarts = readFileSync(join(runDir, 'restarts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(restarts.filter((r) => r.reason).map((r) => r.restart)).toEqual([1, 2, 3]);
+    expect(restarts.filter((r) => r.recoveredMs !== undefined)).toHaveLength(3);
+    expect(sha(join(runDir, 'model.safetensors'))).toBe(sha(join(straight, 'model.safetensors')));
+  }, 600000);
+
   it('the commands of the README work as typed: train with checkpoints, train on with --resume, export', async () => {
     const dir = tmp();
     const base = ['train', '--data', 'passkey', '--workers', '2', '--strategy', 'ring', '--seq-len', '512', '--seed', '5', '--checkpoint-every', '2'];

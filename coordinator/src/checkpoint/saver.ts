@@ -30,6 +30,8 @@ export interface CheckpointRecord {
   writeMs: number;
   reason: string;
   time: string;
+  /** The coordinator's resident set after the save: flat across many saves, or a save leaks. */
+  rssBytes: number;
 }
 
 /**
@@ -87,7 +89,7 @@ export class CheckpointSaver {
     const started = performance.now();
     this.writing = writeCheckpoint(cfg.runDir, { manifest, params, optimizer }).then(
       async ({ dir, bytes }) => {
-        const record: CheckpointRecord = { step: progress.step, dir, bytes, heldMs, writeMs: performance.now() - started, reason, time: new Date().toISOString() };
+        const record: CheckpointRecord = { step: progress.step, dir, bytes, heldMs, writeMs: performance.now() - started, reason, time: new Date().toISOString(), rssBytes: process.memoryUsage().rss };
         this.lastDir = dir;
         appendFileSync(join(cfg.runDir, 'checkpoints.jsonl'), JSON.stringify(record) + '\n');
         for (const old of await pruneCheckpoints(cfg.runDir, cfg.keepLast)) this.logger.info(`removed checkpoint ${old} (--keep-last ${cfg.keepLast})`);
