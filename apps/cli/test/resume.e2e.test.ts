@@ -55,17 +55,17 @@ describe('resume', () => {
     expect(readFileSync(join(copy, 'eval.jsonl'), 'utf8').trim().split('\n').pop()).toBe(readFileSync(join(full, 'eval.jsonl'), 'utf8').trim());
   }, 300000);
 
-  it('goes on with 3 zigzag workers from 2 striped workers\' checkpoint, the next losses within 1e-4', async () => {
+  it.each([['3', 'zigzag'], ['2', 'ulysses']])('goes on with %s %s workers from 2 striped workers\' checkpoint, the next losses within 1e-4', async (workers, strategy) => {
     const copy = join(tmp(), 'elastic');
     cpSync(full, copy, { recursive: true });
-    const run = await runCli(['resume', join(copy, 'checkpoints', 'step-000005'), '--workers', '3', '--strategy', 'zigzag'], {}, 300000);
+    const run = await runCli(['resume', join(copy, 'checkpoints', 'step-000005'), '--workers', workers, '--strategy', strategy], {}, 300000);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/resumed from .*step-000005 at step 5 \(saved by 2 striped workers\)/);
     const want = losses(full);
     const got = losses(copy);
     expect(got.map((m) => m.step)).toEqual(want.map((m) => m.step));
     for (let s = 5; s < 8; s++) expect(Math.abs(got[s].loss - want[s].loss)).toBeLessThanOrEqual(1e-4 * Math.abs(want[s].loss));
-    expect(JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'))).toMatchObject({ workers: 3, strategy: 'zigzag' });
+    expect(JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'))).toMatchObject({ workers: Number(workers), strategy });
   }, 300000);
 
   it('skips a damaged latest checkpoint (one flipped byte) and a half-written one, saying so', async () => {

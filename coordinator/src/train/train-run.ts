@@ -126,6 +126,7 @@ export async function runTraining(
   const start = performance.now();
   const trainSec = () => trainSecBefore + (performance.now() - start) / 1000;
   const saver = new CheckpointSaver(cfg, replicas, logger, (r) => onEvent({ event: 'checkpoint', record: r }), (message) => onEvent({ event: 'notice', message }));
+  if (resume) saver.lastStep = step; // that step's checkpoint is the one just loaded
   const progress = (done: number): Progress => {
     const at = stageAt(stagePlan, done);
     return { step: done, ...at, data: datasets.map((d) => d.cursor()), metrics: { firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSec() } };

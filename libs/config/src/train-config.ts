@@ -52,6 +52,8 @@ export interface TrainConfig {
   readonly maxRestarts: number;
   /** A worker or coordinator silent this long is declared dead (both planes). */
   readonly heartbeatTimeoutMs: number;
+  /** A step (or evaluation, or save) that takes longer on the slowest rank is declared stuck. */
+  readonly stepTimeoutMs: number;
   /**
    * Every stage of the run in order: the `seqLenWarmup` stages (shorter sequences first, so a
    * long-range skill is found where it is cheap and its gradient is not spread over thousands of
@@ -97,10 +99,11 @@ export interface TrainInput {
   keepLast?: number;
   maxRestarts?: number;
   heartbeatTimeoutMs?: number;
+  stepTimeoutMs?: number;
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'seqLenWarmup'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 /** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
@@ -129,6 +132,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   // Workers answer heartbeats between synchronous stretches; `maxBlockMs` in metrics.jsonl shows
   // the longest (0.45–0.64 s for the small model at 8192 tokens on 2 cores: benchmarks/NOTES.md).
   heartbeatTimeoutMs: 30_000,
+  stepTimeoutMs: 1_800_000,
 });
 
 export function loadConfigFile(path: string): TrainInput {
@@ -251,6 +255,7 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     keepLast: int('keepLast', merged.keepLast ?? TRAIN_DEFAULTS.keepLast, 0),
     maxRestarts: int('maxRestarts', merged.maxRestarts ?? TRAIN_DEFAULTS.maxRestarts, 0),
     heartbeatTimeoutMs: int('heartbeatTimeoutMs', merged.heartbeatTimeoutMs ?? TRAIN_DEFAULTS.heartbeatTimeoutMs, 100),
+    stepTimeoutMs: int('stepTimeoutMs', merged.stepTimeoutMs ?? TRAIN_DEFAULTS.stepTimeoutMs, 1),
     stages,
     totalSteps,
   });

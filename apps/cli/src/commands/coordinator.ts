@@ -12,7 +12,7 @@ interface CoordinatorFlags {
   host: string;
   port: string;
   rendezvousTimeoutMs: string;
-  stepTimeoutMs: string;
+  stepTimeoutMs?: string;
 }
 
 /**
@@ -34,7 +34,7 @@ export function registerCoordinatorCommand(program: Command): void {
     .option('--host <address>', 'interface to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 = any free port)', '0')
     .option('--rendezvous-timeout-ms <ms>', 'how long the workers may take to join', '120000')
-    .option('--step-timeout-ms <ms>', 'how long one step may take', '1800000')
+    .option('--step-timeout-ms <ms>', 'how long one step may take (default: the config\'s stepTimeoutMs)')
     .action(async (opts: CoordinatorFlags) => {
       const secret = process.env.RINGTRAIN_SECRET;
       if (!secret) throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'set RINGTRAIN_SECRET to the job secret the workers also get' });
@@ -54,7 +54,7 @@ export function registerCoordinatorCommand(program: Command): void {
         host: opts.host,
         port: parseIntOption('--port', opts.port, 0),
         rendezvousTimeoutMs: parseIntOption('--rendezvous-timeout-ms', opts.rendezvousTimeoutMs, 1),
-        jobTimeoutMs: parseIntOption('--step-timeout-ms', opts.stepTimeoutMs, 1),
+        jobTimeoutMs: opts.stepTimeoutMs === undefined ? cfg.stepTimeoutMs : parseIntOption('--step-timeout-ms', opts.stepTimeoutMs, 1),
         logger,
         wsOptions: heartbeatOptions(cfg.heartbeatTimeoutMs),
       });

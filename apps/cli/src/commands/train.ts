@@ -33,6 +33,7 @@ export interface TrainFlags {
   keepLast?: string;
   maxRestarts?: string;
   heartbeatTimeoutMs?: string;
+  stepTimeoutMs?: string;
   resume?: boolean;
   overwrite?: boolean;
 }
@@ -59,7 +60,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--checkpoint-every-minutes <m>', 'save a checkpoint when M minutes passed since the last (0: not by time; default 30)')
     .option('--keep-last <k>', 'committed checkpoints to keep (0: all; default 3)')
     .option('--max-restarts <n>', 'after a failure (a worker died or hung, a step got stuck), restart the workers from the latest checkpoint up to N times (default 0)')
-    .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 300000)')
+    .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 30000)')
+    .option('--step-timeout-ms <ms>', 'a step slower than this on the slowest rank is declared stuck (default 1800000)')
     .option('--resume', 'continue the run directory from its newest good checkpoint (from step 0 when it has none)', false)
     .option('--overwrite', 'start over in a run directory that holds an earlier run (its files and checkpoints are removed)', false)
     .action(async (flags: TrainFlags) => {
@@ -112,6 +114,7 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
     keepLast: n('--keep-last', f.keepLast),
     maxRestarts: n('--max-restarts', f.maxRestarts),
     heartbeatTimeoutMs: n('--heartbeat-timeout-ms', f.heartbeatTimeoutMs),
+    stepTimeoutMs: n('--step-timeout-ms', f.stepTimeoutMs),
   };
   // Unique without coordination: the time to the second, and random bits for runs started in the same second.
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
