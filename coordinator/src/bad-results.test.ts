@@ -70,6 +70,26 @@ describe('a worker that answers a job wrongly', () => {
     }
   });
 
+  it('a rank that fails while the coordinator is still streaming it a state: the job rejects with that code, the stream stops, nothing is unhandled', async () => {
+    const { coordinator, worker, nextJob } = await worldOfOne();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const big: Bulk = new Map([['w', { dtype: 'float32', shape: [8 * 2 ** 20], data: new Float32Array(8 * 2 ** 20) }]]); // 32 MiB: several chunks
+      const caught = coordinator.runJob('set-state', [{ params: {}, tensors: {}, bulk: big }]).then(() => null, (e: unknown) => e);
+      const job = await nextJob();
+      await worker.send({ t: 'failed', jobId: job.jobId, code: 'STATE_MISMATCH', message: 'not this model' });
+      expect(await caught).toMatchObject({ code: 'STATE_MISMATCH' });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await coordinator.shutdown('test done');
+      await worker.close();
+    }
+  });
+
   it('a well-formed stream is returned whole, with its shapes', async () => {
     const { coordinator, worker, nextJob } = await worldOfOne();
     try {

@@ -6,6 +6,7 @@ import {
   chunkBytesFor,
   decodeJobResult,
   encodeJobRequest,
+  jobSpec,
   streamBulk,
   tensorsFromFrames,
   tensorsToFrames,
@@ -52,6 +53,8 @@ interface Member {
 
 interface PendingJob {
   jobId: string;
+  /** Whether results of this kind may carry a bulk stream (a result that announces one otherwise is refused at once). */
+  resultBulk: boolean;
   /** Proves a rank's result is one of this job's kind. */
   decode: (rank: number, msg: ResultMsg, bulk: BulkReceiver | null) => unknown;
   results: unknown[];
@@ -75,6 +78,8 @@ export class Coordinator {
   private job: PendingJob | null = null;
   private jobCount = 0;
   private failure: Error | null = null;
+  /** Ids of recently failed jobs: their late results and chunks are dropped, not taken as protocol errors. */
+  private readonly endedJobs = new Set<string>();
 
   private constructor(private readonly opts: CoordinatorOptions) {
     // Nobody may be waiting yet; keep an early failure from being reported as unhandled.
@@ -136,11 +141,14 @@ export class Coordinator {
     const payloads = perRank.map((r) => encodeJobRequest(kind, r));
     const jobId = `${kind}-${++this.jobCount}`;
     const done = deferred<unknown[]>();
+    // The job may fail (a rank's `failed`, a lost worker, the timeout) while requests are still
+    // streaming out: that rejection is the caller's, never an unhandled one.
+    done.promise.catch(() => undefined);
     const decode = (rank: number, msg: ResultMsg, bulk: BulkReceiver | null): RankResult<K> => ({
       ...decodeJobResult(kind, { meta: msg.meta, tensors: tensorsFromFrames(msg.tensors), bulk: bulk?.take() }),
       rank,
     });
-    const job: PendingJob = { jobId, decode, results: new Array(this.opts.worldSize), streams: new Map(), remaining: this.opts.worldSize, resolve: done.resolve, reject: done.reject };
+    const job: PendingJob = { jobId, resultBulk: jobSpec(kind).resultBulk, decode, results: new Array(this.opts.worldSize), streams: new Map(), remaining: this.opts.worldSize, resolve: done.resolve, reject: done.reject };
     this.job = job;
     const timer = setTimeout(() => {
       const waiting = [...job.results.keys()].filter((i) => job.results[i] === undefined);
@@ -150,11 +158,14 @@ export class Coordinator {
     }, this.opts.jobTimeoutMs);
     const chunkBytes = chunkBytesFor(this.opts.wsOptions?.maxFrameBytes ?? WS_DEFAULTS.maxFrameBytes);
     try {
-      await Promise.all([...this.members.values()].map(async (m) => {
+      const sends = Promise.all([...this.members.values()].map(async (m) => {
         const p = payloads[m.rank];
         await m.conn.send({ t: 'job', jobId, kind, params: p.params, tensors: tensorsToFrames(p.tensors), bulk: p.bulk && bulkIndexOf(p.bulk) });
-        if (p.bulk) await streamBulk(p.bulk, chunkBytes, (piece) => m.conn.send({ t: 'job-chunk', jobId, ...piece }));
+        if (!p.bulk) return;
+        // A job that failed meanwhile stops streaming (its receivers are gone or will discard it).
+        await streamBulk(p.bulk, chunkBytes, (piece) => (this.job === job ? m.conn.send({ t: 'job-chunk', jobId, ...piece }) : Promise.reject(new RingtrainError('JOB_ABANDONED', `job ${jobId} ended while its state was streaming`))));
       }));
+      await Promise.race([sends, done.promise]);
       // Each entry was built by `decode` above, for kind K.
       return (await done.promise) as Array<RankResult<K>>;
     } finally {
@@ -243,8 +254,13 @@ export class Coordinator {
         return;
       case 'result': {
         const job = this.job;
+        if (this.endedJobs.has(msg.jobId)) return; // a late answer to a job that already failed
         if (!job || job.jobId !== msg.jobId || job.results[member.rank] !== undefined || job.streams.has(member.rank)) {
           this.opts.logger.warn(`ignored an unexpected result for job ${msg.jobId} from rank ${member.rank}`);
+          return;
+        }
+        if (msg.bulk && !job.resultBulk) {
+          this.refuseMember(member, new RingtrainError('BAD_RESULT', `rank ${member.rank} announced a bulk stream for ${msg.jobId}, whose results carry none`));
           return;
         }
         if (msg.bulk) job.streams.set(member.rank, { msg, receiver: new BulkReceiver(msg.bulk, `result of ${msg.jobId} from rank ${member.rank}`) });
@@ -253,6 +269,7 @@ export class Coordinator {
       }
       case 'result-chunk': {
         const job = this.job;
+        if (this.endedJobs.has(msg.jobId)) return; // the rest of a stream of a job that already failed
         const stream = job?.jobId === msg.jobId ? job.streams.get(member.rank) : undefined;
         if (!job || !stream) {
           this.refuseMember(member, new RingtrainError('BAD_STREAM', `rank ${member.rank} sent chunk ${msg.seq} of ${msg.jobId}, which has no open stream`));
@@ -269,6 +286,10 @@ export class Coordinator {
         return;
       }
       case 'failed':
+        if (msg.jobId !== null && msg.jobId !== this.job?.jobId) {
+          this.opts.logger.warn(`rank ${member.rank}: late failure of ${msg.jobId} ignored: [${msg.code}] ${msg.message}`);
+          return;
+        }
         this.failJob(new RingtrainError(msg.code, `worker ${member.rank}: ${msg.message}`, { details: { rank: member.rank, jobId: msg.jobId } }));
         return;
       case 'register':
@@ -300,6 +321,8 @@ export class Coordinator {
     const job = this.job;
     if (!job) return;
     this.job = null;
+    this.endedJobs.add(job.jobId);
+    if (this.endedJobs.size > 64) this.endedJobs.delete(this.endedJobs.values().next().value!);
     job.reject(err);
   }
 

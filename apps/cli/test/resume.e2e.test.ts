@@ -92,9 +92,11 @@ describe('resume', () => {
     const cfg = JSON.parse(readFileSync(warmupConfig(tmp()), 'utf8'));
     const file = join(tmp(), 'deeper.json');
     writeFileSync(file, JSON.stringify({ ...cfg, model: 'tiny,layers=3' }));
+    const before = readFileSync(join(copy, 'config.json'), 'utf8');
     const run = await runCli(['train', '--config', file, '--run-dir', copy, '--resume'], {}, 300000);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/CHECKPOINT_MISMATCH.*layers 2 in the checkpoint, 3 requested/);
+    expect(readFileSync(join(copy, 'config.json'), 'utf8')).toBe(before); // the run's own config survives the mistake
     expect(run.stderr).not.toMatch(/^\s+at /m);
   }, 300000);
 

@@ -142,6 +142,16 @@ export function parseManifest(value: unknown, where: string): CheckpointManifest
   return manifest;
 }
 
+/** Refuses a checkpoint of another model, naming every field that differs. */
+export function checkSameModel(manifest: CheckpointManifest, model: ModelConfig, dir: string): void {
+  const differ = MODEL_FIELDS.filter((k) => manifest.model[k] !== model[k]);
+  if (differ.length) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `${dir} holds another model: ${differ.map((k) => `${k} ${manifest.model[k]} in the checkpoint, ${model[k]} requested`).join('; ')}`, {
+      hint: 'resume with the model the checkpoint was trained with (its config.json), or start a new run directory',
+    });
+  }
+}
+
 /** `step-000120`: the directory of the checkpoint after 120 steps (sorts by step up to a million). */
 export function checkpointDirName(step: number): string {
   return `step-${String(step).padStart(6, '0')}`;

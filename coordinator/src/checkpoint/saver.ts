@@ -87,20 +87,20 @@ export class CheckpointSaver {
       rng: { seed: cfg.seed },
     };
     const started = performance.now();
-    this.writing = writeCheckpoint(cfg.runDir, { manifest, params, optimizer }).then(
-      async ({ dir, bytes }) => {
+    this.writing = writeCheckpoint(cfg.runDir, { manifest, params, optimizer })
+      .then(async ({ dir, bytes }) => {
         const record: CheckpointRecord = { step: progress.step, dir, bytes, heldMs, writeMs: performance.now() - started, reason, time: new Date().toISOString(), rssBytes: process.memoryUsage().rss };
         this.lastDir = dir;
         appendFileSync(join(cfg.runDir, 'checkpoints.jsonl'), JSON.stringify(record) + '\n');
         for (const old of await pruneCheckpoints(cfg.runDir, cfg.keepLast)) this.logger.info(`removed checkpoint ${old} (--keep-last ${cfg.keepLast})`);
         this.onSaved(record);
-      },
-      (err: Error) => {
-        this.failure = err;
+      })
+      // Whatever failed — the write, the record, the pruning — is kept and reported, never left unhandled.
+      .catch((err: Error) => {
+        this.failure = err instanceof RingtrainError ? err : new RingtrainError('CHECKPOINT_WRITE_FAILED', `after the checkpoint of step ${progress.step}: ${err.message}`, { hint: 'check the run directory\'s disk and permissions' });
         this.logger.error(`checkpoint after step ${progress.step} failed: ${err.message}`);
         this.onFailed(`checkpoint after step ${progress.step} failed: ${err.message}`);
-      },
-    );
+      });
     return heldMs;
   }
 

@@ -332,3 +332,15 @@ describe('pruneCheckpoints', () => {
     expect(findResumable(run, () => undefined)).toBe(stepDir(run, 'step-000003'));
   });
 });
+
+describe('when no checkpoint of a run verifies', () => {
+  it('findResumable refuses with NO_CHECKPOINT instead of starting over, after saying why each was skipped', async () => {
+    const run = newRun();
+    await writeCheckpoint(run, content(2));
+    await writeCheckpoint(run, content(4));
+    for (const name of ['step-000002', 'step-000004']) flipByte(join(stepDir(run, name), MODEL_FILE), 20);
+    const skipped: string[] = [];
+    expect(() => findResumable(run, (m) => skipped.push(m))).toThrow(expect.objectContaining({ code: 'NO_CHECKPOINT' }));
+    expect(skipped).toHaveLength(2);
+  });
+});

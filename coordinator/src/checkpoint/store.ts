@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { RingtrainError, decodeSafetensors, fsyncDir, writeSafetensorsAsync, type NamedTensor } from '@ringtrain/core';
+import { RingtrainError, fsyncDir, writeSafetensorsAsync, type NamedTensor } from '@ringtrain/core';
 import type { Bulk } from '@ringtrain/protocol';
 import { CHECKPOINT_FORMAT, MANIFEST_FILE, MODEL_FILE, OPTIMIZER_FILE, checkpointDirName, parseManifest, stepOfDirName, type CheckpointManifest, type FileEntry } from './manifest';
 
@@ -65,13 +65,19 @@ async function writeAndCommit(runDir: string, content: CheckpointContent): Promi
   const text = JSON.stringify(manifest, null, 2) + '\n';
   await writeDurable(join(tmp, MANIFEST_FILE), text);
   await fsyncDir(tmp);
-  // Re-saving a step (after a resume) replaces that step's checkpoint as a whole.
-  if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+  // Re-saving a step replaces that step's checkpoint as a whole; the old one is moved aside
+  // first and removed only after the new one is committed, so a crash never leaves neither.
+  const replaced = `${dir}.replaced`;
+  if (existsSync(dir)) {
+    await rm(replaced, { recursive: true, force: true });
+    await rename(dir, replaced);
+  }
   await rename(tmp, dir);
   await fsyncDir(root);
   await writeDurable(join(root, `${LATEST_FILE}.tmp`), name + '\n');
   await rename(join(root, `${LATEST_FILE}.tmp`), join(root, LATEST_FILE));
   await fsyncDir(root);
+  await rm(replaced, { recursive: true, force: true });
   return { dir, bytes: Object.values(files).reduce((a, f) => a + f.bytes, 0) + Buffer.byteLength(text) };
 }
 
@@ -147,12 +153,69 @@ export function verifyCheckpoint(dir: string): CheckpointManifest {
   for (const [name, want] of Object.entries(manifest.files)) {
     const path = join(dir, name);
     if (!existsSync(path)) throw new RingtrainError('BAD_CHECKPOINT', `${path} is missing`, { hint: 'the checkpoint is incomplete; use another one' });
-    const bytes = readFileSync(path);
-    if (bytes.length !== want.bytes) throw new RingtrainError('BAD_CHECKPOINT', `${path} has ${bytes.length} bytes, the manifest says ${want.bytes} (truncated or replaced)`, { hint: 'the checkpoint is damaged; use another one' });
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    if (sha !== want.sha256) throw new RingtrainError('BAD_CHECKPOINT', `${path} does not match its sha256 in the manifest (the file changed after it was written)`, { hint: 'the checkpoint is damaged; use another one' });
+    const size = statSync(path).size;
+    if (size !== want.bytes) throw new RingtrainError('BAD_CHECKPOINT', `${path} has ${size} bytes, the manifest says ${want.bytes} (truncated or replaced)`, { hint: 'the checkpoint is damaged; use another one' });
+    if (sha256Of(path) !== want.sha256) throw new RingtrainError('BAD_CHECKPOINT', `${path} does not match its sha256 in the manifest (the file changed after it was written)`, { hint: 'the checkpoint is damaged; use another one' });
   }
   return manifest;
+}
+
+const READ_PIECE_BYTES = 16 * 1024 * 1024;
+
+/** sha256 of a file, read in pieces (files of any size: Node reads at most 2 GiB at once). */
+function sha256Of(path: string): string {
+  const hash = createHash('sha256');
+  const piece = Buffer.allocUnsafe(READ_PIECE_BYTES);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n; (n = readSync(fd, piece, 0, piece.length, null)) > 0; ) hash.update(piece.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The tensors of one safetensors file of a verified checkpoint, each read straight into its own
+ * array (the file is never held whole, so its size is not bounded by what one read can return).
+ */
+function readTensors(path: string, entries: readonly CheckpointManifest['tensors'][number][]): Bulk {
+  const bad = (problem: string) => new RingtrainError('BAD_CHECKPOINT', `${path}: ${problem}`, { hint: 'the checkpoint is damaged; use another one' });
+  const fd = openSync(path, 'r');
+  try {
+    const lengthBytes = Buffer.alloc(8);
+    readSync(fd, lengthBytes, 0, 8, 0);
+    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    if (headerLength > 100 * 1024 * 1024) throw bad(`header length ${headerLength} is implausible`);
+    const headerBytes = Buffer.alloc(headerLength);
+    readSync(fd, headerBytes, 0, headerLength, 8);
+    let header: Record<string, { dtype?: unknown; shape?: unknown; data_offsets?: unknown }>;
+    try {
+      header = JSON.parse(headerBytes.toString('utf8'));
+    } catch {
+      throw bad('its header is not JSON');
+    }
+    const out: Bulk = new Map();
+    for (const t of entries) {
+      const e = header[t.name];
+      const offsets = e?.data_offsets;
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      if (!e || e.dtype !== 'F32' || JSON.stringify(e.shape) !== JSON.stringify(t.shape) || !Array.isArray(offsets) || offsets[1] - offsets[0] !== count * 4) {
+        throw bad(`tensor ${t.name} is missing or not F32 [${t.shape}]`);
+      }
+      const data = new Float32Array(count);
+      const view = new Uint8Array(data.buffer);
+      for (let at = 0; at < view.length; ) {
+        const n = readSync(fd, view, at, Math.min(view.length - at, READ_PIECE_BYTES), 8 + headerLength + offsets[0] + at);
+        if (n === 0) throw bad(`tensor ${t.name} ends early`);
+        at += n;
+      }
+      out.set(t.name, { dtype: 'float32', shape: [...t.shape], data });
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface LoadedCheckpoint {
@@ -165,23 +228,15 @@ export interface LoadedCheckpoint {
 /** Verifies a checkpoint, then reads its tensors (with the shapes of the manifest). */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const manifest = verifyCheckpoint(dir);
-  const read = async (file: string): Promise<Bulk> => {
-    const { tensors } = decodeSafetensors(await readFile(join(dir, file)), join(dir, file));
-    const out: Bulk = new Map();
-    for (const t of manifest.tensors.filter((e) => e.file === file)) {
-      const got = tensors.get(t.name);
-      if (!got || got.shape.join(',') !== t.shape.join(',')) throw new RingtrainError('BAD_CHECKPOINT', `${join(dir, file)}: tensor ${t.name} is missing or not of shape [${t.shape}]`, { hint: 'the checkpoint is damaged; use another one' });
-      out.set(t.name, { dtype: 'float32', shape: got.shape, data: got.data });
-    }
-    return out;
-  };
-  return { dir, manifest, params: await read(MODEL_FILE), optimizer: await read(OPTIMIZER_FILE) };
+  const read = (file: string) => readTensors(join(dir, file), manifest.tensors.filter((e) => e.file === file));
+  return { dir, manifest, params: read(MODEL_FILE), optimizer: read(OPTIMIZER_FILE) };
 }
 
 /**
  * The checkpoint to resume from: a checkpoint directory itself, or a run directory's `latest`.
  * A latest that fails verification is skipped for the newest older one that passes, and
- * `onFallback` says why. Null when the run has no checkpoint.
+ * `onFallback` says why. Null when the run has no checkpoint; NO_CHECKPOINT when it has some and
+ * none verifies (starting over would silently throw the run away).
  */
 export function findResumable(path: string, onFallback: (message: string) => void): string | null {
   if (existsSync(join(path, MANIFEST_FILE))) {
@@ -200,6 +255,11 @@ export function findResumable(path: string, onFallback: (message: string) => voi
       onFallback(`checkpoint ${c.dir} is unusable (${(e as Error).message}); trying an older one`);
     }
   }
+  if (candidates.length > 0) {
+    throw new RingtrainError('NO_CHECKPOINT', `none of the ${candidates.length} checkpoint(s) of ${path} is usable`, {
+      hint: '`ringtrain checkpoint verify` names what is wrong with each; restore one, or start over with --overwrite',
+    });
+  }
   return null;
 }
 
@@ -207,6 +267,30 @@ export function findResumable(path: string, onFallback: (message: string) => voi
 export function readLatest(runDir: string): string | null {
   const file = join(checkpointsDir(runDir), LATEST_FILE);
   return existsSync(file) ? readFileSync(file, 'utf8').trim() || null : null;
+}
+
+/**
+ * Resuming from a checkpoint older than the run's newest abandons the newer ones: they are moved
+ * aside (`step-N.superseded`, kept for the user, never read again) and `latest` names the one
+ * resumed from, so a restart after a failure cannot pick up the abandoned continuation.
+ */
+export async function supersedeNewer(checkpointDir: string): Promise<string[]> {
+  const runDir = runDirOf(checkpointDir);
+  const chosen = stepOfDirName(basename(checkpointDir));
+  if (chosen === null || dirname(checkpointDir) !== checkpointsDir(runDir)) return [];
+  const moved: string[] = [];
+  for (const e of listCheckpoints(runDir)) {
+    if (e.name.endsWith('.tmp') || e.step === null || e.step <= chosen) continue;
+    const aside = `${e.dir}.superseded`;
+    await rm(aside, { recursive: true, force: true });
+    await rename(e.dir, aside);
+    moved.push(aside);
+  }
+  const root = checkpointsDir(runDir);
+  await writeDurable(join(root, `${LATEST_FILE}.tmp`), basename(checkpointDir) + '\n');
+  await rename(join(root, `${LATEST_FILE}.tmp`), join(root, LATEST_FILE));
+  await fsyncDir(root);
+  return moved;
 }
 
 /** Removes unfinished saves (`step-N.tmp`) left by a process that died while writing. */

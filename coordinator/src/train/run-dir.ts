@@ -12,7 +12,7 @@ import { CHECKPOINTS_DIR } from '../checkpoint/store';
 export const LOCK_FILE = '.ringtrain.lock';
 
 /** What `train` writes into a run directory (and `--overwrite` removes; nothing else is touched). */
-const RUN_FILES = ['config.json', 'metrics.jsonl', 'eval.jsonl', 'summary.json', 'checkpoints.jsonl', 'model.safetensors', 'train.log', 'coordinator.log'];
+const RUN_FILES = ['config.json', 'metrics.jsonl', 'eval.jsonl', 'summary.json', 'checkpoints.jsonl', 'restarts.jsonl', 'model.safetensors', 'train.log', 'coordinator.log'];
 
 export interface RunLock {
   release(): void;

@@ -1,12 +1,13 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, type Logger } from '@ringtrain/core';
-import { MODEL_FIELDS, STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
+import { STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
 import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type Dataset, type PasskeyBatch } from '@ringtrain/data';
 import { makeLayout, type Layout } from '@ringtrain/layout';
 import type { Coordinator } from '../coordinator';
 import { Replicas } from '../world/replicas';
 import { CheckpointSaver, type CheckpointRecord, type Progress } from '../checkpoint/saver';
+import { checkSameModel } from '../checkpoint/manifest';
 import type { LoadedCheckpoint } from '../checkpoint/store';
 import { saveModel } from './save-model';
 
@@ -114,7 +115,7 @@ export async function runTraining(
   let peakRss = 0;
   let trainSecBefore = 0;
   if (resume) {
-    step = await restoreCheckpoint(cfg, replicas, datasets, resume);
+    step = await restoreCheckpoint(cfg, replicas, stagePlan, datasets, resume);
     ({ firstLoss, lastLoss, peakRssBytes: peakRss, trainSec: trainSecBefore } = resume.manifest.metrics);
     const m = resume.manifest;
     logger.info(`resumed from ${resume.dir} at step ${step}${m.worldSize !== cfg.workers || m.strategy !== cfg.strategy ? ` (saved by ${m.worldSize} ${m.strategy} workers; now ${cfg.workers} ${cfg.strategy})` : ''}`);
@@ -246,16 +247,17 @@ function keepMetricsBefore(file: string, step: number): void {
  * The model must be the one the checkpoint holds; the world size and strategy may differ (the
  * state is replicated, and the data streams are global, cut into shards only afterwards).
  */
-async function restoreCheckpoint(cfg: TrainConfig, replicas: Replicas, datasets: Dataset[], ckpt: LoadedCheckpoint): Promise<number> {
+async function restoreCheckpoint(cfg: TrainConfig, replicas: Replicas, stages: ReadonlyArray<{ steps: number }>, datasets: Dataset[], ckpt: LoadedCheckpoint): Promise<number> {
   const m = ckpt.manifest;
-  const differ = MODEL_FIELDS.filter((k) => m.model[k] !== cfg.model[k]);
-  if (differ.length) {
-    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} holds another model: ${differ.map((k) => `${k} ${m.model[k]} in the checkpoint, ${cfg.model[k]} requested`).join('; ')}`, {
-      hint: 'resume with the model the checkpoint was trained with (its config.json), or start a new run directory',
-    });
+  checkSameModel(m, cfg.model, ckpt.dir);
+  if (cfg.totalSteps < m.step) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} is after step ${m.step}, past this config's ${cfg.totalSteps} steps`, { hint: `resume with --steps large enough for ${m.step} steps in all` });
   }
-  if (m.data.length > datasets.length) {
-    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} was saved by a run of ${m.data.length} stages; this config has ${datasets.length}`, { hint: 'resume with the same seqLenWarmup stages' });
+  const at = stageAt(stages, m.step);
+  if (m.data.length !== datasets.length || at.stage !== m.stage || at.stageStep !== m.stageStep) {
+    throw new RingtrainError('CHECKPOINT_MISMATCH', `${ckpt.dir} was saved in stage ${m.stage} (step ${m.stageStep} of it) of ${m.data.length} stages; with this config step ${m.step} falls in stage ${at.stage} (step ${at.stageStep}) of ${datasets.length}`, {
+      hint: 'resume with the same seqLenWarmup stages (only the main stage\'s steps may grow)',
+    });
   }
   const hash = await replicas.setState(new Map([...ckpt.params, ...ckpt.optimizer]), m.optimizerStep);
   if (hash !== m.paramHash) {

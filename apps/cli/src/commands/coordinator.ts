@@ -1,7 +1,8 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
 import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ringtrain/config';
-import { Coordinator, cleanUnfinished, fsError, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
+import { Coordinator, cleanUnfinished, fsError, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
 
@@ -39,9 +40,11 @@ export function registerCoordinatorCommand(program: Command): void {
       const secret = process.env.RINGTRAIN_SECRET;
       if (!secret) throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'set RINGTRAIN_SECRET to the job secret the workers also get' });
       const control = newTrainControl();
+      // Signals count from the first moment: a stop asked for during startup is honoured after the first step.
+      const early = createLogger({ name: 'coordinator' });
+      watchSignals(control, early);
       const { cfg, resume } = opts.configStdin ? await readStdinConfig(control) : fromFlags(opts);
       const logger = createLogger({ name: 'coordinator', file: `${cfg.runDir}/coordinator.log` });
-      watchSignals(control, logger);
       const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
       const notice = (message: string) => {
         logger.warn(message);
@@ -65,7 +68,7 @@ export function registerCoordinatorCommand(program: Command): void {
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
       } catch (err) {
         // A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such.
-        if ((err as NodeJS.ErrnoException).syscall) throw fsError(err, cfg.runDir, 'write into the run directory');
+        if ((err as NodeJS.ErrnoException).path !== undefined) throw fsError(err, cfg.runDir, 'write into the run directory');
         throw err;
       } finally {
         await coordinator.shutdown('training finished');
@@ -97,6 +100,8 @@ async function readStdinConfig(control: TrainControl): Promise<{ cfg: TrainConfi
       control.stopRequested ??= 'the train process is gone (stdin closed)';
     });
   });
+  // Watched, but not a reason to stay alive: a coordinator that ends (or fails to start) exits.
+  if ('unref' in process.stdin && typeof process.stdin.unref === 'function') process.stdin.unref();
   let value: { config?: unknown; resume?: unknown };
   try {
     value = JSON.parse(text.split('\n')[0]);
@@ -137,6 +142,7 @@ async function resumable(path: string, logger: Logger, notice: (message: string)
     notice(`no checkpoint in ${path}: starting from step 0`);
     return null;
   }
+  for (const aside of await supersedeNewer(resolve(dir))) notice(`moved ${aside.replace(/\.superseded$/, '')} aside to ${aside}: the run goes on from an older checkpoint`);
   logger.info(`resuming from ${dir}`);
   return loadCheckpoint(dir);
 }

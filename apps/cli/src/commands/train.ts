@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
 import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
-import { LocalLauncher, MANIFEST_FILE, clearEarlierRun, describeExit, hasEarlierRun, lockRunDir, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
+import { LocalLauncher, MANIFEST_FILE, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { parseIntOption, parseNumberOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
@@ -141,6 +141,11 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     }
     clearEarlierRun(cfg.runDir);
   }
+  if (how.resume !== null) {
+    // Refused before config.json is rewritten: a mistaken --resume must not replace the run's own config.
+    const dir = findResumable(how.resume, () => undefined);
+    if (dir) checkSameModel(readManifest(dir), cfg.model, dir);
+  }
   writeFileSync(join(cfg.runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const logger = createLogger({ name: 'train', file: join(cfg.runDir, 'train.log') });
   if (lock.tookOverFrom) logger.warn(`took over the lock of ${cfg.runDir} from ${lock.tookOverFrom}`);
@@ -168,16 +173,21 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     for (let restarts = 0; ; restarts++) {
       const session = new Session(cfg, resume, logger, progress, recovery);
       signals.current = session;
-      if (signals.count > 0) session.stop();
       const outcome = await session.run();
       if (outcome.ok) return true;
-      if (restarts >= cfg.maxRestarts || signals.count > 0) throw outcome.error;
+      if (restarts >= cfg.maxRestarts || signals.count > 0 || !outcome.transient) throw outcome.error;
       const backoffMs = Math.min(30_000, 1000 * 2 ** restarts);
       const record = { restart: restarts + 1, of: cfg.maxRestarts, failedAt: new Date(outcome.failedAt).toISOString(), reason: `[${outcome.error.code}] ${outcome.error.message.replace(/\s*\n\s*/g, ' ').slice(0, 300)}`, backoffMs };
       appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify(record) + '\n');
       progress.note(`the run failed (${record.reason}); restart ${record.restart} of ${cfg.maxRestarts} from the latest checkpoint in ${backoffMs / 1000} s`);
       logger.warn(`restart ${record.restart}/${cfg.maxRestarts} after: ${outcome.error.message}`);
-      await new Promise((r) => setTimeout(r, backoffMs));
+      // A stop asked for during the backoff ends the run here: its latest checkpoint is on disk already.
+      signals.current = null;
+      for (const until = Date.now() + backoffMs; Date.now() < until && signals.count === 0; ) await new Promise((r) => setTimeout(r, 100));
+      if (signals.count > 0) {
+        progress.note(`stopped during the restart backoff; continue with: ringtrain resume ${cfg.runDir}`);
+        return true;
+      }
       resume = cfg.runDir;
       const failedAt = outcome.failedAt;
       recovery = (step) => {
@@ -193,7 +203,13 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
   }
 }
 
-type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number };
+/**
+ * Errors a restart cannot cure: the same config and data would fail the same way again. Anything
+ * else (a lost or hung worker, a stuck step, a killed coordinator) is worth a restart.
+ */
+const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
+
+type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number; transient: boolean };
 
 /** One coordinator process and its P workers, from start (or resume) to done, stopped or failed. */
 class Session {
@@ -214,7 +230,8 @@ class Session {
     this.coordinator = spawn(process.execPath, [cliEntry(), 'coordinator', '--config-stdin'], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, RINGTRAIN_SECRET: this.secret },
+      // RINGTRAIN_RUN_DIR names the run the process belongs to (for people and tests looking at `ps`).
+      env: { ...process.env, RINGTRAIN_SECRET: this.secret, RINGTRAIN_RUN_DIR: cfg.runDir },
     });
     this.coordinator.stdin!.write(JSON.stringify({ config: cfg, resume }) + '\n');
   }
@@ -308,17 +325,19 @@ class Session {
           return;
       }
     });
-    const code = await new Promise<number | null>((res) => this.coordinator.on('exit', (c) => res(c)));
+    // 'close', not 'exit': the last lines of its output (the final `done`) are read by then.
+    const code = await new Promise<number | null>((res) => this.coordinator.on('close', (c) => res(c)));
     failedAt ||= Date.now();
     process.removeListener('exit', killCoordinator);
     await this.launcher?.stop();
     if (code === 0 && finished) return { ok: true };
-    if (workerFailure) return { ok: false, error: workerFailure, failedAt };
+    if (workerFailure) return { ok: false, error: workerFailure, failedAt, transient: true };
     const userError = stderrTail.filter((l) => l.startsWith('ringtrain:') || l.startsWith('  hint:'));
     const error = new RingtrainError('TRAINING_FAILED', `the coordinator exited with ${code === null ? 'a signal' : `code ${code}`}${userError.length ? `:\n${userError.join('\n')}` : ''}`, {
       hint: userError.length ? undefined : `its log is in ${join(cfg.runDir, 'coordinator.log')}; last output:\n${stderrTail.slice(-10).join('\n')}`,
     });
-    return { ok: false, error, failedAt };
+    const codes = userError.map((l) => /^ringtrain: \[([A-Z_]+)\]/.exec(l)?.[1]).filter((c): c is string => c !== undefined && c !== 'TRAINING_FAILED');
+    return { ok: false, error, failedAt, transient: !codes.some((c) => DETERMINISTIC_FAILURES.has(c)) };
   }
 }
 
