@@ -6,6 +6,9 @@ import { Coordinator, cleanUnfinished, fsError, supersedeNewer, findResumable, l
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
 
+/** Error codes of the file system (not of sockets): the run directory's disk or permissions. */
+const STORAGE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'ENOENT', 'EISDIR']);
+
 interface CoordinatorFlags {
   resolvedConfig?: string;
   configStdin: boolean;
@@ -68,7 +71,7 @@ export function registerCoordinatorCommand(program: Command): void {
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
       } catch (err) {
         // A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such.
-        if ((err as NodeJS.ErrnoException).path !== undefined) throw fsError(err, cfg.runDir, 'write into the run directory');
+        if (STORAGE_FAILURES.has((err as NodeJS.ErrnoException).code ?? '')) throw fsError(err, cfg.runDir, 'write into the run directory');
         throw err;
       } finally {
         await coordinator.shutdown('training finished');
