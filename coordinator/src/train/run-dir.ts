@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
@@ -30,11 +30,25 @@ export function lockRunDir(runDir: string): RunLock {
       writeFileSync(file, mine, { flag: 'wx' });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fsError(e, runDir, 'lock the run directory');
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw fsError(e, runDir, 'lock the run directory');
       const holder = readHolder(file);
       if (holder && holder.host === hostname() && !alive(holder.pid)) {
+        // Taking over a dead process's lock: renaming it away is atomic, so of two processes
+        // doing this at once only one succeeds; the other finds the winner's fresh lock next.
+        const stale = `${file}.stale-${process.pid}`;
+        try {
+          renameSync(file, stale);
+        } catch {
+          continue;
+        }
+        const moved = readHolder(stale);
+        if (moved?.pid !== holder.pid || moved.startedAt !== holder.startedAt) {
+          // Another process took the lock over between our read and our rename: give it back.
+          if (!existsSync(file)) renameSync(stale, file);
+          continue;
+        }
+        unlinkSync(stale);
         tookOverFrom = `pid ${holder.pid} (no longer running)`;
-        unlinkSync(file);
         continue;
       }
       throw new RingtrainError('RUN_DIR_LOCKED', `run directory ${runDir} is in use by ${holder ? `pid ${holder.pid} on ${holder.host} since ${holder.startedAt}` : `another process (${file})`}`, {
