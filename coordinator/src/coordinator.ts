@@ -49,6 +49,18 @@ interface Member {
   address: PeerAddress;
   pid: number;
   ready: boolean;
+  /** What the worker reported with `ready`: its compute backend and device. */
+  backend?: string;
+  device?: string;
+}
+
+/** One rank as the coordinator knows it, for reports (bench, logs). */
+export interface WorkerSummary {
+  rank: number;
+  host: string;
+  pid: number;
+  backend: string;
+  device: string;
 }
 
 interface PendingJob {
@@ -111,6 +123,13 @@ export class Coordinator {
   /** Data-plane addresses of the registered workers, by rank. */
   get peers(): PeerAddress[] {
     return [...this.members.values()].map((m) => ({ ...m.address })).sort((a, b) => a.rank - b.rank);
+  }
+
+  /** Every registered rank with the backend and device it reported. */
+  get workers(): WorkerSummary[] {
+    return [...this.members.values()]
+      .map((m) => ({ rank: m.rank, host: m.address.host, pid: m.pid, backend: m.backend ?? 'unknown', device: m.device ?? 'unknown' }))
+      .sort((a, b) => a.rank - b.rank);
   }
 
   /** Resolves once every rank has registered and reported its mesh up. */
@@ -246,6 +265,9 @@ export class Coordinator {
     switch (msg.t) {
       case 'ready':
         member.ready = true;
+        member.backend = msg.backend;
+        member.device = msg.device;
+        this.opts.logger.info(`rank ${member.rank} ready on ${msg.backend ?? 'an unnamed backend'}${msg.device ? ` (${msg.device})` : ''}`);
         if ([...this.members.values()].every((m) => m.ready) && this.members.size === this.opts.worldSize) {
           this.state.to('ready');
           this.opts.logger.info(`world of ${this.opts.worldSize} formed`);

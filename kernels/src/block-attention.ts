@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { broadcastRows } from './broadcast-rows';
-import { backwardDims, blockDims, type BlockDims } from './block-dims';
+import { backwardDims, blockDims, emptyForward, emptyGrads, type BlockDims } from './block-dims';
 import { blockVisibility, causalBias } from './mask';
 import type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
 
@@ -18,9 +18,7 @@ export const tfjsKernel: AttentionKernel = { name: 'tfjs', forward, backward };
 function forward(inp: BlockInputs): BlockForward {
   const d = blockDims(inp);
   const visibility = blockVisibility(inp.posQ, inp.posK, inp.causal);
-  if (visibility === 'none') {
-    return { out: tf.zeros([d.heads, d.seqQ, d.headDim]), lse: tf.fill([d.heads, d.seqQ], -Infinity) };
-  }
+  if (visibility === 'none') return emptyForward(d);
   const bias = visibility === 'partial' ? causalBias(inp.posQ, inp.posK) : null;
   return tf.tidy(() => {
     const s = groupedScores(scaledQuery(inp, d), inp.k, d, bias); // [Hkv, G*Sq, Sk]
@@ -42,13 +40,7 @@ function forward(inp: BlockInputs): BlockForward {
 function backward(inp: BlockBackwardInputs): BlockGrads {
   const d = backwardDims(inp);
   const visibility = blockVisibility(inp.posQ, inp.posK, inp.causal);
-  if (visibility === 'none') {
-    return {
-      dq: tf.zeros([d.heads, d.seqQ, d.headDim]),
-      dk: tf.zeros([d.kvHeads, d.seqK, d.headDim]),
-      dv: tf.zeros([d.kvHeads, d.seqK, d.headDim]),
-    };
-  }
+  if (visibility === 'none') return emptyGrads(d);
   const bias = visibility === 'partial' ? causalBias(inp.posQ, inp.posK) : null;
   return tf.tidy(() => {
     const grouped = [d.kvHeads, d.group * d.seqQ, d.headDim];

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
 import type { BlockBackwardInputs, BlockInputs } from './types';
 
@@ -56,4 +57,14 @@ function shapeError(message: string, inp: BlockInputs): RingtrainError {
     hint: 'Pass head-major tensors q [H,Sq,D], k/v [Hkv,Sk,D] with H divisible by Hkv (see kernels/src/types.ts).',
     details: shapes,
   });
+}
+
+/** The result of a block no query can see: out 0, lse -inf (every kernel's fast path). */
+export function emptyForward(d: BlockDims): { out: tf.Tensor3D; lse: tf.Tensor2D } {
+  return { out: tf.zeros([d.heads, d.seqQ, d.headDim]), lse: tf.fill([d.heads, d.seqQ], -Infinity) };
+}
+
+/** The gradients of a block no query can see: all zero. */
+export function emptyGrads(d: BlockDims): { dq: tf.Tensor3D; dk: tf.Tensor3D; dv: tf.Tensor3D } {
+  return { dq: tf.zeros([d.heads, d.seqQ, d.headDim]), dk: tf.zeros([d.kvHeads, d.seqK, d.headDim]), dv: tf.zeros([d.kvHeads, d.seqK, d.headDim]) };
 }

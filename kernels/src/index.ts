@@ -7,6 +7,7 @@
 export type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
 export { backwardAsync, forwardAsync } from './types';
 export { tfjsKernel } from './block-attention';
+export { webgpuKernel } from './webgpu';
 export { blockDims, backwardDims, type BlockDims } from './block-dims';
 export { blockVisibility, causalBias, type BlockVisibility } from './mask';
 export { mergePartial, mergeInto, disposeForward } from './merge';
@@ -21,7 +22,7 @@ export {
   type ReferenceForward,
   type ReferenceGrads,
 } from './reference';
-export { toHeadMajor, fromHeadMajor, toHeadMajor2D, fromHeadMajor2D } from './layout-convert';
+export { toHeadMajor, fromHeadMajor, toHeadMajor2D, fromHeadMajor2D, readHeadMajor, readHeadMajor2D } from './layout-convert';
 export { ensureCpuBackend, type CpuBackendOptions } from './backend';
 export { errorStats, type ErrorStats } from './error-stats';
 export {

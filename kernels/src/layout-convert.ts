@@ -29,6 +29,18 @@ export function fromHeadMajor2D(t: tf.Tensor2D): Float32Array {
   return swapLeadingAxes(t.dataSync() as Float32Array, heads, seq, 1);
 }
 
+/** fromHeadMajor as an asynchronous read: what GPU backends allow (their dataSync fails in Node). */
+export async function readHeadMajor(t: tf.Tensor3D): Promise<Float32Array> {
+  const [heads, seq, headDim] = t.shape;
+  return swapLeadingAxes((await t.data()) as Float32Array, heads, seq, headDim);
+}
+
+/** fromHeadMajor2D as an asynchronous read. */
+export async function readHeadMajor2D(t: tf.Tensor2D): Promise<Float32Array> {
+  const [heads, seq] = t.shape;
+  return swapLeadingAxes((await t.data()) as Float32Array, heads, seq, 1);
+}
+
 /** [A, B, C] -> [B, A, C], always into a new array (never aliases tfjs's backing store). */
 function swapLeadingAxes(src: Float32Array, a: number, b: number, c: number): Float32Array {
   if (src.length !== a * b * c) {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureCpuBackend } from './backend';
 import { tfjsKernel } from './block-attention';
 import { fromHeadMajor, fromHeadMajor2D, toHeadMajor, toHeadMajor2D } from './layout-convert';
-import { disposeForward, mergeInto, mergePartial } from './merge';
+import { disposeForward, mergeInto, mergeOnDevice, mergePartial } from './merge';
 import { referenceBackward, referenceForward } from './reference';
 import {
   contiguous,
@@ -152,5 +152,27 @@ describe('merge edge cases and ownership', () => {
     const b = part([1, 2, 3, 4], [0, 0]);
     expect(() => mergePartial(a, b)).toThrow(/differ in shape/);
     [a, b].forEach(disposeForward);
+  });
+});
+
+describe('the device form of the merge (tfjs ops, for GPU backends) equals the host form', () => {
+  test('finite, one-sided -inf and two-sided -inf rows', () => {
+    const H = 3;
+    const Sq = 4;
+    const D = 5;
+    const lseA = Float32Array.from([0.5, -Infinity, 2, -Infinity, 1, 3, -Infinity, 0, 7, -2, -Infinity, 4]);
+    const lseB = Float32Array.from([1.5, 0.25, -Infinity, -Infinity, 1, -1, -Infinity, 9, -7, 2, 5, 4]);
+    const part = (lse: Float32Array, seed: number): BlockForward => ({
+      out: tf.tensor3d(Float32Array.from({ length: H * Sq * D }, (_, i) => (lse[Math.floor(i / D)] === -Infinity ? 0 : Math.sin(seed * 7 + i))), [H, Sq, D]),
+      lse: tf.tensor2d(lseA === lse ? lseA : lseB, [H, Sq]),
+    });
+    const a = part(lseA, 1);
+    const b = part(lseB, 2);
+    const host = mergePartial(a, b);
+    const device = mergeOnDevice(a, b);
+    expectClose('out', device.out.dataSync() as Float32Array, host.out.dataSync() as Float32Array);
+    expect(Array.from(device.lse.dataSync())).toEqual(Array.from(host.lse.dataSync()).map((x) => expect.closeTo(x, 5)));
+    expect(device.out.dataSync().every((x) => !Number.isNaN(x))).toBe(true);
+    [a, b, host, device].forEach(disposeForward);
   });
 });

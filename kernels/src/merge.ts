@@ -14,6 +14,7 @@ import type { BlockForward } from './types';
 export function mergePartial(acc: BlockForward | null, part: BlockForward): BlockForward {
   if (acc === null) return { out: part.out.clone(), lse: part.lse.clone() };
   assertSameShapes(acc, part);
+  if (tf.getBackend() !== 'cpu') return mergeOnDevice(acc, part);
   // One pass over the rows in JS: as tfjs ops the [H, Sq, D] part alone was four passes plus a
   // broadcast, a visible share of a ring step.
   const [la, lb] = [acc.lse.dataSync(), part.lse.dataSync()];
@@ -31,6 +32,24 @@ export function mergePartial(acc: BlockForward | null, part: BlockForward): Bloc
     for (let j = r * D; j < (r + 1) * D; j++) out[j] = oa[j] - w * (oa[j] - ob[j]);
   }
   return { out: tf.tensor3d(out, acc.out.shape), lse: tf.tensor2d(lse, acc.lse.shape) };
+}
+
+/**
+ * The same merge as tfjs ops, for backends whose tensors live on a device (reading them back to
+ * merge in JS would cost a round trip per block). -inf on both sides: hi = -inf gives lse -inf
+ * and weight 0.5 of two zero outputs, as above.
+ */
+export function mergeOnDevice(acc: BlockForward, part: BlockForward): BlockForward {
+  return tf.tidy(() => {
+    const [la, lb] = [acc.lse, part.lse];
+    const hi = tf.maximum(la, lb);
+    const lo = tf.minimum(la, lb);
+    const empty = tf.equal(hi, -Infinity);
+    const lse = tf.where(empty, hi, tf.add(hi, tf.log1p(tf.exp(tf.sub(lo, hi)))));
+    const w = tf.where(empty, tf.fill(la.shape, 0.5), tf.sigmoid(tf.sub(lb, la))); // weight of part
+    const out = tf.sub(acc.out, tf.mul(tf.expandDims(w, 2), tf.sub(acc.out, part.out)));
+    return { out: out as tf.Tensor3D, lse: lse as tf.Tensor2D };
+  });
 }
 
 /**

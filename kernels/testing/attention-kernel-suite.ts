@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
 import { ensureCpuBackend } from '../src/backend';
-import { fromHeadMajor, fromHeadMajor2D, toHeadMajor, toHeadMajor2D } from '../src/layout-convert';
+import { readHeadMajor, readHeadMajor2D, toHeadMajor, toHeadMajor2D } from '../src/layout-convert';
 import { referenceBackward, referenceForward, type ReferenceForward, type ReferenceGrads, type ReferenceInputs } from '../src/reference';
 import {
   contiguous,
@@ -59,18 +59,18 @@ export const attentionCases: Case[] = [
 ];
 
 /** Runs the kernel's forward, then its backward with its own out/lse as the global ones. */
-function runKernel(kernel: AttentionKernel, spec: ProblemSpec) {
+async function runKernel(kernel: AttentionKernel, spec: ProblemSpec) {
   const p = makeProblem(spec);
   const inputs = toBlockInputs(p);
   const fwd = kernel.forward(inputs);
   const dout = toHeadMajor(p.dout, p.seqQ, p.heads, p.headDim);
   const grads = kernel.backward({ ...inputs, dout, out: fwd.out, lse: fwd.lse });
   const got = {
-    out: fromHeadMajor(fwd.out),
-    lse: fromHeadMajor2D(fwd.lse),
-    dq: fromHeadMajor(grads.dq),
-    dk: fromHeadMajor(grads.dk),
-    dv: fromHeadMajor(grads.dv),
+    out: await readHeadMajor(fwd.out),
+    lse: await readHeadMajor2D(fwd.lse),
+    dq: await readHeadMajor(grads.dq),
+    dk: await readHeadMajor(grads.dk),
+    dv: await readHeadMajor(grads.dv),
   };
   tf.dispose([fwd.out, fwd.lse, dout, grads.dq, grads.dk, grads.dv]);
   disposeBlockInputs(inputs);
@@ -89,21 +89,33 @@ function reference(name: string, p: ReferenceInputs & { dout: Float32Array }) {
   return r;
 }
 
+export interface SuiteOptions {
+  /**
+   * Makes the kernel's backend active (default: the cpu backend). A kernel on another backend
+   * brings its own; a setup that throws fails every test, so a backend that was asked for but
+   * does not start is a failure, not a skip. The cpu backend is restored afterwards.
+   */
+  setup?: () => Promise<void>;
+}
+
 /**
  * Declares the suite for one kernel. With `kernel` null the whole suite is declared skipped and
  * its title carries `skipReason`, so a missing backend shows up in the report, never as a pass.
+ * Results are read asynchronously only, as GPU backends require.
  */
-export function describeAttentionKernel(title: string, kernel: AttentionKernel | null, skipReason?: string): void {
+export function describeAttentionKernel(title: string, kernel: AttentionKernel | null, skipReason?: string, options: SuiteOptions = {}): void {
   const describeOrSkip = kernel === null ? describe.skip : describe;
   const k = (): AttentionKernel => {
     if (kernel === null) throw new Error(`unreachable: ${title} is skipped`);
     return kernel;
   };
   describeOrSkip(kernel === null ? `${title} [skipped: ${skipReason ?? 'unavailable'}]` : title, () => {
-    beforeAll(() => ensureCpuBackend({ quiet: true }));
+    const { setup } = options;
+    beforeAll(() => (setup ? setup() : ensureCpuBackend({ quiet: true })));
+    if (setup) afterAll(() => ensureCpuBackend({ quiet: true }));
 
-    test.each(attentionCases)('$name', (spec) => {
-      const { p, got } = runKernel(k(), spec);
+    test.each(attentionCases)('$name', async (spec) => {
+      const { p, got } = await runKernel(k(), spec);
       const { ref, grads: refGrads } = reference(spec.name, p);
       expectClose('out', got.out, ref.out);
       expectClose('lse', got.lse, ref.lse);
@@ -112,9 +124,9 @@ export function describeAttentionKernel(title: string, kernel: AttentionKernel |
       expectClose('dv', got.dv, refGrads.dv);
     });
 
-    test('rows that see no key: out 0, lse -inf, zero grads (partial block)', () => {
+    test('rows that see no key: out 0, lse -inf, zero grads (partial block)', async () => {
       // Striped rank 0 against rank 3: query 0 precedes every key, the others see some.
-      const { p, got } = runKernel(k(), { ...mqa, posQ: striped(0, 4, 40), posK: striped(3, 4, 40), causal: true });
+      const { p, got } = await runKernel(k(), { ...mqa, posQ: striped(0, 4, 40), posK: striped(3, 4, 40), causal: true });
       const H = p.heads;
       const D = p.headDim;
       expectAllEqual('lse of row 0', got.lse.subarray(0, H), -Infinity);
@@ -128,8 +140,8 @@ export function describeAttentionKernel(title: string, kernel: AttentionKernel |
       ['query block entirely before the key block', contiguous(0, 7), contiguous(100, 129)],
       ['empty key block (uneven shard)', contiguous(0, 7), contiguous(0, 0)],
       ['empty query block (uneven shard)', contiguous(0, 0), contiguous(0, 7)],
-    ])('fully masked: %s', (_name, posQ, posK) => {
-      const { got } = runKernel(k(), { ...gqa, posQ, posK, causal: true });
+    ])('fully masked: %s', async (_name, posQ, posK) => {
+      const { got } = await runKernel(k(), { ...gqa, posQ, posK, causal: true });
       expectAllEqual('lse', got.lse, -Infinity);
       expectAllEqual('out', got.out, 0);
       expectAllEqual('dq', got.dq, 0);
@@ -137,16 +149,16 @@ export function describeAttentionKernel(title: string, kernel: AttentionKernel |
       expectAllEqual('dv', got.dv, 0);
     });
 
-    test('backward with a global lse of -inf gives zero grads even where the block has keys', () => {
+    test('backward with a global lse of -inf gives zero grads even where the block has keys', async () => {
       const p = makeProblem({ ...gqa, posQ: contiguous(0, 9), posK: contiguous(0, 9), causal: false });
       const inputs = toBlockInputs(p);
       const dout = toHeadMajor(p.dout, p.seqQ, p.heads, p.headDim);
       const out = tf.zerosLike(inputs.q);
       const lse = tf.fill([p.heads, p.seqQ], -Infinity) as tf.Tensor2D;
       const g = k().backward({ ...inputs, dout, out, lse });
-      expectAllEqual('dq', g.dq.dataSync(), 0);
-      expectAllEqual('dk', g.dk.dataSync(), 0);
-      expectAllEqual('dv', g.dv.dataSync(), 0);
+      expectAllEqual('dq', await g.dq.data(), 0);
+      expectAllEqual('dk', await g.dk.data(), 0);
+      expectAllEqual('dv', await g.dv.data(), 0);
       tf.dispose([dout, out, lse, g.dq, g.dk, g.dv]);
       disposeBlockInputs(inputs);
     });

@@ -1,35 +1,43 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError, type Logger } from '@ringtrain/core';
 import type { BackendName } from '@ringtrain/config';
-import { ensureCpuBackend, installFastCpuKernels, installNativeKernels, nativeElementwise, nativeKernel, nativeStatus, tfjsKernel, type AttentionKernel } from '@ringtrain/kernels';
+import { ensureCpuBackend, installFastCpuKernels, installNativeKernels, nativeElementwise, nativeKernel, nativeStatus, tfjsKernel, webgpuKernel, type AttentionKernel } from '@ringtrain/kernels';
+import { describeAdapter, initWebgpuBackend } from '@ringtrain/webgpu';
 import { useNativeElementwise } from './model/fused';
+import { useDeviceOps } from './model';
 
 /**
- * Backend choice: `gpu` = @tensorflow/tfjs-node-gpu, `tensorflow` = @tensorflow/tfjs-node,
- * `native` = tfjs CPU with ringtrain's own kernels (kernels/native, kernels/src/fast-cpu), `cpu` = plain tfjs CPU.
- * `auto` takes the first that loads in that order and says why it passed over the others.
+ * Backend choice: `webgpu` = tfjs on WebGPU (Dawn over Vulkan) with ringtrain's WGSL attention,
+ * `gpu` = @tensorflow/tfjs-node-gpu, `tensorflow` = @tensorflow/tfjs-node, `native` = tfjs CPU
+ * with ringtrain's own kernels (kernels/native, kernels/src/fast-cpu), `cpu` = plain tfjs CPU.
+ * `auto` takes the first that loads in that order and says why it passed over the others; under
+ * `auto`, webgpu takes only a hardware adapter (a software one, lavapipe, is slower than native).
  */
 export interface BackendChoice {
   name: Exclude<BackendName, 'auto'>;
   kernel: AttentionKernel;
+  /** What computes: the GPU adapter, or the CPU. */
+  device: string;
   /** One line per backend tried and passed over. */
   passedOver: string[];
 }
 
 type Attempt = { ok: true; choice: Omit<BackendChoice, 'passedOver'> } | { ok: false; reason: string };
 
-const ORDER: Array<Exclude<BackendName, 'auto'>> = ['gpu', 'tensorflow', 'native', 'cpu'];
+const ORDER: Array<Exclude<BackendName, 'auto'>> = ['webgpu', 'gpu', 'tensorflow', 'native', 'cpu'];
 
 export async function selectBackend(requested: BackendName, logger: Logger): Promise<BackendChoice> {
   const names = requested === 'auto' ? ORDER : [requested];
   const passedOver: string[] = [];
   for (const name of names) {
-    const attempt = await tryBackend(name);
+    const attempt = await tryBackend(name, requested === 'auto', logger);
     if (attempt.ok) {
       const choice = { ...attempt.choice, passedOver };
-      // The training step's GELU and RMSNorm: the addon's under `native`, JS under every other backend.
+      // The training step's GELU and RMSNorm: the addon's under `native`, JS under the other host backends.
       useNativeElementwise(name === 'native' ? nativeElementwise() : null);
-      logger.info(`backend: ${name}${requested === 'auto' ? ` (auto; passed over: ${passedOver.join('; ') || 'none'})` : ''}`);
+      // On a device backend the step's local segments stay tfjs ops on the device (no reads between kernels).
+      useDeviceOps(name === 'webgpu' || name === 'gpu');
+      logger.info(`backend: ${name} on ${choice.device}${requested === 'auto' ? ` (auto; passed over: ${passedOver.join('; ') || 'none'})` : ''}`);
       return choice;
     }
     passedOver.push(`${name}: ${attempt.reason}`);
@@ -39,8 +47,20 @@ export async function selectBackend(requested: BackendName, logger: Logger): Pro
   });
 }
 
-async function tryBackend(name: Exclude<BackendName, 'auto'>): Promise<Attempt> {
+const CPU = 'cpu';
+
+async function tryBackend(name: Exclude<BackendName, 'auto'>, auto: boolean, logger: Logger): Promise<Attempt> {
   switch (name) {
+    case 'webgpu': {
+      const init = await initWebgpuBackend({
+        allowSoftware: !auto,
+        adapterName: process.env.RINGTRAIN_WEBGPU_ADAPTER || undefined,
+        onLost: (message) => logger.error(`the GPU device was lost: ${message}`),
+        onError: (message) => logger.error(`GPU error: ${message}`),
+      });
+      if (!init.ok) return { ok: false, reason: init.reason };
+      return { ok: true, choice: { name: 'webgpu', kernel: webgpuKernel, device: describeAdapter(init.adapter) } };
+    }
     case 'gpu':
       return tryTfjsNode('@tensorflow/tfjs-node-gpu', 'gpu');
     case 'tensorflow':
@@ -53,11 +73,11 @@ async function tryBackend(name: Exclude<BackendName, 'auto'>): Promise<Attempt> 
       if (!installed.installed) return { ok: false, reason: `native matmul kernels not installed (${installed.reason ?? 'unknown'})` };
       // tfjs's CPU backend walks broadcasts and transposes element by element; ours do not.
       installFastCpuKernels();
-      return { ok: true, choice: { name: 'native', kernel: nativeKernel } };
+      return { ok: true, choice: { name: 'native', kernel: nativeKernel, device: CPU } };
     }
     case 'cpu':
       await ensureCpuBackend({ quiet: true });
-      return { ok: true, choice: { name: 'cpu', kernel: tfjsKernel } };
+      return { ok: true, choice: { name: 'cpu', kernel: tfjsKernel, device: CPU } };
   }
 }
 
@@ -73,5 +93,5 @@ async function tryTfjsNode(pkg: string, name: 'gpu' | 'tensorflow'): Promise<Att
   const ok = await tf.setBackend('tensorflow');
   if (!ok) return { ok: false, reason: `${pkg} loaded but the tensorflow backend did not initialise` };
   await tf.ready();
-  return { ok: true, choice: { name, kernel: tfjsKernel } };
+  return { ok: true, choice: { name, kernel: tfjsKernel, device: name === 'gpu' ? 'CUDA (libtensorflow)' : CPU } };
 }

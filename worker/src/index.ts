@@ -10,6 +10,7 @@ export { attentionJob } from './process/attention-job';
 export * from './model/params';
 export * from './model/model-step';
 export { referenceLossAndGrads } from './model/reference-model';
+export { useDeviceOps } from './model';
 export { AdamW, learningRate, globalNorm } from './optim/adamw';
 export { TrainSession } from './train/train-session';
 export { ringAllReduce, allReduceBucket } from './comm/all-reduce';

@@ -11,7 +11,7 @@ import { didYouMean } from './suggest';
  * The run config of `ringtrain train`: a JSON/YAML file, overridden by flags, validated once
  * into a frozen TrainConfig. Unknown keys are refused with the nearest valid key.
  */
-export const BACKENDS = ['auto', 'native', 'cpu', 'tensorflow', 'gpu'] as const;
+export const BACKENDS = ['auto', 'webgpu', 'native', 'cpu', 'tensorflow', 'gpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export const PASSKEY_FILLERS = ['repeat', 'cycle', 'random'] as const;

@@ -54,6 +54,9 @@ export interface RegisterMsg {
 export interface ReadyMsg {
   t: 'ready';
   rank: number;
+  /** The compute backend it chose (`native`, `webgpu`…) and the device it runs on, for logs and reports. */
+  backend?: string;
+  device?: string;
 }
 
 export interface ResultMsg {

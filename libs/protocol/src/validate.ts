@@ -59,8 +59,13 @@ const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLi
     };
   },
   ready(o, l) {
-    c.object(o, '', ['t', 'rank']);
-    return { t: 'ready', rank: c.integer(o.rank, 'rank', 0, l.maxWorldSize - 1) };
+    c.object(o, '', ['t', 'rank'], ['backend', 'device']);
+    return {
+      t: 'ready',
+      rank: c.integer(o.rank, 'rank', 0, l.maxWorldSize - 1),
+      ...(o.backend === undefined ? {} : { backend: c.string(o.backend, 'backend', l.maxNameChars, 1) }),
+      ...(o.device === undefined ? {} : { device: c.string(o.device, 'device', l.maxNameChars * 4, 1) }),
+    };
   },
   result(o, l) {
     c.object(o, '', ['t', 'jobId', 'tensors', 'meta'], ['bulk']);

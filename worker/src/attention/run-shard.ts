@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fromHeadMajor, toHeadMajor, type AttentionKernel } from '@ringtrain/kernels';
+import { readHeadMajor, toHeadMajor, type AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import type { Strategy } from '../strategies/types';
 import type { AttentionProblem } from './problem';
@@ -48,10 +48,10 @@ export async function runAttentionShard(
     const grads = await strategy.backward(ctx, saved, dout);
     const t2 = performance.now();
     const result: ShardResults = {
-      out: fromHeadMajor(out),
-      dq: fromHeadMajor(grads.dq),
-      dk: fromHeadMajor(grads.dk),
-      dv: fromHeadMajor(grads.dv),
+      out: await readHeadMajor(out),
+      dq: await readHeadMajor(grads.dq),
+      dk: await readHeadMajor(grads.dk),
+      dv: await readHeadMajor(grads.dv),
       forwardMs: t1 - t0,
       backwardMs: t2 - t1,
     };

@@ -5,10 +5,14 @@ import type { WireTensor } from '@ringtrain/transport';
 /** A block as it travels: named tensors in raw typed arrays. */
 export type WireBlock = Record<string, WireTensor>;
 
-/** Reads a tensor's values without a copy on the CPU backend; never mutate the result. */
-export function toWire(t: tf.Tensor): WireTensor {
-  if (t.dtype === 'int32') return { dtype: 'int32', shape: [...t.shape], data: t.dataSync() as Int32Array };
-  return { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array };
+/**
+ * Reads a tensor's values for the wire: asynchronously, because a GPU backend has no other read
+ * in Node (and the event loop moves frames meanwhile). No copy on the CPU backend, so never
+ * mutate the result.
+ */
+export async function toWire(t: tf.Tensor): Promise<WireTensor> {
+  if (t.dtype === 'int32') return { dtype: 'int32', shape: [...t.shape], data: (await t.data()) as Int32Array };
+  return { dtype: 'float32', shape: [...t.shape], data: (await t.data()) as Float32Array };
 }
 
 export function positionsWire(pos: Int32Array): WireTensor {

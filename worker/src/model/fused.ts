@@ -8,7 +8,8 @@ import { jsElementwise } from './elementwise-js';
  * (over Float32Arrays; RMSNorm and GELU run in the native addon when the backend is `native`,
  * else in JS). As separate tfjs ops each was several elementwise passes plus autodiff's own (broadcast reductions, transposes inside Sum): the bulk of a training step on
  * CPU. Each is pinned by fused.test.ts against its plain-ops form in layers.ts, which the
- * whole-model oracle (reference-model.ts) keeps using.
+ * whole-model oracle (reference-model.ts) keeps using. These are the host forms, for the CPU
+ * backends; device-ops.ts has the same ops as tfjs ops alone (ops-mode.ts picks).
  *
  * Values derived in forward that backward needs (RMSNorm's 1/rms, log-sum-exp) are held by the
  * gradFunc's closure as plain arrays: outside a gradient tape the closure is dropped with them.
@@ -129,8 +130,7 @@ export function embedRows(E: tf.Tensor2D, tokens: Int32Array, noneAllowed = fals
  */
 export function crossEntropyFused(logits: tf.Tensor2D, targets: Int32Array, globalTokens: number): tf.Scalar {
   const [N, V] = logits.shape;
-  if (targets.length !== N) throw new RingtrainError('BAD_SHAPE', `crossEntropyFused: ${targets.length} targets for ${N} rows of logits`);
-  checkIds('target', targets, -1, V);
+  checkTargets('crossEntropyFused', targets, N, V);
   const op = tf.customGrad((...args: Args) => {
     const [z, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const zv = f32(z);
@@ -172,8 +172,14 @@ function rowLogSumExp(z: Float32Array, o: number, V: number): number {
   return m + Math.log(s);
 }
 
+/** One target per row of logits [N, V], each in [-1, V). */
+export function checkTargets(op: string, targets: Int32Array, rows: number, vocab: number): void {
+  if (targets.length !== rows) throw new RingtrainError('BAD_SHAPE', `${op}: ${targets.length} targets for ${rows} rows of logits`);
+  checkIds('target', targets, -1, vocab);
+}
+
 /** Every id in [lo, vocab): an id outside would read another row (or past the end). */
-function checkIds(what: string, ids: Int32Array, lo: number, vocab: number): void {
+export function checkIds(what: string, ids: Int32Array, lo: number, vocab: number): void {
   for (const id of ids) {
     if (!(id >= lo && id < vocab)) {
       throw new RingtrainError('BAD_TOKEN', `${what} id ${id} is outside [${lo}, ${vocab})`, { hint: 'the data\'s tokenizer must match the model\'s vocabSize' });

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
  * differentiated segments: forward rotates while copying to head-major, backward applies the
  * transpose (the inverse rotation) while copying back — one pass each, no autodiff, no
  * recomputation. Checked against applyRope + reshape/transpose and their tf.grads in heads.test.ts.
+ * The host form (values read and copied in JS); device-heads.ts is the tfjs-ops form.
  */
 export interface HeadShape {
   batch: number;

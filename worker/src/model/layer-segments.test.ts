@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { SeededRandom } from '@ringtrain/core';
 import { errorStats, nativeElementwise, type NativeElementwise } from '@ringtrain/kernels';
 import { useNativeElementwise } from './fused';
+import { useDeviceOps } from './ops-mode';
 import { geluTanhOps, rmsNorm } from './layers';
+import { countSyncReads } from './testing/count-reads';
 import { concatColumns, postBackward, postForward, preBackward, preForward, splitColumns } from './layer-segments';
 
 // Odd sizes: 7 rows, d 5, q|k|v widths 6 + 3 + 3, MLP hidden 11.
@@ -16,12 +18,21 @@ function expectClose(name: string, actual: tf.Tensor, expected: tf.Tensor) {
   expect({ name, ok: e.rel < 1e-5 }).toEqual({ name, ok: true });
 }
 
+// RMSNorm and GELU in JS, in the native addon (when it loads), or as device-resident tfjs ops.
 const native = nativeElementwise();
-const implementations: Array<[string, NativeElementwise | null]> = [['js', null], ...(native ? [['native', native] as [string, NativeElementwise]] : [])];
+const useNative = (ops: NativeElementwise) => () => useNativeElementwise(ops);
+const implementations: Array<[string, () => void]> = [
+  ['js', () => undefined],
+  ...(native ? [['native', useNative(native)] as [string, () => void]] : []),
+  ['device', () => useDeviceOps(true)],
+];
 
-describe.each(implementations)('layer segments (hand-written backward, %s elementwise) against tf.grads of the plain forms', (_name, ops) => {
-  beforeAll(() => useNativeElementwise(ops));
-  afterAll(() => useNativeElementwise(null));
+describe.each(implementations)('layer segments (hand-written backward, %s elementwise) against tf.grads of the plain forms', (_name, select) => {
+  beforeEach(select);
+  afterEach(() => {
+    useNativeElementwise(null);
+    useDeviceOps(false);
+  });
 
   test('pre-attention: qkv, dx, dg1, dWqkv', () => {
     const x = rand(N, d) as tf.Tensor2D, g1 = rand(d) as tf.Tensor1D, wqkv = rand(d, 12) as tf.Tensor2D, dqkv = rand(N, 12) as tf.Tensor2D;
@@ -58,6 +69,24 @@ describe.each(implementations)('layer segments (hand-written backward, %s elemen
     const m = concatColumns(d, parts);
     expect(m.shape).toEqual([d, 12]);
     expect(Array.from(m.dataSync().slice(0, 12))).toEqual([0, 1, 2, 3, 4, 5, 100, 101, 102, 200, 201, 202]);
-    expect(splitColumns(m, [6, 3, 3]).map((p) => Array.from(p))).toEqual(parts.map((p) => Array.from(p)));
+    expect(splitColumns(m.dataSync() as Float32Array, d, [6, 3, 3]).map((p) => Array.from(p))).toEqual(parts.map((p) => Array.from(p)));
   });
+});
+
+test('with device ops the segments read no tensor', () => {
+  useDeviceOps(true);
+  try {
+    tf.tidy(() => {
+      const x = rand(N, d) as tf.Tensor2D, o = rand(N, 6) as tf.Tensor2D, dy = rand(N, d) as tf.Tensor2D;
+      const pw = { g1: rand(d) as tf.Tensor1D, wqkv: rand(d, 12) as tf.Tensor2D };
+      const w = { wo: rand(6, d) as tf.Tensor2D, g2: rand(d) as tf.Tensor1D, w1: rand(d, hidden) as tf.Tensor2D, w2: rand(hidden, d) as tf.Tensor2D };
+      const { reads } = countSyncReads(() => {
+        preBackward(x, pw, eps, preForward(x, pw, eps));
+        postBackward(o, w, eps, postForward(x, o, w, eps).saved, dy);
+      });
+      expect(reads).toBe(0);
+    });
+  } finally {
+    useDeviceOps(false);
+  }
 });

@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
+import { geluDevice, geluGradDevice, rmsNormRowsDevice, rmsNormRowsGradDevice } from './device-ops';
 import { geluRows, geluRowsGrad, rmsNormRows, rmsNormRowsGrad } from './fused';
+import { deviceOpsOn } from './ops-mode';
 
 /**
  * The two local segments of a transformer layer with hand-written backward, so backward reuses
  * what forward computed instead of recomputing the segment under a gradient tape (which re-ran
  * every matmul of the layer once more per step). Matmuls go through tf.matMul (the native gemm
- * under the `native` backend); RMSNorm and GELU through the same elementwise ops as fused.ts.
+ * under the `native` backend); RMSNorm and GELU through the same elementwise ops as fused.ts,
+ * or their device forms (device-ops.ts) when ops-mode.ts says so.
  *
  *   pre:  n1 = rms(x)·g1;  qkv = n1·Wqkv                         (Wqkv = [Wq | Wk | Wv])
  *   post: x1 = x + o·Wo;  n2 = rms(x1)·g2;  u = n2·W1;  y = x1 + gelu(u)·W2
@@ -36,18 +39,26 @@ export interface PostSaved {
 
 const mm = (a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false) => tf.matMul(a, b, transposeA, transposeB) as tf.Tensor2D;
 
-function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): { y: tf.Tensor2D; inv: Float32Array } {
+/**
+ * RMSNorm's per-row 1/rms, from forward to backward: read values (host form, fused.ts) or a
+ * [N, 1] tensor (device form). Its form says which backward takes it, so the pair cannot mix.
+ */
+export type RowScale = Float32Array | tf.Tensor2D;
+
+function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): { y: tf.Tensor2D; inv: RowScale } {
+  if (deviceOpsOn()) return rmsNormRowsDevice(x, g, eps);
   const r = rmsNormRows(x, g, eps);
   return { y: r.y as tf.Tensor2D, inv: r.inv };
 }
 
-function rmsNormGrad(x: tf.Tensor2D, g: tf.Tensor1D, inv: Float32Array, dy: tf.Tensor2D): { dx: tf.Tensor2D; dg: tf.Tensor1D } {
+function rmsNormGrad(x: tf.Tensor2D, g: tf.Tensor1D, inv: RowScale, dy: tf.Tensor2D): { dx: tf.Tensor2D; dg: tf.Tensor1D } {
+  if (!(inv instanceof Float32Array)) return rmsNormRowsGradDevice(x, g, inv, dy);
   const r = rmsNormRowsGrad(x, g, inv, dy);
   return { dx: r.dx as tf.Tensor2D, dg: r.dg as tf.Tensor1D };
 }
 
-const gelu = (u: tf.Tensor2D) => geluRows(u) as tf.Tensor2D;
-const geluGrad = (u: tf.Tensor2D, dh: tf.Tensor2D) => geluRowsGrad(u, dh) as tf.Tensor2D;
+const gelu = (u: tf.Tensor2D) => (deviceOpsOn() ? geluDevice(u) : (geluRows(u) as tf.Tensor2D));
+const geluGrad = (u: tf.Tensor2D, dh: tf.Tensor2D) => (deviceOpsOn() ? geluGradDevice(u, dh) : (geluRowsGrad(u, dh) as tf.Tensor2D));
 
 /** x [N, d] -> q|k|v rows [N, (H + 2·Hkv)·Dh]. */
 export function preForward(x: tf.Tensor2D, w: PreWeights, eps: number): tf.Tensor2D {
@@ -111,10 +122,12 @@ export function concatColumns(d: number, parts: readonly Float32Array[]): tf.Ten
   return tf.tensor2d(out, [d, total]);
 }
 
-/** The inverse of concatColumns on a gradient: [d, Σ widths] -> one array per part. */
-export function splitColumns(m: tf.Tensor2D, widths: readonly number[]): Float32Array[] {
-  const [d, total] = m.shape;
-  const v = m.dataSync() as Float32Array;
+/**
+ * The inverse of concatColumns on a gradient already read back: the values of a [d, Σ widths]
+ * matrix -> one array per part (the device form splits the tensor: step-ops.ts).
+ */
+export function splitColumns(v: Float32Array, d: number, widths: readonly number[]): Float32Array[] {
+  const total = widths.reduce((a, b) => a + b, 0);
   const parts = widths.map((w) => new Float32Array(d * w));
   for (let r = 0; r < d; r++) {
     let col = 0;

@@ -5,10 +5,11 @@ import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import type { Saved, ShardGrads, Strategy } from '../strategies/types';
 import type { ModelConfig } from '@ringtrain/config';
-import { crossEntropyFused, embedRows, rmsNormFused } from './fused';
-import { concatColumns, postBackward, postForward, preBackward, preForward, splitColumns, type PostSaved, type PostWeights, type PreWeights } from './layer-segments';
-import { headsToRows, ropeHeads, ropeHeadsGrad, ropeTable, rowsToHeads, type HeadShape } from './heads';
+import { GradReads } from './grad-reads';
+import { postBackward, postForward, preBackward, preForward, type PostSaved, type PostWeights, type PreWeights } from './layer-segments';
+import type { HeadShape } from './heads';
 import { EMBEDDING, FINAL_NORM, layerParam, layerPrefix, paramSpecs, prevTokenProj, type LayerPart, type Params } from './params';
+import { stepOps } from './step-ops';
 
 /**
  * One forward + backward of the reference model on this rank's shard. The model is a chain of
@@ -16,6 +17,8 @@ import { EMBEDDING, FINAL_NORM, layerParam, layerPrefix, paramSpecs, prevTokenPr
  * backward). The layers' segments have hand-written backward too (layer-segments.ts, keeping
  * the matmul outputs they need); the embedding and the loss head are differentiated with
  * tf.grads against an upstream gradient. Nothing that awaits the network runs inside tidy or a tape.
+ * The token-local ops take the form ops-mode.ts picks (step-ops.ts); results and gradients are
+ * read with `await t.data()` in both forms (grad-reads.ts), outside tidy and tape.
  *
  * Batch is folded into heads for attention: [B·H, Sr, Dh], which keeps the GQA head mapping.
  */
@@ -81,25 +84,25 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     postSaved.push(post.saved);
   }
   const xL = xs[cfg.layers];
-  const { loss, predictions } = seg.lossAndPredictions(xL);
+  // Read back while backward runs; awaited at the end.
+  const result = seg.lossAndPredictions(xL);
+  result.catch(() => undefined);
   const t1 = performance.now();
 
   // ---- backward ----
   const grads = new Map<string, Float32Array>();
-  const take = (name: string, g: tf.Tensor) => addGrad(grads, name, g);
-  let dx = tf.tidy(() => {
-    const [gx, gg, gE] = tf.grads(head)([xL, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!]);
-    take(FINAL_NORM, gg);
-    take(EMBEDDING, gE);
-    return tf.keep(gx) as tf.Tensor2D;
-  });
+  const reads = new GradReads(grads);
+  const headGrads = tf.tidy(() => tf.grads(head)([xL, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!]));
+  let dx = headGrads[0] as tf.Tensor2D;
+  reads.add(FINAL_NORM, headGrads[1]);
+  reads.add(EMBEDDING, headGrads[2]);
   for (let l = cfg.layers - 1; l >= 0; l--) {
     const post = postBackward(attnOut[l], seg.post[l], seg.eps, postSaved[l], dx);
-    take(layerParam(l, 'wo'), post.dwo);
-    take(layerParam(l, 'norm2'), post.dg2);
-    take(layerParam(l, 'w1'), post.dw1);
-    take(layerParam(l, 'w2'), post.dw2);
-    tf.dispose([dx, post.dwo, post.dg2, post.dw1, post.dw2, postSaved[l].x1, postSaved[l].u]);
+    reads.add(layerParam(l, 'wo'), post.dwo);
+    reads.add(layerParam(l, 'norm2'), post.dg2);
+    reads.add(layerParam(l, 'w1'), post.dw1);
+    reads.add(layerParam(l, 'w2'), post.dw2);
+    tf.dispose([dx, postSaved[l].x1, postSaved[l].u]);
     const dOut = seg.toRowsGrad(post.dO);
     post.dO.dispose();
     const ta = performance.now();
@@ -109,16 +112,17 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     const dqkv = seg.toHeadsGrad(g);
     tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
     const pre = preBackward(xs[l], seg.pre[l], seg.eps, dqkv);
-    take(layerParam(l, 'norm1'), pre.dg1);
-    splitColumns(pre.dwqkv, seg.qkvWidths).forEach((g, i) => addGrad(grads, layerParam(l, QKV[i]), g));
+    reads.add(layerParam(l, 'norm1'), pre.dg1);
+    reads.addRead(QKV.map((n) => layerParam(l, n)), seg.ops.readColumns(pre.dwqkv, seg.qkvWidths));
     dx = tf.add(post.dx, pre.dx) as tf.Tensor2D;
-    tf.dispose([post.dx, pre.dx, pre.dg1, pre.dwqkv, dqkv]);
+    tf.dispose([post.dx, pre.dx, dqkv]);
+    await reads.flush();
     env.onLayerGrads?.(l, layerGrads(grads, l));
   }
-  tf.tidy(() => {
-    const gs = tf.grads(embed)(embedNames.map((n) => weights.get(n)!), dx);
-    gs.forEach((g, i) => take(embedNames[i], g));
-  });
+  const embedGrads = tf.tidy(() => tf.grads(embed)(embedNames.map((n) => weights.get(n)!), dx));
+  embedGrads.forEach((g, i) => reads.add(embedNames[i], g));
+  await reads.flush();
+  const { loss, predictions } = await result;
   const t2 = performance.now();
   tf.dispose([dx, ...xs, ...attnOut]);
   seg.dispose();
@@ -144,7 +148,7 @@ export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Param
   const result = seg.lossAndPredictions(x);
   x.dispose();
   seg.dispose();
-  return result;
+  return await result;
 }
 
 const QKV = ['wq', 'wk', 'wv'] as const;
@@ -162,19 +166,22 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
   // Batch is folded into heads for attention, so the strategy sees B·H query heads.
   const problem = makeProblem({ seqLen: b.seqLen, heads: b.batch * H, kvHeads: b.batch * Hkv, headDim: Dh, causal: true });
   const shape: HeadShape = { batch: b.batch, shardLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
-  const rope = ropeTable(b.pos, Dh, cfg.ropeBase);
+  const ops = stepOps();
+  const copies = ops.headCopies(shape, b.pos, cfg.ropeBase);
   const eps = cfg.normEps;
   const pre: PreWeights[] = [];
   const post: PostWeights[] = [];
   for (let l = 0; l < cfg.layers; l++) {
     const w = (n: LayerPart) => weights.get(layerParam(l, n))!;
-    pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: concatColumns(cfg.dModel, QKV.map((n) => params.get(layerParam(l, n))!)) });
+    const qkvNames = QKV.map((n) => layerParam(l, n));
+    pre.push({ g1: w('norm1') as tf.Tensor1D, wqkv: ops.concatColumns(cfg.dModel, qkvNames.map((n) => params.get(n)!), qkvNames.map((n) => weights.get(n)!)) });
     post.push({ wo: w('wo') as tf.Tensor2D, g2: w('norm2') as tf.Tensor1D, w1: w('w1') as tf.Tensor2D, w2: w('w2') as tf.Tensor2D });
   }
-  const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(rmsNormFused(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
+  const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(ops.rmsNorm(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
   return {
     weights,
     problem,
+    ops,
     /** The parameters `embed` takes, in order. */
     embedNames: [EMBEDDING, ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => prevTokenProj(i + 1))],
     /** Token embedding, plus embedding[token lag places back]·prev_token.{lag}.proj for each lag of prevTokenEmbed. */
@@ -182,8 +189,8 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
       const n = b.tokens.length;
       const prev = projs.length > 0 ? prevTokensOf(b, projs.length) : new Int32Array(0);
       return projs.reduce<tf.Tensor2D>(
-        (x, R, i) => tf.add(x, tf.matMul(embedRows(E as tf.Tensor2D, prev.subarray(i * n, (i + 1) * n), true), R as tf.Tensor2D)),
-        embedRows(E as tf.Tensor2D, b.tokens),
+        (x, R, i) => tf.add(x, tf.matMul(ops.embedRows(E as tf.Tensor2D, prev.subarray(i * n, (i + 1) * n), true), R as tf.Tensor2D)),
+        ops.embedRows(E as tf.Tensor2D, b.tokens),
       );
     },
     eps,
@@ -194,23 +201,30 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     /** Each layer's post-attention weights: (x, attention output rows) -> x + o·Wo, then the MLP residual. */
     post,
     /** q|k|v rows -> head-major q, k, v for the strategy, RoPE applied to q and k. */
-    toHeads: (qkv: tf.Tensor2D) => ropeHeads(qkv, shape, rope),
-    toHeadsGrad: (g: ShardGrads) => ropeHeadsGrad(g.dq, g.dk, g.dv, shape, rope),
+    toHeads: (qkv: tf.Tensor2D) => copies.toHeads(qkv),
+    toHeadsGrad: (g: ShardGrads) => copies.toHeadsGrad(g.dq, g.dk, g.dv),
     /** Attention output, head-major -> rows [N, H·Dh] for postAttention. */
-    toRows: (out: tf.Tensor3D) => headsToRows(out, b.batch, H),
-    toRowsGrad: (go: tf.Tensor2D) => rowsToHeads(go, b.batch, H, Dh),
+    toRows: (out: tf.Tensor3D) => copies.toRows(out),
+    toRowsGrad: (go: tf.Tensor2D) => copies.toRowsGrad(go),
     /** Final norm, tied LM head and this shard's share of the mean loss. */
-    head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => crossEntropyFused(logitsOf(x, g, E), b.targets, b.globalTokens),
-    lossAndPredictions: (x: tf.Tensor) => {
+    head: (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => ops.crossEntropy(logitsOf(x, g, E), b.targets, b.globalTokens),
+    /** Computes now (x may be disposed once this returns); the promise is the read of both. */
+    lossAndPredictions: async (x: tf.Tensor): Promise<{ loss: number; predictions: Int32Array }> => {
       const r = tf.tidy(() => {
         const logits = logitsOf(x, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!);
-        return { loss: crossEntropyFused(logits, b.targets, b.globalTokens), predictions: tf.argMax(logits, 1) };
+        return { loss: ops.crossEntropy(logits, b.targets, b.globalTokens), predictions: tf.argMax(logits, 1) };
       });
-      const out = { loss: r.loss.dataSync()[0], predictions: r.predictions.dataSync() as Int32Array };
-      tf.dispose([r.loss, r.predictions]);
-      return out;
+      try {
+        const [loss, predictions] = await Promise.all([r.loss.data(), r.predictions.data()]);
+        return { loss: loss[0], predictions: predictions as Int32Array };
+      } finally {
+        tf.dispose([r.loss, r.predictions]);
+      }
     },
-    dispose: () => tf.dispose([...weights.values(), ...pre.map((w) => w.wqkv)]),
+    dispose: () => {
+      tf.dispose([...weights.values(), ...pre.map((w) => w.wqkv)]);
+      copies.dispose();
+    },
   };
 }
 
@@ -227,16 +241,6 @@ function paramTensors(cfg: ModelConfig, params: Params): Map<string, tf.Tensor> 
   const out = new Map<string, tf.Tensor>();
   for (const spec of paramSpecs(cfg)) out.set(spec.name, tf.tensor(params.get(spec.name)!, spec.shape));
   return out;
-}
-
-function addGrad(grads: Map<string, Float32Array>, name: string, g: tf.Tensor | Float32Array): void {
-  const data = g instanceof Float32Array ? g : (g.dataSync() as Float32Array);
-  const prev = grads.get(name);
-  if (!prev) {
-    grads.set(name, Float32Array.from(data));
-    return;
-  }
-  for (let i = 0; i < prev.length; i++) prev[i] += data[i];
 }
 
 function layerGrads(grads: Map<string, Float32Array>, l: number): Map<string, Float32Array> {

@@ -1,4 +1,5 @@
 import type { JobRequest } from '@ringtrain/protocol';
+import { checkDeviceFits } from '../device-limits';
 import { makeProblem, type AttentionProblem } from '../attention/problem';
 import { runAttentionShard } from '../attention/run-shard';
 import { getStrategy } from '../strategies/registry';
@@ -10,6 +11,8 @@ import type { JobHandler } from './job-env';
  */
 export const attentionJob: JobHandler<'attention'> = async (env, { params, tensors }, jobId) => {
   const { pos, q, k, v, dout } = tensors;
+  // Every strategy holds tensors of a shard's size (Ulysses: H/P heads of the whole sequence, as many values).
+  checkDeviceFits([[`this rank's q [${q.shape.join(', ')}]`, q.data.length]]);
   const r = await runAttentionShard(env, getStrategy(params.strategy), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data }, jobId);
   return {
     meta: { forwardMs: r.forwardMs, backwardMs: r.backwardMs },

@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RingtrainError } from '@ringtrain/core';
-import { checkModelConfig } from '@ringtrain/config';
+import { checkModelConfig, type ModelConfig } from '@ringtrain/config';
+import { checkDeviceFits, stepTensors } from '../device-limits';
 import type { Bulk, JobRequest } from '@ringtrain/protocol';
 import type { ShardBatch } from '../model/model-step';
 import { getStrategy } from '../strategies/registry';
@@ -22,7 +23,7 @@ export const trainStepJob: JobHandler<'train-step'> = async (env, request) => {
   // How long the event loop goes without a turn is how long a heartbeat can go unanswered.
   const blocked = monitorEventLoopDelay({ resolution: 10 });
   blocked.enable();
-  const r = await session.step({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request));
+  const r = await session.step({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request, session.model));
   blocked.disable();
   return {
     meta: {
@@ -42,7 +43,7 @@ export const trainStepJob: JobHandler<'train-step'> = async (env, request) => {
 /** `eval-step`: forward only; returns the loss share and argmax predictions. */
 export const evalStepJob: JobHandler<'eval-step'> = async (env, request, jobId) => {
   const { session, strategy } = sessionOf(env);
-  const r = await session.evaluate({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request), jobId);
+  const r = await session.evaluate({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request, session.model), jobId);
   return { meta: { loss: r.loss }, tensors: { predictions: { dtype: 'int32', shape: [r.predictions.length], data: r.predictions } } };
 };
 
@@ -69,7 +70,8 @@ function sessionOf(env: JobEnv) {
   return { session: env.state.train, strategy: getStrategy(env.state.strategy) };
 }
 
-function shardBatch({ params, tensors }: JobRequest<'train-step'> | JobRequest<'eval-step'>): ShardBatch {
+function shardBatch({ params, tensors }: JobRequest<'train-step'> | JobRequest<'eval-step'>, model: ModelConfig): ShardBatch {
+  checkDeviceFits(stepTensors(model, params.batch, tensors.pos.data.length));
   return {
     tokens: tensors.tokens.data,
     targets: tensors.targets.data,

@@ -132,7 +132,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
         }
         mesh.transport = await peer.connectMesh(msg.peers, { timeoutMs: opts.connectTimeoutMs });
         lifecycle.to('ready');
-        await conn!.send({ t: 'ready', rank });
+        await conn!.send({ t: 'ready', rank, backend: backend.name, device: backend.device });
         logger.info(`rank ${rank}: mesh of ${worldSize} up`);
         return false;
       case 'job': {

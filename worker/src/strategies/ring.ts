@@ -29,7 +29,7 @@ class RingFamily implements Strategy {
     const { kernel, problem } = ctx;
     const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.fwd`);
     let acc: BlockForward | null = null;
-    await ring.circulate(kvBlock(shard), async (block) => {
+    await ring.circulate(await kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
       if (blockFullyMasked(problem.causal, shard.pos, posK)) return;
       const k = fromWire3d(block.k);
@@ -49,7 +49,7 @@ class RingFamily implements Strategy {
     const { shard } = saved;
     const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`);
     let dq: tf.Tensor3D | null = null;
-    const grads = await ring.circulateWithGrads(kvBlock(shard), async (block) => {
+    const grads = await ring.circulateWithGrads(await kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
       const [hkv, sk, d] = block.k.shape;
       if (blockFullyMasked(problem.causal, shard.pos, posK)) {
@@ -62,7 +62,7 @@ class RingFamily implements Strategy {
         dout, out: saved.out, lse: saved.lse,
       });
       dq = accumulate(dq, g.dq);
-      const mine = { k: toWire(g.dk), v: toWire(g.dv) };
+      const mine = { k: await toWire(g.dk), v: await toWire(g.dv) };
       tf.dispose([k, v, g.dk, g.dv]);
       return mine;
     });
@@ -81,8 +81,8 @@ interface RingSaved extends Saved {
   lse: tf.Tensor2D;
 }
 
-function kvBlock(shard: ShardInputs): WireBlock {
-  return { k: toWire(shard.k), v: toWire(shard.v), pos: positionsWire(shard.pos) };
+async function kvBlock(shard: ShardInputs): Promise<WireBlock> {
+  return { k: await toWire(shard.k), v: await toWire(shard.v), pos: positionsWire(shard.pos) };
 }
 
 

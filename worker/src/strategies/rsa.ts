@@ -32,7 +32,7 @@ class RingSelfAttention implements Strategy {
     const scores: tf.Tensor3D[] = new Array(P);
     const keyPos: Int32Array[] = new Array(P);
     await new RingComm(ctx.transport, `${ctx.tag}.rsa.k`).circulate(
-      { k: toWire(shard.k), pos: positionsWire(shard.pos) },
+      { k: await toWire(shard.k), pos: positionsWire(shard.pos) },
       (block, src) => {
         const posK = positionsOf(block.pos);
         keyPos[src] = posK;
@@ -59,7 +59,7 @@ class RingSelfAttention implements Strategy {
 
     // 3. Values circulate: out = Σ_src p[src]·v_src.
     let outG: tf.Tensor3D | null = null;
-    await new RingComm(ctx.transport, `${ctx.tag}.rsa.v`).circulate({ v: toWire(shard.v) }, (block, src) => {
+    await new RingComm(ctx.transport, `${ctx.tag}.rsa.v`).circulate({ v: await toWire(shard.v) }, (block, src) => {
       const v = fromWire3d(block.v);
       outG = accumulate(outG, tf.matMul(probs[src], v));
       v.dispose();
@@ -83,8 +83,8 @@ class RingSelfAttention implements Strategy {
     // K and V circulate again with their dK/dV accumulators, using the stored probabilities.
     let dqG: tf.Tensor3D | null = null;
     const grads = await new RingComm(ctx.transport, `${ctx.tag}.rsa.bwd`).circulateWithGrads(
-      { k: toWire(shard.k), v: toWire(shard.v) },
-      (block, src) => {
+      { k: await toWire(shard.k), v: await toWire(shard.v) },
+      async (block, src) => {
         const k = fromWire3d(block.k);
         const v = fromWire3d(block.v);
         const p = probs[src];
@@ -94,7 +94,7 @@ class RingSelfAttention implements Strategy {
         });
         dqG = accumulate(dqG, tf.tidy(() => tf.mul(tf.matMul(dS, k), problem.scale) as tf.Tensor3D));
         const dk = tf.tidy(() => tf.mul(tf.matMul(dS, qg, true, false), problem.scale));
-        const mine: WireBlock = { k: toWire(dk), v: toWire(dv) };
+        const mine: WireBlock = { k: await toWire(dk), v: await toWire(dv) };
         tf.dispose([k, v, dS, dv, dk]);
         return mine;
       },

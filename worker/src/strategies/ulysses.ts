@@ -34,9 +34,9 @@ class Ulysses implements Strategy {
     for (let j = 0; j < P; j++) {
       const [lo, hi] = kvRange(problem, P, j);
       parts.push({
-        q: sliceHeads(shard.q, j * hp, hp),
-        k: sliceHeads(shard.k, lo, hi - lo),
-        v: sliceHeads(shard.v, lo, hi - lo),
+        q: await sliceHeads(shard.q, j * hp, hp),
+        k: await sliceHeads(shard.k, lo, hi - lo),
+        v: await sliceHeads(shard.v, lo, hi - lo),
         pos: positionsWire(shard.pos),
       });
     }
@@ -53,7 +53,7 @@ class Ulysses implements Strategy {
       return acc ?? emptyPartial(hp, qc.pos.length, problem.headDim);
     });
 
-    const back = await allToAll(transport, `${ctx.tag}.uly.out`, outs.map((o) => ({ out: toWire(o.out) })));
+    const back = await allToAll(transport, `${ctx.tag}.uly.out`, await Promise.all(outs.map(async (o) => ({ out: await toWire(o.out) }))));
     const out = tf.tidy(() => tf.concat(back.map((b) => fromWire3d(b.out)), 0) as tf.Tensor3D);
     const saved: UlyssesSaved = {
       chunks,
@@ -72,7 +72,7 @@ class Ulysses implements Strategy {
     const P = transport.worldSize;
     const hp = problem.heads / P;
     const doutParts: WireBlock[] = [];
-    for (let j = 0; j < P; j++) doutParts.push({ dout: sliceHeads(dout, j * hp, hp) });
+    for (let j = 0; j < P; j++) doutParts.push({ dout: await sliceHeads(dout, j * hp, hp) });
     const douts = (await allToAll(transport, `${ctx.tag}.uly.dout`, doutParts)).map((b) => fromWire3d(b.dout));
 
     const { chunks, outs } = saved;
@@ -91,11 +91,10 @@ class Ulysses implements Strategy {
         dv[t] = accumulate(dv[t], g.dv);
       });
     });
-    const gradParts: WireBlock[] = chunks.map((c, s) => ({
-      dq: dq[s] ? toWire(dq[s]!) : zerosWire(c.q.shape),
-      dk: dk[s] ? toWire(dk[s]!) : zerosWire(c.k.shape),
-      dv: dv[s] ? toWire(dv[s]!) : zerosWire(c.v.shape),
-    }));
+    const orZeros = async (t: tf.Tensor3D | null, shape: readonly number[]) => (t ? toWire(t) : zerosWire(shape));
+    const gradParts: WireBlock[] = await Promise.all(
+      chunks.map(async (c, s) => ({ dq: await orZeros(dq[s], c.q.shape), dk: await orZeros(dk[s], c.k.shape), dv: await orZeros(dv[s], c.v.shape) })),
+    );
     tf.dispose([...douts, ...[...dq, ...dk, ...dv].filter((t): t is tf.Tensor3D => t !== null)]);
     saved.dispose();
 
@@ -144,9 +143,9 @@ export function kvRange(p: AttentionProblem, worldSize: number, j: number): [num
 }
 
 /** Heads [first, first+count) of a head-major tensor, read out for the wire. */
-function sliceHeads(t: tf.Tensor3D, first: number, count: number): WireTensor {
+async function sliceHeads(t: tf.Tensor3D, first: number, count: number): Promise<WireTensor> {
   const part = t.slice([first, 0, 0], [count, -1, -1]);
-  const wire = toWire(part);
+  const wire = await toWire(part);
   part.dispose();
   return wire;
 }

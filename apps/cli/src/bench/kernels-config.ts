@@ -44,13 +44,19 @@ export interface KernelsConfig {
   readonly json: boolean;
 }
 
-export function kernelsConfigFrom(opts: KernelsOptions): KernelsConfig {
-  const seqLens = opts.seqLens.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+/** --seq-lens: a comma list of positive token counts (K suffix allowed). */
+export function parseSeqLens(raw: string): number[] {
+  const seqLens = raw.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
     const n = parseTokens(s);
-    if (!Number.isSafeInteger(n) || n < 1) throw optionError('--seq-lens', opts.seqLens, 'a comma list of positive token counts, e.g. 1024,2048,4K');
+    if (!Number.isSafeInteger(n) || n < 1) throw optionError('--seq-lens', raw, 'a comma list of positive token counts, e.g. 1024,2048,4K');
     return n;
   });
-  if (seqLens.length === 0) throw optionError('--seq-lens', opts.seqLens, 'a comma list of positive token counts, e.g. 1024,2048,4K');
+  if (seqLens.length === 0) throw optionError('--seq-lens', raw, 'a comma list of positive token counts, e.g. 1024,2048,4K');
+  return seqLens;
+}
+
+export function kernelsConfigFrom(opts: KernelsOptions): KernelsConfig {
+  const seqLens = parseSeqLens(opts.seqLens);
   const kernels = opts.kernels.split(',').map((s) => s.trim()).filter(Boolean);
   for (const k of kernels) {
     if (!(BENCH_KERNELS as readonly string[]).includes(k)) {

@@ -1,3 +1,4 @@
+import type { WorkerSummary } from '@ringtrain/coordinator';
 import type { StrategyName } from '@ringtrain/worker';
 
 export const CHECKED_TENSORS = ['out', 'dq', 'dk', 'dv'] as const;
@@ -23,6 +24,15 @@ export interface CheckReport {
   ok: boolean;
   tolerance: number;
   cases: CheckCase[];
+  /** Each rank's backend and device, as it reported them. */
+  workers: WorkerSummary[];
+}
+
+/** One line per distinct backend/device of the workers, e.g. "ranks 0-1: webgpu on NVIDIA H200 (nvidia)". */
+export function describeWorkers(workers: readonly WorkerSummary[]): string {
+  const groups = new Map<string, number[]>();
+  for (const w of workers) groups.set(`${w.backend} on ${w.device}`, [...(groups.get(`${w.backend} on ${w.device}`) ?? []), w.rank]);
+  return [...groups].map(([what, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')}: ${what}`).join('; ');
 }
 
 export function caseOk(c: CheckCase, tolerance: number): boolean {
@@ -34,6 +44,7 @@ export function reportJson(report: CheckReport): string {
   return JSON.stringify({
     ok: report.ok,
     tolerance: report.tolerance,
+    workers: report.workers,
     cases: report.cases.map((c) => ({
       strategy: c.strategy,
       workers: c.workers,
@@ -67,7 +78,7 @@ export function reportTable(report: CheckReport): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
   const c0 = report.cases[0];
-  const head = c0 ? `workers ${c0.workers}, seq-len ${c0.seqLen}, ${c0.causal ? 'causal' : 'not causal'}; tolerance ${report.tolerance} relative to max|reference|` : '';
+  const head = c0 ? `workers ${c0.workers} (${describeWorkers(report.workers)}), seq-len ${c0.seqLen}, ${c0.causal ? 'causal' : 'not causal'}; tolerance ${report.tolerance} relative to max|reference|` : '';
   const verdict = report.ok ? 'ok: every strategy matches the single-process reference' : 'FAILED: some error is above the tolerance';
   return [head, ...lines, verdict].join('\n');
 }

@@ -32,7 +32,9 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
   const reference: Record<CheckedTensor, Float32Array> = { out: refFwd.out, ...refGrads };
 
   const cases: CheckCase[] = [];
+  let workers: CheckReport['workers'] = [];
   await withLocalWorld({ workers: P, logger, workerCommand, jobTimeoutMs: cfg.timeoutMs }, async ({ coordinator }) => {
+    workers = coordinator.workers;
     for (const [i, name] of cfg.strategies.entries()) {
       const strategy = getStrategy(name);
       const layout = makeLayout(strategy.layout, S, P);
@@ -60,5 +62,5 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
       }
     }
   });
-  return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases };
+  return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases, workers };
 }

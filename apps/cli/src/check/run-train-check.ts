@@ -1,6 +1,7 @@
 import type { Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
-import { withLocalWorld } from '@ringtrain/coordinator';
+import { withLocalWorld, type WorkerSummary } from '@ringtrain/coordinator';
+import { describeWorkers } from './report';
 import { passkeyBatch } from '@ringtrain/data';
 import { errorStats } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
@@ -44,7 +45,7 @@ export interface TrainCheckOptions {
  * single-process step on the same batch and initial weights — the whole model differentiated
  * end to end by tfjs (plain softmax attention), then the same AdamW update.
  */
-export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, workerCommand: readonly string[]): Promise<{ ok: boolean; cases: TrainCheckCase[] }> {
+export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, workerCommand: readonly string[]): Promise<{ ok: boolean; cases: TrainCheckCase[]; workers: WorkerSummary[] }> {
   const batch = passkeyBatch({ seqLen: o.seqLen, batchSize: o.batchSize, seed: o.seed, index: 0, split: 'train' });
 
   logger.info(`reference: single-process training step, seq ${o.seqLen} × batch ${o.batchSize}`);
@@ -55,7 +56,9 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
   const refStep = new AdamW(o.optim, decayed).step(refParams, ref.grads);
 
   const cases: TrainCheckCase[] = [];
-  await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async ({ replicas }) => {
+  let workers: WorkerSummary[] = [];
+  await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async ({ coordinator, replicas }) => {
+    workers = coordinator.workers;
     for (const strategy of o.strategies) {
       const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
       await replicas.init({ model: o.model, optim: o.optim, seed: o.seed, strategy });
@@ -88,17 +91,17 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max update rel err ${maxUpdateRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
     }
   });
-  return { ok: cases.every((c) => c.ok), cases };
+  return { ok: cases.every((c) => c.ok), cases, workers };
 }
 
-export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[] }, tolerance: number): string {
+export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[]; workers: WorkerSummary[] }, tolerance: number): string {
   const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max grad rel err', 'max update rel err', 'max param rel err', '']];
   for (const c of r.cases) {
     rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxUpdateRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return [
-    `one training step per strategy vs the single-process step; tolerance ${tolerance} relative`,
+    `one training step per strategy vs the single-process step; tolerance ${tolerance} relative; ${describeWorkers(r.workers)}`,
     ...rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()),
     r.ok ? 'ok: every strategy matches the single-process step' : 'FAILED: some value is above the tolerance',
     ...(onlyParamsDiffer(r.cases, tolerance)

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { BACKENDS } from '@ringtrain/config';
 import { createLogger } from '@ringtrain/core';
 import { formatBytes, median } from '../bench/stats';
 import { runTrainBench } from '../bench/run-train';
@@ -20,7 +21,7 @@ export function registerBenchTrain(bench: Command): void {
     .option('--steps <n>', 'timed steps (the median is reported)', '3')
     .option('--warmup <n>', 'untimed steps first', '1')
     .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims', 'small')
-    .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu', 'auto')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`, 'auto')
     .option('--seed <n>', 'seed', '1')
     .option('--json', 'print one JSON object', false)
     .action(async (f: TrainFlags & { warmup: string; json: boolean }) => {

@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
-import { createLogger } from '@ringtrain/core';
+import { createLogger, optionError } from '@ringtrain/core';
 import { STRATEGY_NAMES } from '@ringtrain/worker';
 import { attentionConfigFrom, KERNEL_CHOICES, type AttentionOptions } from '../bench/attention-config';
 import { attentionJson, attentionTable } from '../bench/attention-report';
-import { BENCH_KERNELS, kernelsConfigFrom, type KernelsOptions } from '../bench/kernels-config';
+import { BENCH_KERNELS, kernelsConfigFrom, parseSeqLens, type KernelsOptions } from '../bench/kernels-config';
 import { kernelsJson, kernelsTable } from '../bench/kernels-report';
 import { runAttentionBench } from '../bench/run-attention';
 import { runKernelsBench } from '../bench/run-kernels';
@@ -11,6 +11,7 @@ import { LINK_PRESETS } from '../bench/sim-model';
 import { workerCommand } from '../cli-entry';
 import { registerBenchTrain } from './bench-train';
 import { runStateBench } from '../bench/run-state';
+import { gpuBenchTable, runGpuBench } from '../bench/run-gpu';
 import { parseIntOption } from '../check/config';
 
 /** `ringtrain bench kernels|attention` (and `train`, bench-train.ts): speed against the machine's limit and against plain ring attention. */
@@ -78,6 +79,39 @@ export function registerBenchCommand(program: Command): void {
     });
 
   registerBenchTrain(bench);
+
+  bench
+    .command('gpu')
+    .description('On the WebGPU backend in one process: a matmul\'s GFLOP/s, then the WGSL flash attention forward + backward GFLOP/s at each size, against that matmul and the GPU\'s fp32 peak.')
+    .option('--seq-lens <list>', 'comma list of sequence lengths (K suffix allowed)', '1024,4096')
+    .option('--heads <n>', 'query heads', '8')
+    .option('--kv-heads <n>', 'K/V heads (GQA); default: --heads')
+    .option('--head-dim <n>', 'head dimension', '64')
+    .addOption(new Option('--causal', 'causal mask; FLOPs counted as half (default)').default(true))
+    .addOption(new Option('--no-causal', 'no mask'))
+    .option('--matmul-size <n>', 'M = N = K of the matmul', '2048')
+    .option('--reps <n>', 'timed runs (the median is reported)', '3')
+    .option('--peak-tflops <n>', 'the GPU\'s fp32 peak, TFLOP/s (H100/H200 SXM: 67)')
+    .option('--json', 'print one JSON object', false)
+    .action(async (o: { seqLens: string; heads: string; kvHeads?: string; headDim: string; causal: boolean; matmulSize: string; reps: string; peakTflops?: string; json: boolean }) => {
+      const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (o.json ? 'warn' : 'info') });
+      const heads = parseIntOption('--heads', o.heads, 1);
+      const kvHeads = o.kvHeads ? parseIntOption('--kv-heads', o.kvHeads, 1) : heads;
+      if (heads % kvHeads !== 0) throw optionError('--kv-heads', kvHeads, `a divisor of --heads ${heads}`);
+      const peak = o.peakTflops === undefined ? null : Number(o.peakTflops);
+      if (peak !== null && !(peak > 0)) throw optionError('--peak-tflops', o.peakTflops, 'a positive number of TFLOP/s');
+      const r = await runGpuBench({
+        seqLens: parseSeqLens(o.seqLens),
+        heads,
+        kvHeads,
+        headDim: parseIntOption('--head-dim', o.headDim, 1),
+        causal: o.causal,
+        matmulSize: parseIntOption('--matmul-size', o.matmulSize, 1),
+        reps: parseIntOption('--reps', o.reps, 1),
+        peakTflops: peak,
+      }, logger);
+      process.stdout.write((o.json ? JSON.stringify(r) : gpuBenchTable(r)) + '\n');
+    });
 
   bench
     .command('state')

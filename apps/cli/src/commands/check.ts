@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { createLogger } from '@ringtrain/core';
+import { BACKENDS } from '@ringtrain/config';
 import { STRATEGY_NAMES } from '@ringtrain/worker';
 import { checkConfigFrom, type CheckOptions } from '../check/config';
 import { reportJson, reportTable } from '../check/report';
@@ -27,7 +28,7 @@ export function registerCheckCommand(program: Command): void {
     .option('--batch-size <n>', 'with --train: sequences in the batch', '2')
     .option('--lr <x>', 'with --train: learning rate of the checked AdamW step (Adam\'s first step moves a parameter by about lr·g/(|g|+eps), so fp32 rounding in a near-zero gradient moves it by up to ~lr: keep lr below tolerance·max|param| for the comparison with the single-process parameters; the update check does not depend on it)', '1e-6')
     .option('--timeout-ms <ms>', 'how long one strategy may take', '600000')
-    .option('--backend <name>', 'compute backend of the workers: auto, native, cpu, tensorflow, gpu', 'auto')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`, 'auto')
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {

@@ -2,12 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, decodeSafetensors } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, loadResolvedConfig, resolveTrainConfig } from '@ringtrain/config';
+import { BACKENDS, STRATEGY_LAYOUTS, loadResolvedConfig, resolveTrainConfig } from '@ringtrain/config';
 import { evaluate, withLocalWorld } from '@ringtrain/coordinator';
 import { makeLayout } from '@ringtrain/layout';
 import type { Bulk } from '@ringtrain/protocol';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
+import { parseBackend } from './worker';
 
 /** `ringtrain eval`: loss and passkey accuracy of a trained run, at any sequence length. */
 export function registerEvalCommand(program: Command): void {
@@ -20,8 +21,9 @@ export function registerEvalCommand(program: Command): void {
     .option('--workers <n>', 'worker processes (default: the run\'s)')
     .option('--strategy <name>', 'attention strategy (default: the run\'s)')
     .option('--batch-size <n>', 'samples per evaluation step (default: the run\'s)')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')} (default: the run's)`)
     .option('--json', 'print one JSON object', false)
-    .action(async (o: { runDir: string; seqLen?: string; samples: string; workers?: string; strategy?: string; batchSize?: string; json: boolean }) => {
+    .action(async (o: { runDir: string; seqLen?: string; samples: string; workers?: string; strategy?: string; batchSize?: string; backend?: string; json: boolean }) => {
       const configFile = join(o.runDir, 'config.json');
       const modelFile = join(o.runDir, 'model.safetensors');
       for (const f of [configFile, modelFile]) {
@@ -37,6 +39,7 @@ export function registerEvalCommand(program: Command): void {
         seqLen: o.seqLen ? parseIntOption('--seq-len', o.seqLen, 1) : saved.seqLen,
         workers: o.workers ? parseIntOption('--workers', o.workers, 1) : saved.workers,
         strategy: o.strategy ?? saved.strategy,
+        backend: o.backend ? parseBackend(o.backend) : saved.backend,
         batchSize: o.batchSize ? parseIntOption('--batch-size', o.batchSize, 1) : saved.batchSize,
         evalSamples: parseIntOption('--samples', o.samples, 1),
       }, o.runDir);

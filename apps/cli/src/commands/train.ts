@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
-import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage } from '@ringtrain/config';
+import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage, BACKENDS } from '@ringtrain/config';
 import { LocalLauncher, MANIFEST_FILE, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { parseIntOption, parseNumberOption } from '../check/config';
@@ -52,7 +52,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--data <spec>', 'passkey, copy, or comma list of text/JSONL/.bin files or folders')
     .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
     .option('--seed <n>', 'seed of the initial weights and of the data order')
-    .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
     .option('--lr <x>', 'peak learning rate')
     .option('--eval-every <n>', 'held-out evaluation every N steps (0 = at the end only)')
     .option('--eval-samples <n>', 'held-out samples per evaluation')
@@ -80,7 +80,7 @@ export function registerTrainCommand(program: Command): void {
     .description('Continue a stopped or crashed run from its newest good checkpoint (or the checkpoint given), with the run\'s own config; the world size, strategy, backend and step count may change.')
     .option('--workers <n>', 'worker processes (P); the state and the data stream are re-cut')
     .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa')
-    .option('--backend <name>', 'auto, native, cpu, tensorflow or gpu')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
     .option('--steps <n>', 'steps of the main stage (more, to train on)')
     .action(async (path: string, o: { workers?: string; strategy?: string; backend?: string; steps?: string }) => {
       const runDir = existsSync(join(path, MANIFEST_FILE)) ? runDirOf(resolve(path)) : resolve(path);
