@@ -1,4 +1,7 @@
 import type { TrainCheckCase } from '../src/check/run-train-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from './testing/cli';
 
 /**
@@ -39,6 +42,19 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
       expect(c.maxGradRelErr).toBeLessThanOrEqual(1e-4);
     }
   }, 320000);
+
+  it('a tensor over the adapter\'s buffer limit is refused before the step runs, naming the tensor, its size and the limit', async () => {
+    if (want !== 'lavapipe') return; // lavapipe binds 128 MiB per buffer; a GPU's limit needs a far longer sequence
+    const dir = mkdtempSync(join(tmpdir(), 'rt-bufl-'));
+    try {
+      const run = await runCli(['train', '--backend', 'webgpu', '--model', 'tiny', '--workers', '1', '--seq-len', '140000', '--steps', '1', '--run-dir', join(dir, 'run')], {}, 120000);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/\[DEVICE_BUFFER_LIMIT\] worker 0: the logits \[140000, 258\] needs 137\.8 MiB in one buffer, over the GPU's limit of 128\.0 MiB/);
+      expect(run.stderr).not.toMatch(/internal error|\n\s+at .*\.(c?js|ts):\d+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150000);
 
   it('auto passes over a software adapter, saying so, and runs on native', async () => {
     if (want !== 'lavapipe') return;
