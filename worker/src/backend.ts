@@ -59,6 +59,11 @@ async function tryBackend(name: Exclude<BackendName, 'auto'>, auto: boolean, log
         onError: (message) => logger.error(`GPU error: ${message}`),
       });
       if (!init.ok) return { ok: false, reason: init.reason };
+      const localRank = Number(process.env.LOCAL_RANK ?? process.env.SLURM_LOCALID ?? 0);
+      if (localRank > 0 && !init.adapter.software) {
+        // Dawn has no adapter index: on a host with several GPUs the launcher must isolate them.
+        logger.info(`local rank ${localRank} runs on the first adapter Dawn lists; on a host with several GPUs each worker must see only its own (docs/gpu.md "Starting the backend")`);
+      }
       return { ok: true, choice: { name: 'webgpu', kernel: webgpuKernel, device: describeAdapter(init.adapter) } };
     }
     case 'gpu':

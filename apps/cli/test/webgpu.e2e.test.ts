@@ -14,7 +14,7 @@ const onGpu = want ? describe : describe.skip;
 
 onGpu(`ringtrain on --backend webgpu (${want})`, () => {
   it('check: every strategy matches the reference, forward and backward, at an odd length', async () => {
-    const strategies = ['ring', 'striped', 'zigzag', 'ulysses'];
+    const strategies = ['ring', 'striped', 'zigzag', 'ulysses', 'rsa'];
     const run = await runCli(['check', '--backend', 'webgpu', '--strategies', strategies.join(','), '--workers', '2', '--seq-len', '257', '--heads', '4', '--head-dim', '32', '--json'], {}, 300000);
     expect(run.stderr).not.toMatch(/internal error/);
     expect(run.code).toBe(0);
@@ -29,6 +29,17 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
       if (want === 'lavapipe') expect(w.device).toMatch(/llvmpipe.*software/);
       else expect(w.device).not.toMatch(/software/);
     }
+  }, 320000);
+
+  it.each([
+    ['P=3, GQA 4/2, causal', ['--workers', '3', '--seq-len', '101', '--heads', '4', '--kv-heads', '2', '--head-dim', '16', '--strategies', 'ring,zigzag,rsa']],
+    ['P=3, not causal, head dim 13', ['--workers', '3', '--seq-len', '50', '--heads', '3', '--head-dim', '13', '--no-causal', '--strategies', 'striped,ulysses']],
+  ])('check: %s', async (_name, args) => {
+    const run = await runCli(['check', '--backend', 'webgpu', ...args, '--json'], {}, 300000);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { ok: boolean; cases: Array<{ ok: boolean }> };
+    expect(report.ok).toBe(true);
+    expect(report.cases.length).toBe(args[args.length - 1].split(',').length);
   }, 320000);
 
   it('check --train: a training step on the GPU equals the single-process step', async () => {

@@ -1,6 +1,6 @@
 import type { Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, stagePasskeyOptions, type ModelConfig, type TrainConfig } from '@ringtrain/config';
-import { withLocalWorld } from '@ringtrain/coordinator';
+import { withLocalWorld, type WorkerSummary } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { nativeStatus, sgemm } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
@@ -23,6 +23,8 @@ export interface TrainBenchReport {
   /** modelGflops ÷ the best sgemm of the whole run: the most pessimistic reading. */
   ratioVsBestSgemm: number | null;
   peakRssBytesPerWorker: number[];
+  /** Each rank's backend and device (the GPU adapter under webgpu), as it reported them. */
+  workers: WorkerSummary[];
   stepMs: number[];
   flopsPerStep: number;
   config: { workers: number; strategy: string; seqLen: number; batchSize: number; model: ModelConfig; backend: string };
@@ -82,7 +84,9 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
   const sgemmPerStep: number[] = [];
   let sgemmAfter: number | null = null;
   const peak = new Array<number>(cfg.workers).fill(0);
-  await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async ({ replicas }) => {
+  let workers: WorkerSummary[] = [];
+  await withLocalWorld({ workers: cfg.workers, logger: opts.logger, workerCommand: opts.workerCommand, jobTimeoutMs: 3_600_000 }, async ({ coordinator, replicas }) => {
+    workers = coordinator.workers;
     await replicas.init(cfg);
     for (let i = 0; i < opts.warmup + cfg.steps; i++) {
       const batch = data.nextBatch(cfg.batchSize);
@@ -122,6 +126,7 @@ export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; lo
     ratio,
     ratioVsBestSgemm: best ? modelGflops / best : null,
     peakRssBytesPerWorker: peak,
+    workers,
     stepMs,
     flopsPerStep,
     config: { workers: cfg.workers, strategy: cfg.strategy, seqLen: cfg.seqLen, batchSize: cfg.batchSize, model: cfg.model, backend: cfg.backend },

@@ -5,6 +5,7 @@ import { formatBytes, median } from '../bench/stats';
 import { runTrainBench } from '../bench/run-train';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
+import { describeWorkers } from '../check/report';
 import { resolveFromFlags, type TrainFlags } from './train';
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
@@ -33,7 +34,7 @@ export function registerBenchTrain(bench: Command): void {
         return;
       }
       process.stdout.write([
-        `${cfg.model.layers} layers, d ${cfg.model.dModel}, ${cfg.model.heads} heads of ${cfg.model.headDim}; ${cfg.workers} workers, ${cfg.strategy}, seq ${cfg.seqLen} × batch ${cfg.batchSize}`,
+        `${cfg.model.layers} layers, d ${cfg.model.dModel}, ${cfg.model.heads} heads of ${cfg.model.headDim}; ${cfg.workers} workers (${describeWorkers(r.workers)}), ${cfg.strategy}, seq ${cfg.seqLen} × batch ${cfg.batchSize}`,
         `step ${Math.round(median(r.stepMs))} ms (median of ${r.stepMs.length}); ${Math.round(r.tokensPerSec)} tokens/s`,
         `model ${r.modelGflops.toFixed(2)} GFLOP/s; machine sgemm ${r.sgemmGflops === null ? 'n/a (native addon not built)' : `${r.sgemmGflops.toFixed(1)} GFLOP/s (median, around each step)`}`,
         `ratio ${pct(r.ratio)} (each step against the better sgemm on either side of it); ${pct(r.ratioVsBestSgemm)} against the best sgemm of the run`,
