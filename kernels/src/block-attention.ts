@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { broadcastRows } from './broadcast-rows';
 import { backwardDims, blockDims, emptyForward, emptyGrads, type BlockDims } from './block-dims';
-import { blockVisibility, causalBias } from './mask';
+import { blockVisibility, maskBias } from './mask';
 import type { AttentionKernel, BlockBackwardInputs, BlockForward, BlockGrads, BlockInputs } from './types';
 
 /**
@@ -17,9 +17,8 @@ export const tfjsKernel: AttentionKernel = { name: 'tfjs', forward, backward };
 
 function forward(inp: BlockInputs): BlockForward {
   const d = blockDims(inp);
-  const visibility = blockVisibility(inp.posQ, inp.posK, inp.causal);
-  if (visibility === 'none') return emptyForward(d);
-  const bias = visibility === 'partial' ? causalBias(inp.posQ, inp.posK) : null;
+  const bias = blockBias(inp);
+  if (bias === 'none') return emptyForward(d);
   return tf.tidy(() => {
     const s = groupedScores(scaledQuery(inp, d), inp.k, d, bias); // [Hkv, G*Sq, Sk]
     const m = tf.max(s, -1, true); // [Hkv, G*Sq, 1]
@@ -39,9 +38,8 @@ function forward(inp: BlockInputs): BlockForward {
 
 function backward(inp: BlockBackwardInputs): BlockGrads {
   const d = backwardDims(inp);
-  const visibility = blockVisibility(inp.posQ, inp.posK, inp.causal);
-  if (visibility === 'none') return emptyGrads(d);
-  const bias = visibility === 'partial' ? causalBias(inp.posQ, inp.posK) : null;
+  const bias = blockBias(inp);
+  if (bias === 'none') return emptyGrads(d);
   return tf.tidy(() => {
     const grouped = [d.kvHeads, d.group * d.seqQ, d.headDim];
     const qs = scaledQuery(inp, d); // [Hkv, G*Sq, D]
@@ -60,6 +58,13 @@ function backward(inp: BlockBackwardInputs): BlockGrads {
     const dk = tf.matMul(ds, qs, true, false); // [Hkv, Sk, D]; qs already carries the scale
     return { dq: tf.reshape(dq, [d.heads, d.seqQ, d.headDim]) as tf.Tensor3D, dk: dk as tf.Tensor3D, dv: dv as tf.Tensor3D };
   });
+}
+
+/** 'none' for a block no query sees, else its mask bias [Sq, Sk] (null when every pair is visible). */
+function blockBias(inp: BlockInputs): Float32Array | null | 'none' {
+  const visibility = blockVisibility(inp.posQ, inp.posK, inp.causal, inp.docQ, inp.docK);
+  if (visibility === 'none') return 'none';
+  return visibility === 'partial' ? maskBias(inp.posQ, inp.posK, inp.causal, inp.docQ, inp.docK) : null;
 }
 
 /** q·scale folded by group: [H,Sq,D] -> [Hkv, G*Sq, D]. Scaling q is cheaper than scaling s. */

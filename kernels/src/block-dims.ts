@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
+import { documentPair } from './mask';
 import type { BlockBackwardInputs, BlockInputs } from './types';
 
 /** Sizes of one block, checked once so kernels can trust them. G = heads per K/V head. */
@@ -29,6 +30,10 @@ export function blockDims(inp: BlockInputs): BlockDims {
   if (inp.posQ.length !== seqQ || inp.posK.length !== seqK) {
     throw shapeError(`posQ/posK lengths ${inp.posQ.length}/${inp.posK.length} must equal Sq ${seqQ} / Sk ${seqK}`, inp);
   }
+  const docs = documentPair(inp.docQ, inp.docK); // refuses one without the other
+  if (docs !== null && (docs[0].length !== seqQ || docs[1].length !== seqK)) {
+    throw shapeError(`docQ/docK lengths ${docs[0].length}/${docs[1].length} must equal Sq ${seqQ} / Sk ${seqK}`, inp);
+  }
   return dims;
 }
 
@@ -49,6 +54,8 @@ function shapeError(message: string, inp: BlockInputs): RingtrainError {
   const shapes: Record<string, unknown> = { q: inp.q.shape, k: inp.k.shape, v: inp.v.shape };
   shapes.posQ = inp.posQ.length;
   shapes.posK = inp.posK.length;
+  if (inp.docQ !== undefined) shapes.docQ = inp.docQ.length;
+  if (inp.docK !== undefined) shapes.docK = inp.docK.length;
   if ('dout' in inp) {
     const b = inp as BlockBackwardInputs;
     Object.assign(shapes, { dout: b.dout.shape, out: b.out.shape, lse: b.lse.shape });

@@ -9,7 +9,7 @@ export { backwardAsync, forwardAsync } from './types';
 export { tfjsKernel } from './block-attention';
 export { webgpuKernel } from './webgpu';
 export { blockDims, backwardDims, type BlockDims } from './block-dims';
-export { blockVisibility, causalBias, type BlockVisibility } from './mask';
+export { blockMask, blockVisibility, documentPair, maskBias, type BlockMask, type BlockVisibility } from './mask';
 export { mergePartial, mergeInto, disposeForward } from './merge';
 export {
   referenceForward,

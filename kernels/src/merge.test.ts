@@ -7,6 +7,7 @@ import { referenceBackward, referenceForward } from './reference';
 import {
   contiguous,
   disposeBlockInputs,
+  documentsAt,
   expectAllEqual,
   expectClose,
   makeProblem,
@@ -77,6 +78,61 @@ describe('mergePartial over key blocks equals one block over all keys', () => {
     // The ring backward: dq accumulates on the query rank, dk/dv belong to each key block.
     const p = makeProblem({ ...dims, posQ: striped(2, 4, S), posK: contiguous(0, S), causal: true, seed: 9 });
     const blocks = [0, 1, 2, 3].map((r) => striped(r, 4, S));
+    const merged = mergedForward(p, blocks);
+    const out = toHeadMajor(merged.out, p.seqQ, p.heads, p.headDim);
+    const lse = toHeadMajor2D(merged.lse, p.seqQ, p.heads);
+    const dout = toHeadMajor(p.dout, p.seqQ, p.heads, p.headDim);
+    const dq = new Float32Array(p.q.length);
+    const dk = new Float32Array(p.k.length);
+    const dv = new Float32Array(p.v.length);
+    const row = p.kvHeads * p.headDim;
+    for (const idx of blocks) {
+      const inputs = toBlockInputs(selectKeys(p, idx));
+      const g = tfjsKernel.backward({ ...inputs, dout, out, lse });
+      fromHeadMajor(g.dq).forEach((x, i) => (dq[i] += x));
+      const [gk, gv] = [fromHeadMajor(g.dk), fromHeadMajor(g.dv)];
+      idx.forEach((j, b) => {
+        dk.set(gk.subarray(b * row, (b + 1) * row), j * row);
+        dv.set(gv.subarray(b * row, (b + 1) * row), j * row);
+      });
+      tf.dispose([g.dq, g.dk, g.dv]);
+      disposeBlockInputs(inputs);
+    }
+    tf.dispose([out, lse, dout]);
+    const ref = referenceBackward(p);
+    expectClose('dq', dq, ref.dq);
+    expectClose('dk', dk, ref.dk);
+    expectClose('dv', dv, ref.dv);
+  });
+});
+
+describe('with documents (packed sequences), merged block partials equal one block', () => {
+  // Documents of 30, 1, 49, 50 tokens: queries and key blocks cut across them.
+  const starts = [0, 30, 31, 80];
+  const docsOf = (p: Problem) => ({ ...p, docQ: documentsAt(p.posQ, starts), docK: documentsAt(p.posK, starts) });
+  const docSplits: Array<{ name: string; posQ: Int32Array; blocks: Int32Array[] }> = [
+    // Block [0, 30) shares no document with queries 40..79: 'none', lse -inf, merged away.
+    { name: 'contiguous, 3 blocks, one sharing no document', posQ: contiguous(40, 40), blocks: cuts([0, 30, 70, 130]) },
+    { name: 'contiguous, cuts inside documents and at the one-token document', posQ: contiguous(0, S), blocks: cuts([0, 30, 31, 55, 130]) },
+    { name: 'striped ranks as blocks', posQ: striped(3, 4, S), blocks: [0, 1, 2, 3].map((r) => striped(r, 4, S)) },
+    { name: 'zigzag ranks as blocks, reverse order', posQ: zigzag(1, 3, S), blocks: [2, 1, 0].map((r) => zigzag(r, 3, S)) },
+  ];
+
+  test.each(docSplits)('forward: $name', ({ posQ, blocks }) => {
+    const p = docsOf(makeProblem({ ...dims, posQ, posK: contiguous(0, S), causal: true, seed: 4 }));
+    const ref = referenceForward(p);
+    const merged = mergedForward(p, blocks);
+    expectClose('merged out vs reference', merged.out, ref.out);
+    expectClose('merged lse vs reference', merged.lse, ref.lse);
+    const single = mergedForward(p, [contiguous(0, S)]);
+    expectClose('merged out vs single block', merged.out, single.out);
+    expectClose('merged lse vs single block', merged.lse, single.lse);
+    expect(merged.out.every((x) => !Number.isNaN(x))).toBe(true);
+  });
+
+  test('backward per block with the merged out/lse sums to the full backward', () => {
+    const p = docsOf(makeProblem({ ...dims, posQ: zigzag(0, 2, S), posK: contiguous(0, S), causal: true, seed: 10 }));
+    const blocks = [0, 1].map((r) => zigzag(r, 2, S));
     const merged = mergedForward(p, blocks);
     const out = toHeadMajor(merged.out, p.seqQ, p.heads, p.headDim);
     const lse = toHeadMajor2D(merged.lse, p.seqQ, p.heads);

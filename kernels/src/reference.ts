@@ -6,8 +6,9 @@ import { RingtrainError } from '@ringtrain/core';
  *
  * Layout is sequence-major, the global convention of the CLI and the .npy dumps:
  *   q, out, dout, dq: [Sq, H, D]    k, v, dk, dv: [Sk, Hkv, D]    lse: [Sq, H]
- * Query head h uses K/V head floor(h / (H / Hkv)). With causal, query i sees key j iff
- * posK[j] <= posQ[i]. A row that sees no key has out 0, lse -Infinity and zero gradients.
+ * Query head h uses K/V head floor(h / (H / Hkv)). With causal, query i sees key j only if
+ * posK[j] <= posQ[i]; with documents (docQ/docK, both or neither), only if docQ[i] === docK[j].
+ * A row that sees no key has out 0, lse -Infinity and zero gradients.
  */
 export type FloatArray = Float32Array | Float64Array;
 
@@ -22,6 +23,9 @@ export interface ReferenceInputs {
   headDim: number;
   posQ: Int32Array; // [Sq]
   posK: Int32Array; // [Sk]
+  /** Document ids of packed sequences: a query sees only keys of its own document. */
+  docQ?: Int32Array; // [Sq]
+  docK?: Int32Array; // [Sk]
   causal: boolean;
   scale: number;
 }
@@ -57,7 +61,8 @@ export function referenceBackward(inp: ReferenceBackwardInputs): ReferenceGrads<
 /** Forward with float64 results, for checks finer than fp32 (finite differences). */
 export function referenceForward64(inp: ReferenceInputs): ReferenceForward<Float64Array> {
   checkSizes(inp);
-  const { q, k, v, seqQ, seqK, heads, kvHeads, headDim: D, posQ, posK, causal, scale } = inp;
+  const { q, k, v, seqQ, seqK, heads, kvHeads, headDim: D, scale } = inp;
+  const hidden = hiddenPair(inp);
   const group = heads / kvHeads;
   const out = new Float64Array(seqQ * heads * D);
   const lse = new Float64Array(seqQ * heads);
@@ -69,7 +74,7 @@ export function referenceForward64(inp: ReferenceInputs): ReferenceForward<Float
       const kvh = Math.floor(h / group);
       let m = -Infinity;
       for (let j = 0; j < seqK; j++) {
-        if (causal && posK[j] > posQ[i]) {
+        if (hidden(i, j)) {
           s[j] = -Infinity;
           continue;
         }
@@ -102,7 +107,8 @@ export function referenceForward64(inp: ReferenceInputs): ReferenceForward<Float
 /** Backward with float64 results: p = exp(s - lse), dS = p∘(dP - rowsum(dO∘O)). */
 export function referenceBackward64(inp: ReferenceBackwardInputs): ReferenceGrads<Float64Array> {
   checkSizes(inp);
-  const { q, k, v, dout, seqQ, seqK, heads, kvHeads, headDim: D, posQ, posK, causal, scale } = inp;
+  const { q, k, v, dout, seqQ, seqK, heads, kvHeads, headDim: D, scale } = inp;
+  const hidden = hiddenPair(inp);
   if (dout.length !== seqQ * heads * D) throw sizeError('dout', dout.length, seqQ * heads * D);
   let { out, lse } = inp;
   if (out === undefined || lse === undefined) {
@@ -125,7 +131,7 @@ export function referenceBackward64(inp: ReferenceBackwardInputs): ReferenceGrad
       let rowDot = 0; // D in docs/attention.md
       for (let c = 0; c < D; c++) rowDot += dout[qOff + c] * out[qOff + c];
       for (let j = 0; j < seqK; j++) {
-        if (causal && posK[j] > posQ[i]) continue;
+        if (hidden(i, j)) continue;
         const kOff = (j * kvHeads + kvh) * D;
         let dot = 0;
         let dp = 0;
@@ -159,6 +165,21 @@ function checkSizes(inp: ReferenceInputs): void {
   if (inp.v.length !== seqK * kvHeads * D) throw sizeError('v', inp.v.length, seqK * kvHeads * D);
   if (inp.posQ.length !== seqQ) throw sizeError('posQ', inp.posQ.length, seqQ);
   if (inp.posK.length !== seqK) throw sizeError('posK', inp.posK.length, seqK);
+  if ((inp.docQ === undefined) !== (inp.docK === undefined)) {
+    throw new RingtrainError('KERNEL_SHAPE', 'reference attention: docQ and docK must be given together', {
+      hint: 'Pass the document id of every query (docQ [Sq]) and of every key (docK [Sk]), or neither.',
+      details: { docQ: inp.docQ?.length ?? null, docK: inp.docK?.length ?? null },
+    });
+  }
+  if (inp.docQ !== undefined && inp.docQ.length !== seqQ) throw sizeError('docQ', inp.docQ.length, seqQ);
+  if (inp.docK !== undefined && inp.docK.length !== seqK) throw sizeError('docK', inp.docK.length, seqK);
+}
+
+/** The masking rule, written out pair by pair: true where query i must not see key j. */
+function hiddenPair(inp: ReferenceInputs): (i: number, j: number) => boolean {
+  const { posQ, posK, causal, docQ, docK } = inp;
+  if (docQ !== undefined && docK !== undefined) return (i, j) => (causal && posK[j] > posQ[i]) || docQ[i] !== docK[j];
+  return (i, j) => causal && posK[j] > posQ[i];
 }
 
 function sizeError(name: string, got: number, want: number): RingtrainError {

@@ -5,8 +5,9 @@ import type * as tf from '@tensorflow/tfjs';
  * Tensors are head-major: q_HSD = [heads, seq, headDim]. K/V carry kvHeads ≤ heads
  * (GQA/MQA): query head h uses K/V head floor(h / (heads / kvHeads)).
  *
- * Masking is decided only from global positions: with `causal`, query i sees key j iff
- * posK[j] <= posQ[i]. So one kernel serves every layout and uneven shard.
+ * Masking is decided only from global positions and, for packed sequences, document ids: with
+ * `causal`, query i sees key j only if posK[j] <= posQ[i]; with docQ/docK, only if
+ * docQ[i] === docK[j]. So one kernel serves every layout and uneven shard.
  */
 export interface BlockInputs {
   q: tf.Tensor3D; // [H, Sq, D]
@@ -14,6 +15,12 @@ export interface BlockInputs {
   v: tf.Tensor3D; // [Hkv, Sk, D]
   posQ: Int32Array; // [Sq] global positions of the queries
   posK: Int32Array; // [Sk] global positions of the keys
+  /**
+   * Document masking (packed sequences): the document id of each query [Sq] and key [Sk]. When
+   * given (both or neither), query i sees key j only if docQ[i] === docK[j], on top of `causal`.
+   */
+  docQ?: Int32Array;
+  docK?: Int32Array;
   causal: boolean;
   scale: number;
 }

@@ -1,15 +1,18 @@
 /**
  * One test suite for every AttentionKernel (tfjs ops, native OpenBLAS build, native portable
- * build): the same cases against the float64 reference. Used by the kernels' tests only.
+ * build, WebGPU): the same cases against the float64 reference, with and without document
+ * masking. Used by the kernels' tests only.
  */
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
 import { ensureCpuBackend } from '../src/backend';
 import { readHeadMajor, readHeadMajor2D, toHeadMajor, toHeadMajor2D } from '../src/layout-convert';
 import { referenceBackward, referenceForward, type ReferenceForward, type ReferenceGrads, type ReferenceInputs } from '../src/reference';
+import { blockVisibility } from '../src/mask';
 import {
   contiguous,
   disposeBlockInputs,
+  documentsAt,
   expectAllEqual,
   expectClose,
   makeProblem,
@@ -56,6 +59,55 @@ export const attentionCases: Case[] = [
   { name: '300x300 causal, tiles with ragged edges, D 64', heads: 2, kvHeads: 1, headDim: 64, posQ: contiguous(0, 300), posK: contiguous(0, 300), causal: true },
   { name: '257x131 non-causal, odd head dim 13', heads: 3, kvHeads: 3, headDim: 13, posQ: contiguous(0, 257), posK: contiguous(0, 131), causal: false },
   { name: '260x200 zigzag rank 1 <- rank 0, D 33', heads: 4, kvHeads: 2, headDim: 33, posQ: zigzag(1, 2, 520), posK: zigzag(0, 2, 400), causal: true },
+];
+
+/** The same document boundaries on both sides of a block (packed sequences). */
+function packed(posQ: Int32Array, posK: Int32Array, starts: number[], ids?: number[]): Pick<Case, 'posQ' | 'posK' | 'docQ' | 'docK'> {
+  return { posQ, posK, docQ: documentsAt(posQ, starts, ids), docK: documentsAt(posK, starts, ids) };
+}
+
+const I32_MIN = -2147483648;
+const I32_MAX = 2147483647;
+
+/** Document masking (packed sequences): every case also masks by docQ[i] === docK[j]. */
+export const documentCases: Case[] = [
+  { name: 'docs: 129x129 causal, documents split the block (40 alone, 41..99, 100..)', ...gqa, ...packed(contiguous(0, 129), contiguous(0, 129), [0, 40, 41, 100]), causal: true },
+  { name: 'docs: every token its own document (only the diagonal)', ...mqa, ...packed(contiguous(0, 33), contiguous(0, 33), Array.from({ length: 33 }, (_, i) => i)), causal: true },
+  { name: 'docs: 64x70 queries after keys, one document spans both blocks', ...mqa, ...packed(contiguous(70, 64), contiguous(0, 70), [0, 30, 90, 120]), causal: true },
+  { name: 'docs: 9x11 blocks share no document', ...gqa, ...packed(contiguous(20, 9), contiguous(0, 11), [0, 15]), causal: true },
+  { name: 'docs: queries in one document, keys in three', ...gqa, ...packed(contiguous(50, 20), contiguous(0, 80), [0, 20, 45, 75]), causal: true },
+  { name: 'docs: striped rank 2 <- rank 1, documents of 37, 1, 112, 51, 59', ...gqa, ...packed(striped(2, 4, 260), striped(1, 4, 260), [0, 37, 38, 150, 201]), causal: true },
+  { name: 'docs: striped rank 1 <- rank 2, MQA', ...mqa, ...packed(striped(1, 4, 260), striped(2, 4, 260), [0, 37, 38, 150, 201]), causal: true },
+  { name: 'docs: zigzag rank 0 <- rank 2, a document across both chunks', ...gqa, ...packed(zigzag(0, 3, 300), zigzag(2, 3, 300), [0, 60, 130, 131, 250]), causal: true },
+  { name: 'docs: zigzag rank 1 <- rank 1 (own block)', ...mqa, ...packed(zigzag(1, 3, 300), zigzag(1, 3, 300), [0, 60, 130, 131, 250]), causal: true },
+  {
+    name: 'docs: shuffled positions, unsorted extreme ids',
+    ...gqa,
+    ...packed(shuffled, Int32Array.from(shuffled).reverse(), [0, 5, 9, 26], [I32_MAX, I32_MIN, 7, -1]),
+    causal: true,
+  },
+  {
+    name: 'docs: interleaved ids (position mod 3), not contiguous',
+    ...gqa,
+    posQ: contiguous(0, 40),
+    posK: contiguous(0, 50),
+    docQ: Int32Array.from(contiguous(0, 40), (p) => (p % 3) * 1000 - 5),
+    docK: Int32Array.from(contiguous(0, 50), (p) => (p % 3) * 1000 - 5),
+    causal: true,
+  },
+  { name: 'docs: 7x129 non-causal, GQA, 3 documents', ...gqa, ...packed(contiguous(60, 7), contiguous(0, 129), [0, 50, 62, 100]), causal: false },
+  { name: 'docs: non-causal, one document on both sides (every pair visible)', ...mqa, ...packed(contiguous(0, 17), contiguous(0, 23), [0], [42]), causal: false },
+  { name: 'docs: 300x300 causal D 64, documents at tile edges (96, 128, 129, 256)', heads: 2, kvHeads: 1, headDim: 64, ...packed(contiguous(0, 300), contiguous(0, 300), [0, 96, 128, 129, 200, 256]), causal: true },
+  {
+    name: 'docs: 257x131 non-causal D 13, 6 documents, queries of a document without keys',
+    heads: 3,
+    kvHeads: 3,
+    headDim: 13,
+    ...packed(contiguous(0, 257), contiguous(0, 131), [0, 17, 64, 65, 131, 200]),
+    causal: false,
+  },
+  { name: 'docs: 1000x1000 causal, long and short documents', heads: 2, kvHeads: 1, headDim: 8, ...packed(contiguous(0, 1000), contiguous(0, 1000), [0, 1, 2, 300, 301, 640, 999]), causal: true },
+  { name: 'docs: 260x200 zigzag rank 1 <- rank 0, D 33', heads: 4, kvHeads: 2, headDim: 33, ...packed(zigzag(1, 2, 520), zigzag(0, 2, 400), [0, 100, 129, 260, 390]), causal: true },
 ];
 
 /** Runs the kernel's forward, then its backward with its own out/lse as the global ones. */
@@ -122,6 +174,75 @@ export function describeAttentionKernel(title: string, kernel: AttentionKernel |
       expectClose('dq', got.dq, refGrads.dq);
       expectClose('dk', got.dk, refGrads.dk);
       expectClose('dv', got.dv, refGrads.dv);
+    });
+
+    test.each(documentCases)('$name', async (spec) => {
+      const { p, got } = await runKernel(k(), spec);
+      const { ref, grads: refGrads } = reference(spec.name, p);
+      expectClose('out', got.out, ref.out);
+      expectClose('lse', got.lse, ref.lse);
+      expectClose('dq', got.dq, refGrads.dq);
+      expectClose('dk', got.dk, refGrads.dk);
+      expectClose('dv', got.dv, refGrads.dv);
+      expect([got.out, got.dq, got.dk, got.dv].every((a) => a.every((x) => !Number.isNaN(x)))).toBe(true);
+    });
+
+    test.each([
+      ['ids apart, causal', contiguous(20, 9), contiguous(0, 11), Int32Array.from({ length: 9 }, () => 5), Int32Array.from({ length: 11 }, () => 4), true],
+      ['ids apart, non-causal', contiguous(0, 7), contiguous(0, 9), Int32Array.from({ length: 7 }, () => -3), Int32Array.from({ length: 9 }, () => 8), false],
+      ['interleaved id ranges, no id shared', contiguous(0, 8), contiguous(0, 9), Int32Array.from({ length: 8 }, (_, i) => 1 + 2 * (i % 2)), Int32Array.from({ length: 9 }, (_, i) => 2 * (i % 3)), false],
+      // The one shared document (1) has its keys after all of its queries.
+      ['shared document only in the future', contiguous(0, 7), contiguous(0, 9), Int32Array.from({ length: 7 }, () => 1), Int32Array.from({ length: 9 }, (_, j) => (j >= 7 ? 1 : 0)), true],
+    ])('fully masked by documents: %s (none: out 0, lse -inf, zero grads)', async (_name, posQ, posK, docQ, docK, causal) => {
+      expect(blockVisibility(posQ, posK, causal, docQ, docK)).toBe('none');
+      const { got } = await runKernel(k(), { ...gqa, posQ, posK, docQ, docK, causal });
+      expectAllEqual('lse', got.lse, -Infinity);
+      expectAllEqual('out', got.out, 0);
+      expectAllEqual('dq', got.dq, 0);
+      expectAllEqual('dk', got.dk, 0);
+      expectAllEqual('dv', got.dv, 0);
+    });
+
+    test('docs: rows whose document has no key here get out 0, lse -inf, zero grads; the others are finite', async () => {
+      // Queries 0..9 in document 0 (keys 0..4), queries 10..19 in document 9 (no keys).
+      const posQ = contiguous(0, 20);
+      const posK = contiguous(0, 12);
+      const docQ = Int32Array.from(posQ, (x) => (x < 10 ? 0 : 9));
+      const docK = Int32Array.from(posK, (x) => (x < 5 ? 0 : 3));
+      const { p, got } = await runKernel(k(), { ...mqa, posQ, posK, docQ, docK, causal: true });
+      const H = p.heads;
+      const D = p.headDim;
+      expectAllEqual('lse of rows 10..19', got.lse.subarray(10 * H), -Infinity);
+      expectAllEqual('out of rows 10..19', got.out.subarray(10 * H * D), 0);
+      expectAllEqual('dq of rows 10..19', got.dq.subarray(10 * H * D), 0);
+      expectAllEqual('dk of keys 5..11 (document 3)', got.dk.subarray(5 * p.kvHeads * D), 0);
+      expectAllEqual('dv of keys 5..11 (document 3)', got.dv.subarray(5 * p.kvHeads * D), 0);
+      expect(got.lse.subarray(0, 10 * H).every(Number.isFinite)).toBe(true);
+      expect([got.out, got.dq, got.dk, got.dv].every((a) => a.every((x) => !Number.isNaN(x)))).toBe(true);
+    });
+
+    test('docs: one document for the whole block gives exactly the result without documents', async () => {
+      const base: ProblemSpec = { ...gqa, posQ: striped(1, 2, 300), posK: striped(0, 2, 300), causal: true, seed: 5 };
+      const one = (n: number) => new Int32Array(n).fill(77);
+      const plain = await runKernel(k(), base);
+      const withDocs = await runKernel(k(), { ...base, docQ: one(base.posQ.length), docK: one(base.posK.length) });
+      for (const key of ['out', 'lse', 'dq', 'dk', 'dv'] as const) expect(Array.from(withDocs.got[key])).toEqual(Array.from(plain.got[key]));
+    });
+
+    test('docs: one side without the other, or of the wrong length, is refused with KERNEL_SHAPE', () => {
+      const q = tf.zeros([2, 3, 4]) as tf.Tensor3D;
+      const kv = tf.zeros([1, 5, 4]) as tf.Tensor3D;
+      const base = { q, k: kv, v: kv, posQ: contiguous(0, 3), posK: contiguous(0, 5), causal: true, scale: 1 };
+      const only = () => k().forward({ ...base, docQ: new Int32Array(3) });
+      expect(only).toThrow(RingtrainError);
+      expect(only).toThrow(/docQ and docK/);
+      expect(() => k().forward({ ...base, docK: new Int32Array(5) })).toThrow(/docQ and docK/);
+      const short = () => k().forward({ ...base, docQ: new Int32Array(3), docK: new Int32Array(4) });
+      expect(short).toThrow(RingtrainError);
+      expect(short).toThrow(/docQ\/docK lengths/);
+      const lse = tf.zeros([2, 3]) as tf.Tensor2D;
+      expect(() => k().backward({ ...base, docQ: new Int32Array(2), docK: new Int32Array(5), dout: q, out: q, lse })).toThrow(/docQ\/docK lengths/);
+      tf.dispose([q, kv, lse]);
     });
 
     test('rows that see no key: out 0, lse -inf, zero grads (partial block)', async () => {

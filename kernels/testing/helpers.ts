@@ -52,6 +52,19 @@ export function zigzag(rank: number, world: number, seqLen: number): Int32Array 
   return Int32Array.from(out);
 }
 
+/**
+ * Document ids of packed sequences at the given positions: documents start at the positions
+ * `starts` (ascending; the first covers everything before starts[1]), document n gets id
+ * `ids[n]` (default n). E.g. documentsAt(pos, [0, 40, 41]) puts position 40 alone in document 1.
+ */
+export function documentsAt(pos: Int32Array, starts: number[], ids?: number[]): Int32Array {
+  return Int32Array.from(pos, (p) => {
+    let n = 0;
+    while (n + 1 < starts.length && starts[n + 1] <= p) n++;
+    return ids ? ids[n] : n;
+  });
+}
+
 /** One attention problem in the reference's sequence-major layout, plus an upstream gradient. */
 export interface Problem extends ReferenceInputs {
   q: Float32Array; // [Sq, H, D]
@@ -66,6 +79,9 @@ export interface ProblemSpec {
   headDim: number;
   posQ: Int32Array;
   posK: Int32Array;
+  /** Document ids (both or neither): a query sees only keys of its own document. */
+  docQ?: Int32Array;
+  docK?: Int32Array;
   causal: boolean;
   seed?: number;
   /** Integer-valued q and k with scale 1: large logits that are exact in fp32. */
@@ -91,6 +107,7 @@ export function makeProblem(spec: ProblemSpec): Problem {
     headDim,
     posQ,
     posK,
+    ...(spec.docQ !== undefined || spec.docK !== undefined ? { docQ: spec.docQ, docK: spec.docK } : {}),
     causal,
     scale: integers ? 1 : 1 / Math.sqrt(headDim),
   };
@@ -102,13 +119,16 @@ export function selectKeys(p: Problem, indices: ArrayLike<number>): Problem {
   const k = new Float32Array(indices.length * row);
   const v = new Float32Array(indices.length * row);
   const posK = new Int32Array(indices.length);
+  const allDocK = p.docK;
+  const docK = allDocK === undefined ? undefined : new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
     k.set(p.k.subarray(j * row, (j + 1) * row), i * row);
     v.set(p.v.subarray(j * row, (j + 1) * row), i * row);
     posK[i] = p.posK[j];
+    if (docK !== undefined && allDocK !== undefined) docK[i] = allDocK[j];
   }
-  return { ...p, k, v, posK, seqK: indices.length };
+  return { ...p, k, v, posK, ...(docK !== undefined ? { docK } : {}), seqK: indices.length };
 }
 
 /** Head-major block tensors for the kernel; the caller disposes q, k, v. */
@@ -119,6 +139,7 @@ export function toBlockInputs(p: Problem): BlockInputs {
     v: toHeadMajor(p.v, p.seqK, p.kvHeads, p.headDim),
     posQ: p.posQ,
     posK: p.posK,
+    ...(p.docQ !== undefined || p.docK !== undefined ? { docQ: p.docQ, docK: p.docK } : {}),
     causal: p.causal,
     scale: p.scale,
   };

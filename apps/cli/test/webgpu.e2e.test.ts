@@ -33,6 +33,7 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
 
   it.each([
     ['P=3, GQA 4/2, causal', ['--workers', '3', '--seq-len', '101', '--heads', '4', '--kv-heads', '2', '--head-dim', '16', '--strategies', 'ring,zigzag,rsa']],
+    ['P=2, 5 packed documents', ['--workers', '2', '--seq-len', '90', '--heads', '2', '--head-dim', '8', '--docs', '5', '--strategies', 'ring,striped,zigzag,ulysses,rsa']],
     ['P=3, not causal, head dim 13', ['--workers', '3', '--seq-len', '50', '--heads', '3', '--head-dim', '13', '--no-causal', '--strategies', 'striped,ulysses']],
   ])('check: %s', async (_name, args) => {
     const run = await runCli(['check', '--backend', 'webgpu', ...args, '--json'], {}, 300000);
@@ -52,6 +53,13 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
       expect(c.loss).toBeGreaterThan(1);
       expect(c.maxGradRelErr).toBeLessThanOrEqual(1e-4);
     }
+  }, 320000);
+
+  it('check --train with packed documents and per-document positions equals the single-process step', async () => {
+    const run = await runCli(['check', '--train', '--backend', 'webgpu', '--json', '--workers', '2', '--seq-len', '127', '--docs', '4', '--positions', 'per-document', '--strategies', 'zigzag'], {}, 300000);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { ok: boolean; cases: TrainCheckCase[] };
+    expect(report.ok).toBe(true);
   }, 320000);
 
   it('a tensor over the adapter\'s buffer limit is refused before the step runs, naming the tensor, its size and the limit', async () => {

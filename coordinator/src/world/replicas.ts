@@ -10,6 +10,10 @@ export interface TokenBatch {
   inputs: Int32Array;
   targets: Int32Array;
   batchSize: number;
+  /** [B, S] each token's document: attention stays within documents (document masking). */
+  docs?: Int32Array;
+  /** [B, S] each token's RoPE position (restarting at each document); absent: its global position. */
+  ropePos?: Int32Array;
 }
 
 export interface StepOptions {
@@ -64,7 +68,7 @@ export class Replicas {
   async step(layout: Layout, batch: TokenBatch, prevLags: number, o: StepOptions, label = 'a step'): Promise<StepOutcome> {
     const globalTokens = countTargets(batch.targets);
     const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens, hashCheck: o.hashCheck, predictions: o.predictions, grads: o.grads };
-    const results = await this.coordinator.runJob('train-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags).map((tensors) => ({ params, tensors })));
+    const results = await this.coordinator.runJob('train-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags, batch).map((tensors) => ({ params, tensors })));
     if (o.hashCheck) sameHash(results.map((r) => r.meta.hash ?? 'missing'), label);
     const slowest = (pick: (r: RankResult<'train-step'>) => number) => Math.max(...results.map(pick));
     const outcome: StepOutcome = {
@@ -88,7 +92,7 @@ export class Replicas {
   /** Forward only: the batch mean loss and the predictions [B, S] in global order. */
   async evaluate(layout: Layout, batch: TokenBatch, prevLags: number): Promise<{ loss: number; predictions: Int32Array }> {
     const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens: Math.max(1, countTargets(batch.targets)) };
-    const results = await this.coordinator.runJob('eval-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags).map((tensors) => ({ params, tensors })));
+    const results = await this.coordinator.runJob('eval-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags, batch).map((tensors) => ({ params, tensors })));
     return {
       loss: results.reduce((a, r) => a + r.meta.loss, 0),
       predictions: gatherTokenBatch(layout, results.map((r) => r.tensors.predictions.data), batch.batchSize),

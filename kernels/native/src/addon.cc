@@ -6,6 +6,7 @@
 // kernels/src/native/addon.ts (the NativeAddon interface).
 #include <node_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -24,7 +25,7 @@
 
 namespace {
 
-constexpr size_t kMaxArgs = 20;
+constexpr size_t kMaxArgs = 24;
 const bool kHaveBlas = std::string(rt::gemm_backend()) == "openblas";
 
 struct ArgError : std::runtime_error {
@@ -46,6 +47,7 @@ struct Args {
 
   Args(napi_env e, napi_callback_info cb, size_t want) : env(e) {
     check(env, napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr));
+    argc = std::min(argc, kMaxArgs);  // N-API reports the full count but fills only kMaxArgs
     require(want);
   }
 
@@ -105,6 +107,14 @@ struct Args {
       throw ArgError(std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(want));
     }
     return p;
+  }
+
+  // An Int32Array of exactly `want` elements, or null/undefined (returns nullptr).
+  const std::int32_t* i32_or_null(size_t i, const char* name, long want) const {
+    napi_valuetype t;
+    check(env, napi_typeof(env, argv[i], &t));
+    if (t == napi_null || t == napi_undefined) return nullptr;
+    return i32(i, name, want);
   }
 
   const double* f64(size_t i, const char* name, size_t* length) const {
@@ -250,18 +260,23 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
   });
 }
 
+// Arguments 3..13 of both attention directions: posQ, posK, docQ, docK, heads, kvHeads, seqQ,
+// seqK, headDim, causal, scale. docQ and docK are both Int32Arrays or both null.
 rt::AttentionProblem problem(const Args& a) {
   rt::AttentionProblem p{};
-  p.heads = a.size(5, "heads");
-  p.kvHeads = a.size(6, "kvHeads");
-  p.seqQ = a.size(7, "seqQ");
-  p.seqK = a.size(8, "seqK");
-  p.headDim = a.size(9, "headDim");
-  p.causal = a.flag(10, "causal");
-  p.scale = static_cast<float>(a.number(11, "scale"));
+  p.heads = a.size(7, "heads");
+  p.kvHeads = a.size(8, "kvHeads");
+  p.seqQ = a.size(9, "seqQ");
+  p.seqK = a.size(10, "seqK");
+  p.headDim = a.size(11, "headDim");
+  p.causal = a.flag(12, "causal");
+  p.scale = static_cast<float>(a.number(13, "scale"));
   if (p.kvHeads < 1 || p.heads % p.kvHeads != 0) throw ArgError("heads must be a multiple of kvHeads >= 1");
   p.posQ = a.i32(3, "posQ", p.seqQ);
   p.posK = a.i32(4, "posK", p.seqK);
+  p.docQ = a.i32_or_null(5, "docQ", p.seqQ);
+  p.docK = a.i32_or_null(6, "docK", p.seqK);
+  if ((p.docQ == nullptr) != (p.docK == nullptr)) throw ArgError("docQ and docK must both be Int32Arrays or both null");
   return p;
 }
 
@@ -283,27 +298,27 @@ QkvArgs qkv_args(const Args& a, size_t want) {
   return r;
 }
 
-// attentionForward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
-//                  out, lse, threads): the checked arguments as the work to run.
+// attentionForward(q, k, v, posQ, posK, docQ, docK, heads, kvHeads, seqQ, seqK, headDim, causal,
+//                  scale, out, lse, threads): the checked arguments as the work to run.
 std::function<void()> forward_work(const Args& a) {
-  QkvArgs in = qkv_args(a, 15);
-  float* out = a.f32(12, "out", in.qn);
-  float* lse = a.f32(13, "lse", in.p.heads * in.p.seqQ);
-  in.p.threads = thread_arg(a, 14);
+  QkvArgs in = qkv_args(a, 17);
+  float* out = a.f32(14, "out", in.qn);
+  float* lse = a.f32(15, "lse", in.p.heads * in.p.seqQ);
+  in.p.threads = thread_arg(a, 16);
   return [=] { rt::attention_forward(in.p, in.q, in.k, in.v, out, lse); };
 }
 
-// attentionBackward(q, k, v, posQ, posK, heads, kvHeads, seqQ, seqK, headDim, causal, scale,
-//                   dout, out, lse, dq, dk, dv, threads): the checked arguments as the work to run.
+// attentionBackward(q, k, v, posQ, posK, docQ, docK, heads, kvHeads, seqQ, seqK, headDim, causal,
+//                   scale, dout, out, lse, dq, dk, dv, threads): the checked arguments as the work.
 std::function<void()> backward_work(const Args& a) {
-  QkvArgs in = qkv_args(a, 19);
-  const float* dout = a.f32(12, "dout", in.qn);
-  const float* out = a.f32(13, "out", in.qn);
-  const float* lse = a.f32(14, "lse", in.p.heads * in.p.seqQ);
-  float* dq = a.f32(15, "dq", in.qn);
-  float* dk = a.f32(16, "dk", in.kn);
-  float* dv = a.f32(17, "dv", in.kn);
-  in.p.threads = thread_arg(a, 18);
+  QkvArgs in = qkv_args(a, 21);
+  const float* dout = a.f32(14, "dout", in.qn);
+  const float* out = a.f32(15, "out", in.qn);
+  const float* lse = a.f32(16, "lse", in.p.heads * in.p.seqQ);
+  float* dq = a.f32(17, "dq", in.qn);
+  float* dk = a.f32(18, "dk", in.kn);
+  float* dv = a.f32(19, "dv", in.kn);
+  in.p.threads = thread_arg(a, 20);
   return [=] { rt::attention_backward(in.p, in.q, in.k, in.v, dout, out, lse, dq, dk, dv); };
 }
 

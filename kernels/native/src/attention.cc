@@ -1,8 +1,11 @@
 // Blockwise attention over tiles of BQ queries × BK keys. Only one tile of scores exists per
 // worker at a time; the matrix products run through gemm_tile (operands read in place; only
-// Kᵀ and Vᵀ are rearranged into panels, once per key tile), the softmax through vexp. Every tile pair is first classified from the position extents of its two tiles, so a
-// pair that no query can see costs two comparisons and a pair that every query sees skips the
-// per-element mask: with arbitrary positions (striped, zigzag, shuffled) this stays exact.
+// Kᵀ and Vᵀ are rearranged into panels, once per key tile), the softmax through vexp. Every tile
+// pair is first classified from the position extents and document-id extents of its two tiles,
+// so a pair that no query can see (all keys later, or no shared document) costs a few
+// comparisons, and a pair that every query sees (keys earlier, one and the same document) skips
+// the per-element mask: with arbitrary positions (striped, zigzag, shuffled) and arbitrary
+// document ids this stays exact, since a partial pair applies the rules element by element.
 #include "attention.h"
 
 #include <algorithm>
@@ -24,41 +27,72 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Tile {
   long start, len;
-  std::int32_t lo, hi;  // extent of the positions in the tile
+  std::int32_t lo, hi;        // extent of the positions in the tile
+  std::int32_t docLo, docHi;  // extent of the document ids (0, 0 without documents)
 };
 
-std::vector<Tile> make_tiles(const std::int32_t* pos, long n, long size) {
+std::vector<Tile> make_tiles(const std::int32_t* pos, const std::int32_t* doc, long n, long size) {
   std::vector<Tile> tiles;
   for (long s = 0; s < n; s += size) {
     const long len = std::min(size, n - s);
     const auto [lo, hi] = std::minmax_element(pos + s, pos + s + len);
-    tiles.push_back({s, len, *lo, *hi});
+    Tile t{s, len, *lo, *hi, 0, 0};
+    if (doc != nullptr) {
+      const auto [dlo, dhi] = std::minmax_element(doc + s, doc + s + len);
+      t.docLo = *dlo;
+      t.docHi = *dhi;
+    }
+    tiles.push_back(t);
   }
   return tiles;
 }
 
 enum class Visibility { None, All, Partial };
 
-Visibility classify(const Tile& qt, const Tile& kt, bool causal) {
-  if (!causal) return Visibility::All;
-  if (kt.lo > qt.hi) return Visibility::None;
-  if (kt.hi <= qt.lo) return Visibility::All;
-  return Visibility::Partial;
+// A tile pair's visibility, and for a Partial pair which per-element tests can hide something.
+struct TileMask {
+  Visibility vis;
+  bool causal;  // some key lies after some query
+  bool docs;    // the two tiles hold more than one document between them
+};
+
+TileMask classify(const Tile& qt, const Tile& kt, bool causal, bool docs) {
+  constexpr TileMask none{Visibility::None, false, false};
+  bool causalMask = false;
+  if (causal) {
+    if (kt.lo > qt.hi) return none;  // every key after every query
+    causalMask = kt.hi > qt.lo;
+  }
+  bool docMask = false;
+  if (docs) {
+    if (kt.docLo > qt.docHi || kt.docHi < qt.docLo) return none;  // id ranges apart: no shared document
+    docMask = !(qt.docLo == qt.docHi && kt.docLo == kt.docHi);  // else one and the same document
+  }
+  if (!causalMask && !docMask) return {Visibility::All, false, false};
+  return {Visibility::Partial, causalMask, docMask};
 }
 
 long round_up(long n) { return (n + VL - 1) / VL * VL; }
 
 // Score rows [qt] × [kt] at stride BK: masked entries and the padding up to a whole vector
-// become -inf, so the vector loops below can run over whole vectors and exp them to 0.
-void mask_scores(float* s, const Tile& qt, const Tile& kt, Visibility vis, const std::int32_t* posQ,
-                 const std::int32_t* posK) {
+// become -inf, so the vector loops below can run over whole vectors and exp them to 0. Only the
+// tests the tile pair needs run (none for an All pair).
+void mask_scores(float* s, const Tile& qt, const Tile& kt, const TileMask& m, const AttentionProblem& p) {
   const long width = round_up(kt.len);
+  const std::int32_t* pk = p.posK + kt.start;
+  const std::int32_t* dk = m.docs ? p.docK + kt.start : nullptr;
   for (long r = 0; r < qt.len; ++r) {
     float* row = s + r * BK;
-    if (vis == Visibility::Partial) {
-      const std::int32_t pq = posQ[qt.start + r];
-      const std::int32_t* pk = posK + kt.start;
+    if (m.causal && m.docs) {
+      const std::int32_t pq = p.posQ[qt.start + r];
+      const std::int32_t dq = p.docQ[qt.start + r];
+      for (long c = 0; c < kt.len; ++c) row[c] = (pk[c] > pq) | (dk[c] != dq) ? kNegInf : row[c];
+    } else if (m.causal) {
+      const std::int32_t pq = p.posQ[qt.start + r];
       for (long c = 0; c < kt.len; ++c) row[c] = pk[c] > pq ? kNegInf : row[c];
+    } else if (m.docs) {
+      const std::int32_t dq = p.docQ[qt.start + r];
+      for (long c = 0; c < kt.len; ++c) row[c] = dk[c] != dq ? kNegInf : row[c];
     }
     for (long c = kt.len; c < width; ++c) row[c] = kNegInf;
   }
@@ -118,12 +152,12 @@ void forward_tile(const AttentionProblem& p, const float* kPacked, const float* 
   const long nk = static_cast<long>(ktiles.size());
   for (long t = 0; t < nk; ++t) {
     const Tile& kt = ktiles[t];
-    const Visibility vis = classify(qt, kt, p.causal);
-    if (vis == Visibility::None) continue;
+    const TileMask mask = classify(qt, kt, p.causal, p.docQ != nullptr);
+    if (mask.vis == Visibility::None) continue;
     const float* Kt = kPacked + (kvh * nk + t) * packed_size(D, BK);
     const float* V = v + (kvh * p.seqK + kt.start) * D;
     gemm_tile(false, qt.len, kt.len, D, p.scale, Q, D, packed(Kt), 0.0f, S, BK);  // S = Q·Kᵀ·scale
-    mask_scores(S, qt, kt, vis, p.posQ, p.posK);
+    mask_scores(S, qt, kt, mask, p);
     const long width = round_up(kt.len);
     for (long r = 0; r < qt.len; ++r) {
       float* row = S + r * BK;
@@ -171,15 +205,15 @@ void backward_tile(const AttentionProblem& p, const float* q, const float* k, co
   const long width = round_up(kt.len);
   for (long h = kvh * group; h < (kvh + 1) * group; ++h) {
     for (const Tile& qt : qtiles) {
-      const Visibility vis = classify(qt, kt, p.causal);
-      if (vis == Visibility::None) continue;
+      const TileMask mask = classify(qt, kt, p.causal, p.docQ != nullptr);
+      if (mask.vis == Visibility::None) continue;
       const long qOff = (h * p.seqQ + qt.start) * D;
       const float* Q = q + qOff;
       const float* dO = dout + qOff;
       const float* rowLse = lse + h * p.seqQ + qt.start;
       const float* rowD = rowDot + h * p.seqQ + qt.start;
       gemm_tile(false, qt.len, kt.len, D, p.scale, Q, D, packed(scratch.kt), 0.0f, P, BK);  // S = Q·Kᵀ·scale
-      mask_scores(P, qt, kt, vis, p.posQ, p.posK);
+      mask_scores(P, qt, kt, mask, p);
       for (long r = 0; r < qt.len; ++r) {
         float* row = P + r * BK;
         // A global lse of -inf means the row saw no key anywhere: p = 0, not exp(-inf + inf).
@@ -207,8 +241,8 @@ void backward_tile(const AttentionProblem& p, const float* q, const float* k, co
 
 void attention_forward(const AttentionProblem& p, const float* q, const float* k, const float* v, float* out,
                        float* lse) {
-  const std::vector<Tile> qtiles = make_tiles(p.posQ, p.seqQ, BQ);
-  const std::vector<Tile> ktiles = make_tiles(p.posK, p.seqK, BK);
+  const std::vector<Tile> qtiles = make_tiles(p.posQ, p.docQ, p.seqQ, BQ);
+  const std::vector<Tile> ktiles = make_tiles(p.posK, p.docK, p.seqK, BK);
   const long nq = static_cast<long>(qtiles.size());
   const long nk = static_cast<long>(ktiles.size());
   const long tileSize = packed_size(p.headDim, BK);
@@ -237,8 +271,8 @@ void attention_backward(const AttentionProblem& p, const float* q, const float* 
     for (long c = 0; c < D; ++c) s += dout[i * D + c] * out[i * D + c];
     rowDot[i] = s;
   }
-  const std::vector<Tile> qtiles = make_tiles(p.posQ, p.seqQ, BQ);
-  const std::vector<Tile> ktiles = make_tiles(p.posK, p.seqK, BK);
+  const std::vector<Tile> qtiles = make_tiles(p.posQ, p.docQ, p.seqQ, BQ);
+  const std::vector<Tile> ktiles = make_tiles(p.posK, p.docK, p.seqK, BK);
   const long nk = static_cast<long>(ktiles.size());
   const long items = p.kvHeads * nk;
   const int workers = worker_count(items, p.threads);

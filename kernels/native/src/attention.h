@@ -1,8 +1,9 @@
 // Fused blockwise attention (FlashAttention-2 style) on head-major fp32 arrays: the native
 // twin of kernels/src/block-attention.ts, with the same contract (kernels/src/types.ts):
 //   q, out, dout, dq: [H, Sq, D]    k, v, dk, dv: [Hkv, Sk, D]    lse: [H, Sq]
-// Query head h uses K/V head h / (H / Hkv). With causal, query i sees key j iff
-// posK[j] <= posQ[i]. A row that sees no key: out 0, lse -inf, zero gradients.
+// Query head h uses K/V head h / (H / Hkv). With causal, query i sees key j only if
+// posK[j] <= posQ[i]; with documents (docQ and docK non-null), only if docQ[i] == docK[j].
+// A row that sees no key: out 0, lse -inf, zero gradients.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,8 @@ struct AttentionProblem {
   long heads, kvHeads, seqQ, seqK, headDim;
   const std::int32_t* posQ;  // [Sq] global positions
   const std::int32_t* posK;  // [Sk]
+  const std::int32_t* docQ;  // [Sq] document ids of packed sequences, or null (no document mask)
+  const std::int32_t* docK;  // [Sk]; null exactly when docQ is
   bool causal;
   float scale;
   int threads;  // workers to use (>= 1)

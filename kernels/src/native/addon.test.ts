@@ -140,7 +140,7 @@ for (const build of buildsUnderTest) {
       expect(() => addon.sgemm(false, false, 2, 2, 3, 1, f64, 3, new Float32Array(6), 2, 0, C, 2, 1)).toThrow(/Float32Array/);
       const pos = new Int32Array(3);
       const q = new Float32Array(3 * 4);
-      expect(() => addon.attentionForward(q, q, q, pos, pos, 1, 1, 3, 3, 4, true, 1, new Float32Array(11), new Float32Array(3), 1)).toThrow(
+      expect(() => addon.attentionForward(q, q, q, pos, pos, null, null, 1, 1, 3, 3, 4, true, 1, new Float32Array(11), new Float32Array(3), 1)).toThrow(
         /out has 11 elements, expected 12/,
       );
     });

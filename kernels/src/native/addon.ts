@@ -41,13 +41,18 @@ export interface NativeAddon {
     transB: boolean,
     threads: number,
   ): void;
-  /** Head-major q [H,Sq,D], k/v [Hkv,Sk,D] -> out [H,Sq,D], lse [H,Sq] (see kernels/src/types.ts). */
+  /**
+   * Head-major q [H,Sq,D], k/v [Hkv,Sk,D] -> out [H,Sq,D], lse [H,Sq] (see kernels/src/types.ts).
+   * docQ [Sq] / docK [Sk]: document ids (a query sees only keys of its document), both or null.
+   */
   attentionForward(
     q: Float32Array,
     k: Float32Array,
     v: Float32Array,
     posQ: Int32Array,
     posK: Int32Array,
+    docQ: Int32Array | null,
+    docK: Int32Array | null,
     heads: number,
     kvHeads: number,
     seqQ: number,
@@ -66,6 +71,8 @@ export interface NativeAddon {
     v: Float32Array,
     posQ: Int32Array,
     posK: Int32Array,
+    docQ: Int32Array | null,
+    docK: Int32Array | null,
     heads: number,
     kvHeads: number,
     seqQ: number,

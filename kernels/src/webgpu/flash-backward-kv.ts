@@ -1,7 +1,7 @@
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { BlockDims } from '../block-dims';
 import { queryTileRows, ROWS_PER_WORKGROUP, workgroupsFor } from './tiles';
-import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, SEES_NO_KEY_FN } from './wgsl';
+import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, POS_OFFSETS, SEES_NO_KEY_FN, visibleExpr, type MaskTests } from './wgsl';
 
 /**
  * dK and dV of one block (FlashAttention-2's outer loop over keys): one workgroup per (K/V head,
@@ -15,7 +15,9 @@ import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, SEES_NO_KE
  *   dk += p · (dO·v − rowDot) · scale · q
  *
  * Inputs: Q [H,Sq,D], K, V [Hkv,Sk,D], Dout [H,Sq,D], Stats [H,Sq,2] (lse, rowDot), Pos (posQ ++
- * posK). Output: [Hkv, Sk, 2D], each key's dk row followed by its dv row.
+ * posK, then with `docs` ++ docQ ++ docK). Output: [Hkv, Sk, 2D], each key's dk row followed by
+ * its dv row. `masked` and `docs` as in FlashForwardProgram (the queries' document ids are staged
+ * beside their positions).
  */
 export class FlashKvGradProgram implements WebGPUProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dout', 'Stats', 'Pos'];
@@ -27,22 +29,27 @@ export class FlashKvGradProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   shaderKey: string;
   private readonly queryTile: number;
+  private readonly mask: MaskTests;
 
   constructor(
     private readonly d: BlockDims,
-    private readonly masked: boolean,
+    masked: boolean,
+    docs = false,
   ) {
-    this.queryTile = queryTileRows(d.headDim);
+    this.mask = { masked, docs };
+    this.queryTile = queryTileRows(d.headDim, docs);
     this.outputShape = [d.kvHeads, d.seqK, 2 * d.headDim];
     this.dispatch = [workgroupsFor(d.seqK), d.kvHeads, 1];
-    this.shaderKey = `flashKvGrad_${commonKey(d, masked)}_TQ${this.queryTile}`;
+    this.shaderKey = `flashKvGrad_${commonKey(d, this.mask)}_TQ${this.queryTile}`;
   }
 
   getUserCode(): string {
     const tile = this.queryTile;
     const width = tile * this.d.headDim;
+    const docs = this.mask.docs;
+    const visible = visibleExpr(this.mask, { posQ: 'tilePosQ[i]', posK: 'posK', docQ: 'tileDocQ[i]', docK: 'docK' });
     return `
-${commonConstants(this.d, this.masked)}
+${commonConstants(this.d)}
 const QUERY_TILE : i32 = ${tile};
 
 var<workgroup> tileQ : array<f32, ${width}>;
@@ -50,6 +57,7 @@ var<workgroup> tileDout : array<f32, ${width}>;
 var<workgroup> tileLse : array<f32, ${tile}>;
 var<workgroup> tileRowDot : array<f32, ${tile}>;
 var<workgroup> tilePosQ : array<i32, ${tile}>;
+${docs ? `var<workgroup> tileDocQ : array<i32, ${tile}>;` : ''}
 ${SEES_NO_KEY_FN}
 
 fn main() {
@@ -65,13 +73,15 @@ fn main() {
   var dk : array<f32, HEAD_DIM>;
   var dv : array<f32, HEAD_DIM>;
   var posK = 0;
+  ${docs ? 'var docK = 0;' : ''}
   if (inRange) {
     let kBase = (kvHead * seqK + key) * HEAD_DIM;
     for (var c = 0; c < HEAD_DIM; c++) {
       k[c] = K[kBase + c];
       v[c] = V[kBase + c];
     }
-    posK = Pos[seqQ + key];
+    posK = Pos[${POS_OFFSETS.posK} + key];
+    ${docs ? `docK = Pos[${POS_OFFSETS.docK} + key];` : ''}
   }
 
   for (var g = 0; g < GROUP; g++) {
@@ -84,14 +94,15 @@ fn main() {
       for (var i = i32(localIndex); i < count; i += ROWS) {
         tileLse[i] = Stats[2 * (rowBase + i)];
         tileRowDot[i] = Stats[2 * (rowBase + i) + 1];
-        tilePosQ[i] = Pos[start + i];
+        tilePosQ[i] = Pos[${POS_OFFSETS.posQ} + start + i];
+        ${docs ? `tileDocQ[i] = Pos[${POS_OFFSETS.docQ} + start + i];` : ''}
       }
       workgroupBarrier();
 
       if (inRange) {
         for (var i = 0; i < count; i++) {
           let lse = tileLse[i];
-          if (seesNoKey(lse) || (MASKED && posK > tilePosQ[i])) { continue; }
+          if (seesNoKey(lse) || !(${visible})) { continue; }
           var s = 0.0;
           var dp = 0.0;
           for (var c = 0; c < HEAD_DIM; c++) {

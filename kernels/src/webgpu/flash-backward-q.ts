@@ -1,7 +1,7 @@
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { BlockDims } from '../block-dims';
 import { keyTileRows, ROWS_PER_WORKGROUP, workgroupsFor } from './tiles';
-import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, SEES_NO_KEY_FN } from './wgsl';
+import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, POS_OFFSETS, SEES_NO_KEY_FN, visibleExpr, type MaskTests } from './wgsl';
 
 /**
  * dQ of one block: one workgroup per (query head, ROWS query rows), one invocation per query
@@ -10,7 +10,8 @@ import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, SEES_NO_KE
  *   p  = exp(scale·q·k − lse)         (0 where the query cannot see the key or lse is −inf)
  *   dq += p · (dO·v − rowDot) · scale · k
  *
- * Inputs as FlashKvGradProgram's. Output: dq [H, Sq, D].
+ * Inputs as FlashKvGradProgram's. Output: dq [H, Sq, D]. `masked` and `docs` as in
+ * FlashForwardProgram.
  */
 export class FlashQGradProgram implements WebGPUProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Dout', 'Stats', 'Pos'];
@@ -22,27 +23,33 @@ export class FlashQGradProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   shaderKey: string;
   private readonly keyTile: number;
+  private readonly mask: MaskTests;
 
   constructor(
     private readonly d: BlockDims,
-    private readonly masked: boolean,
+    masked: boolean,
+    docs = false,
   ) {
-    this.keyTile = keyTileRows(d.headDim);
+    this.mask = { masked, docs };
+    this.keyTile = keyTileRows(d.headDim, docs);
     this.outputShape = [d.heads, d.seqQ, d.headDim];
     this.dispatch = [workgroupsFor(d.seqQ), d.heads, 1];
-    this.shaderKey = `flashQGrad_${commonKey(d, masked)}_TK${this.keyTile}`;
+    this.shaderKey = `flashQGrad_${commonKey(d, this.mask)}_TK${this.keyTile}`;
   }
 
   getUserCode(): string {
     const tile = this.keyTile;
     const width = tile * this.d.headDim;
+    const docs = this.mask.docs;
+    const visible = visibleExpr(this.mask, { posQ: 'posQ', posK: 'tilePosK[j]', docQ: 'docQ', docK: 'tileDocK[j]' });
     return `
-${commonConstants(this.d, this.masked)}
+${commonConstants(this.d)}
 const KEY_TILE : i32 = ${tile};
 
 var<workgroup> tileK : array<f32, ${width}>;
 var<workgroup> tileV : array<f32, ${width}>;
 var<workgroup> tilePosK : array<i32, ${tile}>;
+${docs ? `var<workgroup> tileDocK : array<i32, ${tile}>;` : ''}
 ${SEES_NO_KEY_FN}
 
 fn main() {
@@ -60,6 +67,7 @@ fn main() {
   var lse = 0.0;
   var rowDot = 0.0;
   var posQ = 0;
+  ${docs ? 'var docQ = 0;' : ''}
   var live = false;
   if (inRange) {
     let rowIndex = head * seqQ + row;
@@ -69,7 +77,8 @@ fn main() {
     }
     lse = Stats[2 * rowIndex];
     rowDot = Stats[2 * rowIndex + 1];
-    posQ = Pos[row];
+    posQ = Pos[${POS_OFFSETS.posQ} + row];
+    ${docs ? `docQ = Pos[${POS_OFFSETS.docQ} + row];` : ''}
     live = !seesNoKey(lse);
   }
 
@@ -77,12 +86,13 @@ fn main() {
     let count = min(KEY_TILE, seqK - start);
     ${cooperativeCopy('tileK', 'K', 'kvBase + start * HEAD_DIM', 'count * HEAD_DIM')}
     ${cooperativeCopy('tileV', 'V', 'kvBase + start * HEAD_DIM', 'count * HEAD_DIM')}
-    ${cooperativeCopy('tilePosK', 'Pos', 'seqQ + start', 'count')}
+    ${cooperativeCopy('tilePosK', 'Pos', `${POS_OFFSETS.posK} + start`, 'count')}
+    ${docs ? cooperativeCopy('tileDocK', 'Pos', `${POS_OFFSETS.docK} + start`, 'count') : ''}
     workgroupBarrier();
 
     if (live) {
       for (var j = 0; j < count; j++) {
-        if (MASKED && tilePosK[j] > posQ) { continue; }
+        if (!(${visible})) { continue; }
         var s = 0.0;
         var dp = 0.0;
         for (var c = 0; c < HEAD_DIM; c++) {

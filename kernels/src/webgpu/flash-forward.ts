@@ -1,7 +1,7 @@
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { BlockDims } from '../block-dims';
 import { keyTileRows, ROWS_PER_WORKGROUP, workgroupsFor } from './tiles';
-import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS } from './wgsl';
+import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS, POS_OFFSETS, visibleExpr, type MaskTests } from './wgsl';
 
 /**
  * Fused attention forward: one workgroup per (query head, ROWS query rows), one invocation per
@@ -9,11 +9,13 @@ import { commonConstants, commonKey, cooperativeCopy, FLASH_UNIFORMS } from './w
  * memory; each invocation folds the tile into its row with the online softmax (running max,
  * running sum, an accumulator of D floats), so the [Sq, Sk] score matrix never exists.
  *
- * Inputs: Q [H,Sq,D], K and V [Hkv,Sk,D], Pos = posQ ++ posK (int32 [Sq+Sk]; one buffer, since
- * WebGPU guarantees only 8 storage buffers per shader). Output: [H, Sq, D+1], each row's
- * normalised output followed by its lse (a program has a single output).
+ * Inputs: Q [H,Sq,D], K and V [Hkv,Sk,D], Pos = posQ ++ posK, then with `docs` ++ docQ ++ docK
+ * (int32 [Sq+Sk] or [2(Sq+Sk)]; one buffer, since WebGPU guarantees only 8 storage buffers per
+ * shader). Output: [H, Sq, D+1], each row's normalised output followed by its lse (a program has
+ * a single output).
  *
- * `masked` compiles the causal test in; blocks that are fully visible skip it.
+ * `masked` compiles the causal test in, `docs` the document test (the keys' document ids are
+ * staged beside their positions); blocks that are fully visible skip both.
  */
 export class FlashForwardProgram implements WebGPUProgram {
   readonly variableNames = ['Q', 'K', 'V', 'Pos'];
@@ -25,27 +27,33 @@ export class FlashForwardProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   shaderKey: string;
   private readonly keyTile: number;
+  private readonly mask: MaskTests;
 
   constructor(
     private readonly d: BlockDims,
-    private readonly masked: boolean,
+    masked: boolean,
+    docs = false,
   ) {
-    this.keyTile = keyTileRows(d.headDim);
+    this.mask = { masked, docs };
+    this.keyTile = keyTileRows(d.headDim, docs);
     this.outputShape = [d.heads, d.seqQ, d.headDim + 1];
     this.dispatch = [workgroupsFor(d.seqQ), d.heads, 1];
-    this.shaderKey = `flashForward_${commonKey(d, masked)}_TK${this.keyTile}`;
+    this.shaderKey = `flashForward_${commonKey(d, this.mask)}_TK${this.keyTile}`;
   }
 
   getUserCode(): string {
     const tile = this.keyTile;
     const width = tile * this.d.headDim;
+    const docs = this.mask.docs;
+    const visible = visibleExpr(this.mask, { posQ: 'posQ', posK: 'tilePosK[j]', docQ: 'docQ', docK: 'tileDocK[j]' });
     return `
-${commonConstants(this.d, this.masked)}
+${commonConstants(this.d)}
 const KEY_TILE : i32 = ${tile};
 
 var<workgroup> tileK : array<f32, ${width}>;
 var<workgroup> tileV : array<f32, ${width}>;
 var<workgroup> tilePosK : array<i32, ${tile}>;
+${docs ? `var<workgroup> tileDocK : array<i32, ${tile}>;` : ''}
 
 fn main() {
   let head = i32(workgroupId.y);
@@ -60,10 +68,12 @@ fn main() {
   var acc : array<f32, HEAD_DIM>;
   var score : array<f32, KEY_TILE>;
   var posQ = 0;
+  ${docs ? 'var docQ = 0;' : ''}
   if (inRange) {
     let qBase = (head * seqQ + row) * HEAD_DIM;
     for (var c = 0; c < HEAD_DIM; c++) { q[c] = Q[qBase + c] * uniforms.scale; }
-    posQ = Pos[row];
+    posQ = Pos[${POS_OFFSETS.posQ} + row];
+    ${docs ? `docQ = Pos[${POS_OFFSETS.docQ} + row];` : ''}
   }
   // runMax is meaningful once seen: no infinities in the arithmetic.
   var runMax = 0.0;
@@ -74,7 +84,8 @@ fn main() {
     let count = min(KEY_TILE, seqK - start);
     ${cooperativeCopy('tileK', 'K', 'kvBase + start * HEAD_DIM', 'count * HEAD_DIM')}
     ${cooperativeCopy('tileV', 'V', 'kvBase + start * HEAD_DIM', 'count * HEAD_DIM')}
-    ${cooperativeCopy('tilePosK', 'Pos', 'seqQ + start', 'count')}
+    ${cooperativeCopy('tilePosK', 'Pos', `${POS_OFFSETS.posK} + start`, 'count')}
+    ${docs ? cooperativeCopy('tileDocK', 'Pos', `${POS_OFFSETS.docK} + start`, 'count') : ''}
     workgroupBarrier();
 
     if (inRange) {
@@ -82,7 +93,7 @@ fn main() {
       var tileMax = 0.0;
       var tileSeen = false;
       for (var j = 0; j < count; j++) {
-        if (!MASKED || tilePosK[j] <= posQ) {
+        if (${visible}) {
           var s = 0.0;
           for (var c = 0; c < HEAD_DIM; c++) { s += q[c] * tileK[j * HEAD_DIM + c]; }
           score[j] = s;
@@ -96,7 +107,7 @@ fn main() {
         runSum *= shrink;
         for (var c = 0; c < HEAD_DIM; c++) { acc[c] *= shrink; }
         for (var j = 0; j < count; j++) {
-          if (!MASKED || tilePosK[j] <= posQ) {
+          if (${visible}) {
             let p = exp(score[j] - newMax);
             runSum += p;
             for (var c = 0; c < HEAD_DIM; c++) { acc[c] += p * tileV[j * HEAD_DIM + c]; }

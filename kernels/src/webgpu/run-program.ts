@@ -41,10 +41,17 @@ export function runProgram(backend: WebGPUBackend, program: WebGPUProgram, input
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
-/** posQ ++ posK as one int32 tensor (one storage buffer: WebGPU guarantees only 8 per shader). */
-export function positionsTensor(posQ: Int32Array, posK: Int32Array): tf.Tensor1D {
-  const pos = new Int32Array(posQ.length + posK.length);
-  pos.set(posQ, 0);
-  pos.set(posK, posQ.length);
+/**
+ * posQ ++ posK, then with documents ++ docQ ++ docK, as one int32 tensor (one storage buffer:
+ * WebGPU guarantees only 8 per shader; see POS_OFFSETS in wgsl.ts).
+ */
+export function positionsTensor(posQ: Int32Array, posK: Int32Array, docs: [Int32Array, Int32Array] | null = null): tf.Tensor1D {
+  const parts = docs === null ? [posQ, posK] : [posQ, posK, ...docs];
+  const pos = new Int32Array(parts.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of parts) {
+    pos.set(a, at);
+    at += a.length;
+  }
   return tf.tensor1d(pos, 'int32');
 }

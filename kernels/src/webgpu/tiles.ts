@@ -21,18 +21,18 @@ const F32 = 4;
 
 /**
  * Keys per tile in forward and dQ: each key brings a K row and a V row (D floats each) and its
- * position (one i32).
+ * position (one i32), and its document id with `docs`.
  */
-export function keyTileRows(headDim: number): number {
-  return Math.min(MAX_TILE_ROWS, Math.floor(WORKGROUP_STORAGE_BYTES / (F32 * (2 * headDim + 1))));
+export function keyTileRows(headDim: number, docs = false): number {
+  return Math.min(MAX_TILE_ROWS, Math.floor(WORKGROUP_STORAGE_BYTES / (F32 * (2 * headDim + 1 + (docs ? 1 : 0)))));
 }
 
 /**
  * Queries per tile in dK/dV: each query brings a Q row and a dO row (D floats each), its lse,
- * its rowDot and its position.
+ * its rowDot and its position, and its document id with `docs`.
  */
-export function queryTileRows(headDim: number): number {
-  return Math.min(MAX_TILE_ROWS, Math.floor(WORKGROUP_STORAGE_BYTES / (F32 * (2 * headDim + 3))));
+export function queryTileRows(headDim: number, docs = false): number {
+  return Math.min(MAX_TILE_ROWS, Math.floor(WORKGROUP_STORAGE_BYTES / (F32 * (2 * headDim + 3 + (docs ? 1 : 0)))));
 }
 
 /** Workgroups along x for `rows` rows, one invocation per row. */
@@ -41,13 +41,13 @@ export function workgroupsFor(rows: number): number {
 }
 
 /**
- * Refuses blocks the programs cannot launch: a head dim whose single row pair overflows
- * workgroup memory, or a grid wider than WebGPU guarantees (the backend can only fold a flat
- * grid, and ours is two-dimensional: rows × heads).
+ * Refuses blocks the programs cannot launch: a head dim whose single row pair (with its
+ * document id when `docs`) overflows workgroup memory, or a grid wider than WebGPU guarantees
+ * (the backend can only fold a flat grid, and ours is two-dimensional: rows × heads).
  */
-export function checkLaunchable(d: BlockDims): void {
+export function checkLaunchable(d: BlockDims, docs = false): void {
   const problems: string[] = [];
-  if (queryTileRows(d.headDim) < 1) problems.push(`headDim ${d.headDim} leaves no room for one tile row in ${WORKGROUP_STORAGE_BYTES} bytes of workgroup memory`);
+  if (queryTileRows(d.headDim, docs) < 1) problems.push(`headDim ${d.headDim} leaves no room for one tile row in ${WORKGROUP_STORAGE_BYTES} bytes of workgroup memory`);
   const widest = Math.max(workgroupsFor(d.seqQ), workgroupsFor(d.seqK));
   if (widest > MAX_WORKGROUPS_PER_DIMENSION) problems.push(`${widest} workgroups of ${ROWS_PER_WORKGROUP} rows exceed ${MAX_WORKGROUPS_PER_DIMENSION} per dimension`);
   if (d.heads > MAX_WORKGROUPS_PER_DIMENSION) problems.push(`${d.heads} heads exceed ${MAX_WORKGROUPS_PER_DIMENSION} workgroups per dimension`);

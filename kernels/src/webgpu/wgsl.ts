@@ -22,20 +22,46 @@ export function flashUniforms(d: BlockDims, scale: number): ProgramUniforms {
   ];
 }
 
+/**
+ * The per-pair tests a program compiles in: `masked` the causal test (posK <= posQ), `docs` the
+ * document test (docK == docQ). Blocks that need neither compile neither.
+ */
+export interface MaskTests {
+  masked: boolean;
+  docs: boolean;
+}
+
 /** Compile-time constants shared by the programs; the shader key must name each of them. */
-export function commonConstants(d: BlockDims, masked: boolean): string {
+export function commonConstants(d: BlockDims): string {
   return `
 const HEAD_DIM : i32 = ${d.headDim};
 const ROWS : i32 = ${ROWS_PER_WORKGROUP};
 const GROUP : i32 = ${d.group};
-const MASKED : bool = ${masked};
 `;
 }
 
-/** The part of a shader key every flash program shares. */
-export function commonKey(d: BlockDims, masked: boolean): string {
-  return `D${d.headDim}_R${ROWS_PER_WORKGROUP}_G${d.group}_${masked ? 'masked' : 'unmasked'}`;
+/** The part of a shader key every flash program shares (it names each compiled-in test). */
+export function commonKey(d: BlockDims, m: MaskTests): string {
+  return `D${d.headDim}_R${ROWS_PER_WORKGROUP}_G${d.group}_${m.masked ? 'masked' : 'unmasked'}${m.docs ? '_docs' : ''}`;
 }
+
+/**
+ * A WGSL bool expression: whether the query (position posQ, document docQ) sees the key, with
+ * only the tests `m` compiles in ('true' when none).
+ */
+export function visibleExpr(m: MaskTests, v: { posQ: string; posK: string; docQ: string; docK: string }): string {
+  const tests: string[] = [];
+  if (m.masked) tests.push(`(${v.posK} <= ${v.posQ})`);
+  if (m.docs) tests.push(`(${v.docK} == ${v.docQ})`);
+  return tests.length > 0 ? tests.join(' && ') : 'true';
+}
+
+/**
+ * Where the Pos buffer holds each array: posQ [Sq], posK [Sk], then with documents docQ [Sq] and
+ * docK [Sk] (one int32 buffer: WebGPU guarantees only 8 storage buffers per shader). WGSL offset
+ * expressions in the uniforms' lengths.
+ */
+export const POS_OFFSETS = { posQ: '0', posK: 'seqQ', docQ: '(seqQ + seqK)', docK: '(2 * seqQ + seqK)' } as const;
 
 /**
  * The whole workgroup copies `count` elements from `src[from…]` to `dst[0…]`, each invocation

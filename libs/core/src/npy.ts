@@ -3,12 +3,21 @@
  * Header: magic, version, u16le header length, a Python dict literal padded so data is 64-aligned.
  */
 export function encodeNpyFloat32(data: Float32Array, shape: readonly number[]): Buffer {
+  return encodeNpy(data, shape, '<f4');
+}
+
+/** The same for int32 arrays (document ids in `--dump`). */
+export function encodeNpyInt32(data: Int32Array, shape: readonly number[]): Buffer {
+  return encodeNpy(data, shape, '<i4');
+}
+
+function encodeNpy(data: Float32Array | Int32Array, shape: readonly number[], descr: '<f4' | '<i4'): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) {
     throw new Error(`npy: shape [${shape.join(', ')}] holds ${count} values but data has ${data.length}`);
   }
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const preamble = 10; // magic(6) + version(2) + header length(2)
   const total = Math.ceil((preamble + header.length + 1) / 64) * 64;
   header = header.padEnd(total - preamble - 1, ' ') + '\n';
@@ -20,7 +29,7 @@ export function encodeNpyFloat32(data: Float32Array, shape: readonly number[]): 
   out.write(header, preamble, 'latin1');
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (isLittleEndian()) bytes.copy(out, total);
-  else for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], total + 4 * i);
+  else for (let i = 0; i < data.length; i++) data instanceof Int32Array ? out.writeInt32LE(data[i], total + 4 * i) : out.writeFloatLE(data[i], total + 4 * i);
   return out;
 }
 

@@ -11,6 +11,7 @@ export interface ShardArrays {
   v: Float32Array; // [Sr, Hkv, D]
   dout: Float32Array; // [Sr, H, D]
   pos: Int32Array; // [Sr]
+  doc?: Int32Array; // [Sr] document ids (document masking)
 }
 
 export interface ShardResults {
@@ -43,7 +44,7 @@ export async function runAttentionShard(
   const ctx = { transport: env.transport, kernel: env.kernel, problem, tag };
   try {
     const t0 = performance.now();
-    const { out, saved } = await strategy.forward(ctx, { q, k, v, pos: shard.pos });
+    const { out, saved } = await strategy.forward(ctx, { q, k, v, pos: shard.pos, doc: shard.doc });
     const t1 = performance.now();
     const grads = await strategy.backward(ctx, saved, dout);
     const t2 = performance.now();

@@ -26,6 +26,15 @@ export function fromWire3d(w: WireTensor): tf.Tensor3D {
   return tf.tensor3d(w.data as Float32Array, w.shape as [number, number, number]);
 }
 
+/** Document ids travel as positions do (int32 [n]); absent when the batch has no documents. */
+export function docsWire(doc: Int32Array | undefined): Record<string, WireTensor> {
+  return doc ? { doc: positionsWire(doc) } : {};
+}
+
+export function docsOf(block: WireBlock): Int32Array | undefined {
+  return block.doc ? positionsOf(block.doc) : undefined;
+}
+
 export function positionsOf(w: WireTensor): Int32Array {
   if (w.dtype !== 'int32' || w.shape.length !== 1) throw new Error(`expected int32 positions, got ${w.dtype} [${w.shape.join(', ')}]`);
   return w.data as Int32Array;

@@ -10,7 +10,10 @@ import { ropeTable, type HeadShape } from './heads';
  * Tested against the host forms in device-heads.test.ts.
  */
 
-/** cos/sin [Sr, headDim/2] of the shard's positions, uploaded once per step; dispose after it. */
+/**
+ * cos/sin [Sr, headDim/2] of the shard's positions, or [B·Sr, headDim/2] of per-token positions
+ * (restarting at each document), uploaded once per step; dispose after it.
+ */
 export interface RopeTensors {
   cos: tf.Tensor2D;
   sin: tf.Tensor2D;
@@ -62,7 +65,21 @@ export function rowsToHeadsDevice(t: tf.Tensor2D, batch: number, h: number, Dh: 
  * gives (x1·c − x2·s, x2·c + x1·s), dir −1 its transpose (x1·c + x2·s, x2·c − x1·s).
  */
 function rotate(x: tf.Tensor3D, rope: RopeTensors, dir: 1 | -1): tf.Tensor3D {
-  const [x1, x2] = tf.split(x, 2, 2);
-  const [c1, c2, s1, s2] = [tf.mul(x1, rope.cos), tf.mul(x2, rope.cos), tf.mul(x1, rope.sin), tf.mul(x2, rope.sin)];
-  return tf.concat(dir === 1 ? [tf.sub(c1, s2), tf.add(c2, s1)] : [tf.add(c1, s2), tf.sub(c2, s1)], 2) as tf.Tensor3D;
+  const [BH, Sr, Dh] = x.shape;
+  const rows = rope.cos.shape[0];
+  if (rows !== Sr) {
+    // Per-token positions [B·Sr]: each sequence rotates by its own rows, broadcast over its heads.
+    const B = rows / Sr;
+    const per = (t: tf.Tensor2D) => tf.reshape(t, [B, 1, Sr, Dh / 2]);
+    const r = rotate4(tf.reshape(x, [B, BH / B, Sr, Dh]), per(rope.cos), per(rope.sin), dir);
+    return tf.reshape(r, [BH, Sr, Dh]);
+  }
+  return rotate4(x, rope.cos, rope.sin, dir) as tf.Tensor3D;
+}
+
+function rotate4(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, dir: 1 | -1): tf.Tensor {
+  const axis = x.rank - 1;
+  const [x1, x2] = tf.split(x, 2, axis);
+  const [c1, c2, s1, s2] = [tf.mul(x1, cos), tf.mul(x2, cos), tf.mul(x1, sin), tf.mul(x2, sin)];
+  return tf.concat(dir === 1 ? [tf.sub(c1, s2), tf.add(c2, s1)] : [tf.add(c1, s2), tf.sub(c2, s1)], axis);
 }

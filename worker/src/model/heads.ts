@@ -49,7 +49,7 @@ export function ropeHeads(qkv: tf.Tensor2D, s: HeadShape, rope: RopeTable): { q:
   const v = new Float32Array(k.length);
   walk(s, (b, i, rowBase) => {
     const { cos, sin } = rope;
-    const c0 = i * (s.headDim / 2);
+    const c0 = ropeRow(rope, s, b, i) * (s.headDim / 2);
     for (let h = 0; h < s.heads; h++) rotate(src, rowBase + h * s.headDim, q, headOffset(s, s.heads, b, h, i), cos, sin, c0, s.headDim, 1);
     for (let h = 0; h < s.kvHeads; h++) {
       rotate(src, rowBase + (s.heads + h) * s.headDim, k, headOffset(s, s.kvHeads, b, h, i), cos, sin, c0, s.headDim, 1);
@@ -68,7 +68,7 @@ export function ropeHeadsGrad(dq: tf.Tensor3D, dk: tf.Tensor3D, dv: tf.Tensor3D,
   const out = new Float32Array(s.batch * s.shardLen * width);
   walk(s, (b, i, rowBase) => {
     const { cos, sin } = rope;
-    const c0 = i * (s.headDim / 2);
+    const c0 = ropeRow(rope, s, b, i) * (s.headDim / 2);
     for (let h = 0; h < s.heads; h++) rotate(gq, headOffset(s, s.heads, b, h, i), out, rowBase + h * s.headDim, cos, sin, c0, s.headDim, -1);
     for (let h = 0; h < s.kvHeads; h++) {
       rotate(gk, headOffset(s, s.kvHeads, b, h, i), out, rowBase + (s.heads + h) * s.headDim, cos, sin, c0, s.headDim, -1);
@@ -101,6 +101,14 @@ export function rowsToHeads(t: tf.Tensor2D, batch: number, h: number, Dh: number
     out.set(x.subarray(from, from + Dh), ((b * h + j) * Sr + i) * Dh);
   }
   return tf.tensor3d(out, [batch * h, Sr, Dh]);
+}
+
+/**
+ * The table row of token i of sequence b: a table of the shard's positions [Sr] serves every
+ * sequence alike; one of per-token positions [B·Sr] (restarting at each document) has a row each.
+ */
+function ropeRow(rope: RopeTable, s: HeadShape, b: number, i: number): number {
+  return rope.cos.length === s.shardLen * (s.headDim / 2) ? i : b * s.shardLen + i;
 }
 
 /** Calls f for every token (sequence b, index i) with its row's offset in the seq-major qkv. */

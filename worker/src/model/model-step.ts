@@ -4,6 +4,7 @@ import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import type { Saved, ShardGrads, Strategy } from '../strategies/types';
+import { docsPerSequence, perSequence } from '../strategies/per-sequence';
 import type { ModelConfig } from '@ringtrain/config';
 import { GradReads } from './grad-reads';
 import { postBackward, postForward, preBackward, preForward, type PostSaved, type PostWeights, type PreWeights } from './layer-segments';
@@ -28,6 +29,10 @@ export interface ShardBatch {
   /** [lag, B, Sr] the tokens 1..model.prevTokenEmbed places back of each position (-1 before the start). */
   prevTokens?: Int32Array;
   pos: Int32Array; // [Sr] global positions of this shard
+  /** [B, Sr] each token's document: attention stays within documents (document masking). */
+  docs?: Int32Array;
+  /** [B, Sr] each token's RoPE position (restarting at each document); absent: pos. */
+  ropePos?: Int32Array;
   batch: number;
   /** Global sequence length S. */
   seqLen: number;
@@ -53,7 +58,7 @@ export interface StepResult {
 }
 
 export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<StepResult> {
-  const seg = shardSegments(cfg, params, b);
+  const seg = shardSegments(cfg, params, b, env.strategy);
   const { weights, problem, embed, head } = seg;
   let attentionMs = 0;
 
@@ -73,7 +78,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     qkv.dispose();
     attnIn.push(heads);
     const ta = performance.now();
-    const { out, saved: s } = await env.strategy.forward(ctx(l, 'attn'), { ...heads, pos: b.pos });
+    const { out, saved: s } = await seg.strategy.forward(ctx(l, 'attn'), { ...heads, pos: b.pos, doc: seg.doc });
     attentionMs += performance.now() - ta;
     saved.push(s);
     const o = seg.toRows(out);
@@ -106,7 +111,7 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     const dOut = seg.toRowsGrad(post.dO);
     post.dO.dispose();
     const ta = performance.now();
-    const g = await env.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
+    const g = await seg.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
     attentionMs += performance.now() - ta;
     dOut.dispose();
     const dqkv = seg.toHeadsGrad(g);
@@ -131,14 +136,14 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
 
 /** Forward only (evaluation): this rank's loss share and argmax predictions [B·Sr]. */
 export async function modelForward(env: StepEnv, cfg: ModelConfig, params: Params, b: ShardBatch, tag: string): Promise<{ loss: number; predictions: Int32Array }> {
-  const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) });
+  const seg = shardSegments(cfg, params, { ...b, globalTokens: Math.max(b.globalTokens, 1) }, env.strategy);
   const { weights } = seg;
   let x = tf.tidy(() => seg.embed(...seg.embedNames.map((n) => weights.get(n)!)));
   for (let l = 0; l < cfg.layers; l++) {
     const qkv = preForward(x, seg.pre[l], seg.eps);
     const heads = seg.toHeads(qkv);
     qkv.dispose();
-    const { out, saved } = await env.strategy.forward({ transport: env.transport, kernel: env.kernel, problem: seg.problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos });
+    const { out, saved } = await seg.strategy.forward({ transport: env.transport, kernel: env.kernel, problem: seg.problem, tag: `${tag}.L${l}.eval` }, { ...heads, pos: b.pos, doc: seg.doc });
     saved.dispose();
     const o = seg.toRows(out);
     const post = postForward(x, o, seg.post[l], seg.eps);
@@ -160,14 +165,14 @@ const QKV = ['wq', 'wk', 'wv'] as const;
  * its global positions built once; and the layout changes between segments and attention
  * (linear, so not differentiated: heads.ts writes out each one's gradient).
  */
-function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
+function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch, strategy: Strategy) {
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
   const weights = paramTensors(cfg, params);
   // Batch is folded into heads for attention, so the strategy sees B·H query heads.
   const problem = makeProblem({ seqLen: b.seqLen, heads: b.batch * H, kvHeads: b.batch * Hkv, headDim: Dh, causal: true });
   const shape: HeadShape = { batch: b.batch, shardLen: b.pos.length, heads: H, kvHeads: Hkv, headDim: Dh };
   const ops = stepOps();
-  const copies = ops.headCopies(shape, b.pos, cfg.ropeBase);
+  const copies = ops.headCopies(shape, b.ropePos ?? b.pos, cfg.ropeBase);
   const eps = cfg.normEps;
   const pre: PreWeights[] = [];
   const post: PostWeights[] = [];
@@ -178,9 +183,14 @@ function shardSegments(cfg: ModelConfig, params: Params, b: ShardBatch) {
     post.push({ wo: w('wo') as tf.Tensor2D, g2: w('norm2') as tf.Tensor1D, w1: w('w1') as tf.Tensor2D, w2: w('w2') as tf.Tensor2D });
   }
   const logitsOf = (x: tf.Tensor, g: tf.Tensor, E: tf.Tensor) => tf.matMul(ops.rmsNorm(x, g, eps), E as tf.Tensor2D, false, true) as tf.Tensor2D;
+  // Documents: one kernel call sees one sequence's document ids, so a batch of several sequences
+  // attends sequence by sequence (per-sequence.ts); a single sequence passes its ids along.
+  const unfold = b.docs !== undefined && b.batch > 1;
   return {
     weights,
     problem,
+    strategy: unfold ? perSequence(strategy, docsPerSequence(b.docs!, b.batch), H, Hkv) : strategy,
+    doc: unfold ? undefined : b.docs,
     ops,
     /** The parameters `embed` takes, in order. */
     embedNames: [EMBEDDING, ...Array.from({ length: cfg.prevTokenEmbed }, (_, i) => prevTokenProj(i + 1))],

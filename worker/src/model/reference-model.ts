@@ -8,14 +8,22 @@ import { EMBEDDING, FINAL_NORM, layerParam, paramSpecs, prevTokenProj, type Para
  * batch (plain softmax attention with a causal mask), differentiated end to end by tf.grads.
  * Independent of the segment chain, the strategies and the block kernels it checks.
  */
-export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: Int32Array, targets: Int32Array, batch: number): { loss: number; grads: Map<string, Float32Array> } {
+export function referenceLossAndGrads(
+  cfg: ModelConfig,
+  params: Params,
+  tokens: Int32Array,
+  targets: Int32Array,
+  batch: number,
+  /** [B·S] each token's document (attention stays within it) and RoPE position (default: its index). */
+  packed: { docs?: Int32Array; ropePos?: Int32Array } = {},
+): { loss: number; grads: Map<string, Float32Array> } {
   const S = tokens.length / batch;
   const { heads: H, kvHeads: Hkv, headDim: Dh } = cfg;
   const G = H / Hkv;
   const specs = paramSpecs(cfg);
   const globalTokens = targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
   const result = tf.tidy(() => {
-    const pos = Int32Array.from({ length: batch * S }, (_, i) => i % S);
+    const pos = packed.ropePos ?? Int32Array.from({ length: batch * S }, (_, i) => i % S);
     const rope = ropeTables(pos, Dh, cfg.ropeBase);
     const tok = tf.tensor1d(tokens, 'int32');
     // The token `lag` places back of each position; lags before the sequence start are masked to zero.
@@ -28,7 +36,7 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
     });
     const mask = tf.tensor1d(Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0)));
     const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(targets, (t) => Math.max(t, 0)), 'int32'), cfg.vocabSize).toFloat();
-    const causal = tf.tensor2d(Float32Array.from({ length: S * S }, (_, i) => (i % S > Math.floor(i / S) ? -1e30 : 0)), [S, S]);
+    const causal = attentionMask(S, batch, packed.docs);
     const tensors = specs.map((s) => tf.tensor(params.get(s.name)!, s.shape));
     const lossFn = (...ws: tf.Tensor[]) => {
       const p = new Map(specs.map((s, i) => [s.name, ws[i]]));
@@ -63,6 +71,21 @@ export function referenceLossAndGrads(cfg: ModelConfig, params: Params, tokens: 
   const loss = result.value.dataSync()[0];
   tf.dispose([result.value, ...result.grads]);
   return { loss, grads: out };
+}
+
+/**
+ * Additive mask: −1e30 where a query may not see a key (a later position; with documents,
+ * another document). [S, S], or [B, 1, S, S] with documents (each sequence its own).
+ */
+function attentionMask(S: number, batch: number, docs: Int32Array | undefined): tf.Tensor {
+  if (!docs) return tf.tensor2d(Float32Array.from({ length: S * S }, (_, i) => (i % S > Math.floor(i / S) ? -1e30 : 0)), [S, S]);
+  const m = new Float32Array(batch * S * S);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < S; i++) {
+      for (let j = 0; j < S; j++) if (j > i || docs[b * S + i] !== docs[b * S + j]) m[(b * S + i) * S + j] = -1e30;
+    }
+  }
+  return tf.tensor4d(m, [batch, 1, S, S]);
 }
 
 /** [N, h, Dh] -> [N, h·G, Dh]: each K/V head serves G consecutive query heads. */

@@ -10,10 +10,10 @@ import type { JobHandler } from './job-env';
  * `ringtrain check` sends). The request arrives validated against its schema (libs/protocol jobs).
  */
 export const attentionJob: JobHandler<'attention'> = async (env, { params, tensors }, jobId) => {
-  const { pos, q, k, v, dout } = tensors;
+  const { pos, doc, q, k, v, dout } = tensors;
   // Every strategy holds tensors of a shard's size (Ulysses: H/P heads of the whole sequence, as many values).
   checkDeviceFits([[`this rank's q [${q.shape.join(', ')}]`, q.data.length]]);
-  const r = await runAttentionShard(env, getStrategy(params.strategy), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data }, jobId);
+  const r = await runAttentionShard(env, getStrategy(params.strategy), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data, doc: doc?.data }, jobId);
   return {
     meta: { forwardMs: r.forwardMs, backwardMs: r.backwardMs },
     tensors: {

@@ -77,6 +77,8 @@ function shardBatch({ params, tensors }: JobRequest<'train-step'> | JobRequest<'
     targets: tensors.targets.data,
     prevTokens: tensors.prevTokens?.data,
     pos: tensors.pos.data,
+    docs: tensors.docs?.data,
+    ropePos: tensors.ropePos?.data,
     batch: params.batch,
     seqLen: params.seqLen,
     globalTokens: params.globalTokens,

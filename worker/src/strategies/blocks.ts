@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import type { BlockForward } from '@ringtrain/kernels';
+import { blockVisibility, type BlockForward } from '@ringtrain/kernels';
 
-/** With a causal mask, a key block whose first key comes after the last query is all masked. */
-export function blockFullyMasked(causal: boolean, posQ: Int32Array, posK: Int32Array): boolean {
-  if (!causal || posQ.length === 0 || posK.length === 0) return posK.length === 0;
-  let maxQ = -Infinity;
-  for (const p of posQ) if (p > maxQ) maxQ = p;
-  let minK = Infinity;
-  for (const p of posK) if (p < minK) minK = p;
-  return minK > maxQ;
+/**
+ * No query of the block sees any of its keys (causal: every key after every query; documents:
+ * no document in common): the block is skipped, with no kernel call.
+ */
+export function blockFullyMasked(causal: boolean, posQ: Int32Array, posK: Int32Array, docQ?: Int32Array, docK?: Int32Array): boolean {
+  return blockVisibility(posQ, posK, causal, docQ, docK) === 'none';
 }
 
 /** The result for rows that saw no key at all: out 0, lse -inf. */

@@ -4,7 +4,7 @@ import { backwardAsync, forwardAsync, mergeInto, type BlockForward } from '@ring
 import type { LayoutName } from '@ringtrain/layout';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
-import { fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
+import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
 import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy, StrategyName } from './types';
 
@@ -31,10 +31,11 @@ class RingFamily implements Strategy {
     let acc: BlockForward | null = null;
     await ring.circulate(await kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
-      if (blockFullyMasked(problem.causal, shard.pos, posK)) return;
+      const docK = docsOf(block);
+      if (blockFullyMasked(problem.causal, shard.pos, posK, shard.doc, docK)) return;
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
-      const part = await forwardAsync(kernel, { q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale });
+      const part = await forwardAsync(kernel, { q: shard.q, k, v, posQ: shard.pos, posK, docQ: shard.doc, docK, causal: problem.causal, scale: problem.scale });
       tf.dispose([k, v]);
       acc = mergeInto(acc, part);
     });
@@ -51,14 +52,15 @@ class RingFamily implements Strategy {
     let dq: tf.Tensor3D | null = null;
     const grads = await ring.circulateWithGrads(await kvBlock(shard), async (block) => {
       const posK = positionsOf(block.pos);
+      const docK = docsOf(block);
       const [hkv, sk, d] = block.k.shape;
-      if (blockFullyMasked(problem.causal, shard.pos, posK)) {
+      if (blockFullyMasked(problem.causal, shard.pos, posK, shard.doc, docK)) {
         return { k: zerosWire([hkv, sk, d]), v: zerosWire([hkv, sk, d]) };
       }
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
       const g = await backwardAsync(kernel, {
-        q: shard.q, k, v, posQ: shard.pos, posK, causal: problem.causal, scale: problem.scale,
+        q: shard.q, k, v, posQ: shard.pos, posK, docQ: shard.doc, docK, causal: problem.causal, scale: problem.scale,
         dout, out: saved.out, lse: saved.lse,
       });
       dq = accumulate(dq, g.dq);
@@ -82,7 +84,7 @@ interface RingSaved extends Saved {
 }
 
 async function kvBlock(shard: ShardInputs): Promise<WireBlock> {
-  return { k: await toWire(shard.k), v: await toWire(shard.v), pos: positionsWire(shard.pos) };
+  return { k: await toWire(shard.k), v: await toWire(shard.v), pos: positionsWire(shard.pos), ...docsWire(shard.doc) };
 }
 
 

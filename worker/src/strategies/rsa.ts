@@ -2,7 +2,7 @@ import { STRATEGY_LAYOUTS } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
-import { fromWire3d, positionsOf, positionsWire, toWire, type WireBlock } from '../comm/wire';
+import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, type WireBlock } from '../comm/wire';
 import { accumulate } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
 
@@ -32,14 +32,15 @@ class RingSelfAttention implements Strategy {
     const scores: tf.Tensor3D[] = new Array(P);
     const keyPos: Int32Array[] = new Array(P);
     await new RingComm(ctx.transport, `${ctx.tag}.rsa.k`).circulate(
-      { k: await toWire(shard.k), pos: positionsWire(shard.pos) },
+      { k: await toWire(shard.k), pos: positionsWire(shard.pos), ...docsWire(shard.doc) },
       (block, src) => {
         const posK = positionsOf(block.pos);
+        const docK = docsOf(block);
         keyPos[src] = posK;
         scores[src] = tf.tidy(() => {
           const k = fromWire3d(block.k);
           const s = tf.mul(tf.matMul(qg, k, false, true), problem.scale) as tf.Tensor3D; // [Hkv, G·Sq, Sk]
-          return problem.causal ? tf.add(s, causalBias(shard.pos, posK, H / Hkv)) : s;
+          return problem.causal || docK ? tf.add(s, maskBias(shard.pos, posK, problem.causal, H / Hkv, shard.doc, docK)) : s;
         });
       },
     );
@@ -113,15 +114,21 @@ interface RsaSaved extends Saved {
   outG: tf.Tensor3D; // [Hkv, G·Sq, D]
 }
 
-/** 0 where key ≤ query position, -inf elsewhere, tiled over the G query heads of a group: [G·Sq, Sk]. */
-function causalBias(posQ: Int32Array, posK: Int32Array, groups: number): tf.Tensor2D {
+/**
+ * 0 where the query sees the key (causal: key ≤ query position; documents: the same document),
+ * -inf elsewhere, tiled over the G query heads of a group: [G·Sq, Sk].
+ */
+function maskBias(posQ: Int32Array, posK: Int32Array, causal: boolean, groups: number, docQ?: Int32Array, docK?: Int32Array): tf.Tensor2D {
   const Sq = posQ.length;
   const Sk = posK.length;
   const bias = new Float32Array(groups * Sq * Sk);
   for (let g = 0; g < groups; g++) {
     for (let i = 0; i < Sq; i++) {
       const row = (g * Sq + i) * Sk;
-      for (let j = 0; j < Sk; j++) if (posK[j] > posQ[i]) bias[row + j] = -Infinity;
+      for (let j = 0; j < Sk; j++) {
+        const hidden = (causal && posK[j] > posQ[i]) || (docQ !== undefined && docK !== undefined && docQ[i] !== docK[j]);
+        if (hidden) bias[row + j] = -Infinity;
+      }
     }
   }
   return tf.tensor2d(bias, [groups * Sq, Sk]);

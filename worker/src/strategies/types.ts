@@ -14,6 +14,8 @@ export interface ShardInputs {
   k: tf.Tensor3D; // [Hkv, Sr, D]
   v: tf.Tensor3D; // [Hkv, Sr, D]
   pos: Int32Array; // [Sr] global positions, increasing
+  /** [Sr] document id of each position (packed sequences): a query sees only keys of its document. */
+  doc?: Int32Array;
 }
 
 export interface AttentionContext {

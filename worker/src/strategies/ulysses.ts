@@ -4,7 +4,7 @@ import type { WireTensor } from '@ringtrain/transport';
 import { mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { AttentionProblem } from '../attention/problem';
 import { allToAll } from '../comm/all-to-all';
-import { fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
+import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
 import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
 
@@ -38,6 +38,7 @@ class Ulysses implements Strategy {
         k: await sliceHeads(shard.k, lo, hi - lo),
         v: await sliceHeads(shard.v, lo, hi - lo),
         pos: positionsWire(shard.pos),
+        ...docsWire(shard.doc),
       });
     }
     const chunks = (await allToAll(transport, `${ctx.tag}.uly.in`, parts)).map(toChunk);
@@ -46,8 +47,8 @@ class Ulysses implements Strategy {
     const outs: BlockForward[] = chunks.map((qc) => {
       let acc: BlockForward | null = null;
       for (const kc of chunks) {
-        if (blockFullyMasked(problem.causal, qc.pos, kc.pos)) continue;
-        const part = kernel.forward({ q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, causal: problem.causal, scale: problem.scale });
+        if (blockFullyMasked(problem.causal, qc.pos, kc.pos, qc.doc, kc.doc)) continue;
+        const part = kernel.forward({ q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, docQ: qc.doc, docK: kc.doc, causal: problem.causal, scale: problem.scale });
         acc = mergeInto(acc, part);
       }
       return acc ?? emptyPartial(hp, qc.pos.length, problem.headDim);
@@ -81,9 +82,9 @@ class Ulysses implements Strategy {
     const dv: Array<tf.Tensor3D | null> = chunks.map(() => null);
     chunks.forEach((qc, s) => {
       chunks.forEach((kc, t) => {
-        if (blockFullyMasked(problem.causal, qc.pos, kc.pos)) return;
+        if (blockFullyMasked(problem.causal, qc.pos, kc.pos, qc.doc, kc.doc)) return;
         const g = kernel.backward({
-          q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, causal: problem.causal, scale: problem.scale,
+          q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, docQ: qc.doc, docK: kc.doc, causal: problem.causal, scale: problem.scale,
           dout: douts[s], out: outs[s].out, lse: outs[s].lse,
         });
         dq[s] = accumulate(dq[s], g.dq);
@@ -122,6 +123,7 @@ interface Chunk {
   k: tf.Tensor3D; // [kvHeads of this rank, S_s, D]
   v: tf.Tensor3D;
   pos: Int32Array;
+  doc?: Int32Array;
 }
 
 interface UlyssesSaved extends Saved {
@@ -130,7 +132,7 @@ interface UlyssesSaved extends Saved {
 }
 
 function toChunk(b: WireBlock): Chunk {
-  return { q: fromWire3d(b.q), k: fromWire3d(b.k), v: fromWire3d(b.v), pos: positionsOf(b.pos) };
+  return { q: fromWire3d(b.q), k: fromWire3d(b.k), v: fromWire3d(b.v), pos: positionsOf(b.pos), doc: docsOf(b) };
 }
 
 /** The K/V heads [lo, hi) used by the query heads of rank j. */

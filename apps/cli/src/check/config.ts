@@ -1,3 +1,4 @@
+import { parseDocuments, type DocumentSpec } from './documents';
 import { RingtrainError, optionError } from '@ringtrain/core';
 import { makeLayout } from '@ringtrain/layout';
 import { OPTIM_DEFAULTS, didYouMean, resolveModel, type ModelConfig, type OptimConfig } from '@ringtrain/config';
@@ -21,6 +22,9 @@ export interface CheckOptions {
   model: string;
   batchSize: string;
   lr: string;
+  docs?: string;
+  docLens?: string;
+  positions: string;
 }
 
 export interface CheckConfig {
@@ -35,6 +39,10 @@ export interface CheckConfig {
   readonly tolerance: number;
   /** `--train`: check one training step instead of attention alone. */
   readonly train: { model: ModelConfig; batchSize: number; optim: OptimConfig } | null;
+  /** `--docs` / `--doc-lens`: packed documents, compared under the block-diagonal causal mask. */
+  readonly documents: DocumentSpec | null;
+  /** With --train and documents: RoPE positions restart at each document. */
+  readonly perDocumentPositions: boolean;
 }
 
 export function parseIntOption(option: string, raw: string, min: number): number {
@@ -70,6 +78,11 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
 
   const names = parseStrategyList(opts.strategies);
   checkSeqCoversWorkers(seqLen, workers);
+  const documents = parseDocuments(opts.docs, opts.docLens, seqLen);
+  if (opts.positions !== 'global' && opts.positions !== 'per-document') throw optionError('--positions', opts.positions, '"global" or "per-document"');
+  if (opts.positions === 'per-document' && !(opts.train && documents)) {
+    throw optionError('--positions', opts.positions, '"per-document" only with --train and --docs/--doc-lens (RoPE positions restart at each document)');
+  }
   const strategies = names;
   let train: CheckConfig['train'] = null;
   let problem: AttentionProblem;
@@ -83,9 +96,11 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
   } else {
     problem = makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal });
   }
+  // With documents a batch attends sequence by sequence (worker per-sequence.ts): H heads per call, not B·H.
+  const perCall = train && documents ? makeProblem({ ...problem, heads: train.model.heads, kvHeads: train.model.kvHeads }) : problem;
   for (const name of strategies) {
     const strategy = getStrategy(name);
-    strategy.checkProblem(problem, workers);
+    strategy.checkProblem(perCall, workers);
     makeLayout(strategy.layout, seqLen, workers);
   }
   return Object.freeze({
@@ -98,6 +113,8 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
     timeoutMs,
     tolerance,
     train,
+    documents,
+    perDocumentPositions: opts.positions === 'per-document',
   });
 }
 

@@ -18,6 +18,9 @@ export interface CheckCase {
   /** Slowest rank's forward and backward wall time. */
   forwardMs: number;
   backwardMs: number;
+  /** With documents: how many, and each rank's forward attention FLOPs under the mask (4·D·H per visible query–key pair). */
+  documents?: number;
+  attentionFlopsPerRank?: number[];
 }
 
 export interface CheckReport {
@@ -54,6 +57,7 @@ export function reportJson(report: CheckReport): string {
       errors: c.errors,
       forwardMs: round(c.forwardMs),
       backwardMs: round(c.backwardMs),
+      ...(c.attentionFlopsPerRank ? { documents: c.documents, attentionFlopsPerRank: c.attentionFlopsPerRank } : {}),
     })),
   });
 }
@@ -79,6 +83,12 @@ export function reportTable(report: CheckReport): string {
   const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
   const c0 = report.cases[0];
   const head = c0 ? `workers ${c0.workers} (${describeWorkers(report.workers)}), seq-len ${c0.seqLen}, ${c0.causal ? 'causal' : 'not causal'}; tolerance ${report.tolerance} relative to max|reference|` : '';
+  const balance = report.cases.filter((c) => c.attentionFlopsPerRank).map((c) => {
+    const f = c.attentionFlopsPerRank!;
+    const mean = f.reduce((a, b) => a + b, 0) / f.length;
+    return `${c.strategy}: attention FLOPs per rank ${f.map((x) => (x / 1e6).toFixed(2)).join(', ')} M (max/mean ${(Math.max(...f) / mean).toFixed(2)})`;
+  });
+  if (balance.length > 0) lines.push(`${report.cases[0].documents} documents; forward attention work under the mask:`, ...balance.map((b) => `  ${b}`));
   const verdict = report.ok ? 'ok: every strategy matches the single-process reference' : 'FAILED: some error is above the tolerance';
   return [head, ...lines, verdict].join('\n');
 }

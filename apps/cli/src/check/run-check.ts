@@ -6,6 +6,9 @@ import { withLocalWorld } from '@ringtrain/coordinator';
 import type { CheckConfig } from './config';
 import { writeDump } from './dump';
 import { shardAttentionInputs } from './shard-inputs';
+import { documentIds, documentLengths, visiblePairsPerRank } from './documents';
+import type { Layout } from '@ringtrain/layout';
+import type { StrategyName } from '@ringtrain/worker';
 import { CHECKED_TENSORS, caseOk, type CheckCase, type CheckReport, type CheckedTensor } from './report';
 
 /**
@@ -24,9 +27,12 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
     dout: rng.normalArray(S * H * D),
   };
 
-  logger.info(`reference: single-process attention, seq ${S}, heads ${H}/${Hkv}, head dim ${D}, ${causal ? 'causal' : 'not causal'}`);
+  const lens = cfg.documents ? documentLengths(cfg.documents, S, cfg.seed + 1) : null;
+  const docs = lens ? documentIds(lens) : null;
+  logger.info(`reference: single-process attention, seq ${S}, heads ${H}/${Hkv}, head dim ${D}, ${causal ? 'causal' : 'not causal'}${lens ? `, ${lens.length} documents (${lens.join(', ')})` : ''}`);
   const pos = Int32Array.from({ length: S }, (_, i) => i);
-  const dims = { seqQ: S, seqK: S, heads: H, kvHeads: Hkv, headDim: D, posQ: pos, posK: pos, causal, scale };
+  const docDims = docs ? { docQ: docs.ids, docK: docs.ids } : {};
+  const dims = { seqQ: S, seqK: S, heads: H, kvHeads: Hkv, headDim: D, posQ: pos, posK: pos, ...docDims, causal, scale };
   const refFwd = referenceForward({ ...inputs, ...dims });
   const refGrads = referenceBackward({ ...inputs, ...dims, out: refFwd.out, lse: refFwd.lse });
   const reference: Record<CheckedTensor, Float32Array> = { out: refFwd.out, ...refGrads };
@@ -39,7 +45,7 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
       const strategy = getStrategy(name);
       const layout = makeLayout(strategy.layout, S, P);
       const params = { strategy: name, seqLen: S, heads: H, kvHeads: Hkv, headDim: D, causal, scale };
-      const results = await coordinator.runJob('attention', Array.from({ length: P }, (_, r) => ({ params, tensors: shardAttentionInputs(inputs, problem, layout, r) })));
+      const results = await coordinator.runJob('attention', Array.from({ length: P }, (_, r) => ({ params, tensors: shardAttentionInputs(inputs, problem, layout, r, docs?.ids) })));
       const gathered = {} as Record<CheckedTensor, Float32Array>;
       const errors = {} as CheckCase['errors'];
       for (const t of CHECKED_TENSORS) {
@@ -50,6 +56,7 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
       }
       const c: CheckCase = {
         strategy: name, workers: P, seqLen: S, causal, errors,
+        ...(lens && docs ? { documents: lens.length, attentionFlopsPerRank: pairsPerRank(name, layout, docs, lens, causal, P).map((n) => 4 * D * H * n) } : {}),
         forwardMs: Math.max(...results.map((r) => r.meta.forwardMs)),
         backwardMs: Math.max(...results.map((r) => r.meta.backwardMs)),
       };
@@ -57,10 +64,21 @@ export async function runCheck(cfg: CheckConfig, logger: Logger, workerCommand: 
       const worst = Math.max(...CHECKED_TENSORS.map((t) => errors[t].maxRel));
       logger.info(`[${i + 1}/${cfg.strategies.length}] ${name}: max rel err ${worst.toExponential(2)} ${caseOk(c, cfg.tolerance) ? 'ok' : 'FAIL'} (fwd ${c.forwardMs.toFixed(0)} ms, bwd ${c.backwardMs.toFixed(0)} ms)`);
       if (i === 0 && cfg.dumpDir) {
-        writeDump(cfg.dumpDir, { ...inputs, ...gathered }, { seqLen: S, heads: H, kvHeads: Hkv, headDim: D }, { causal, scale, strategy: name, workers: P, seed: cfg.seed });
+        writeDump(cfg.dumpDir, { ...inputs, ...gathered }, { seqLen: S, heads: H, kvHeads: Hkv, headDim: D }, { causal, scale, strategy: name, workers: P, seed: cfg.seed, docMask: docs !== null, ...(lens ? { docLens: lens } : {}) }, docs?.ids);
         logger.info(`wrote ${name} inputs and results to ${cfg.dumpDir}`);
       }
     }
   });
   return { ok: cases.every((c) => caseOk(c, cfg.tolerance)), tolerance: cfg.tolerance, cases, workers };
+}
+
+/**
+ * Query–key pairs each rank computes under the document mask: its own queries for the ring
+ * family and rsa; Ulysses splits heads, so every rank does the same share of all pairs.
+ */
+function pairsPerRank(name: StrategyName, layout: Layout, docs: { ids: Int32Array; inDoc: Int32Array }, lens: number[], causal: boolean, P: number): number[] {
+  const perRank = visiblePairsPerRank(layout, docs.inDoc, causal, lens, docs.ids);
+  if (name !== 'ulysses') return perRank;
+  const total = perRank.reduce((a, b) => a + b, 0);
+  return perRank.map(() => total / P);
 }

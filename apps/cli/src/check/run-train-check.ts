@@ -2,6 +2,7 @@ import type { Logger } from '@ringtrain/core';
 import { STRATEGY_LAYOUTS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import { withLocalWorld, type WorkerSummary } from '@ringtrain/coordinator';
 import { describeWorkers } from './report';
+import { documentIds, documentLengths, type DocumentSpec } from './documents';
 import { passkeyBatch } from '@ringtrain/data';
 import { errorStats } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
@@ -38,6 +39,9 @@ export interface TrainCheckOptions {
   seed: number;
   tolerance: number;
   timeoutMs: number;
+  /** Packed documents in every sequence (each its own lengths with --docs), and per-document RoPE positions. */
+  documents?: DocumentSpec | null;
+  perDocumentPositions?: boolean;
 }
 
 /**
@@ -46,12 +50,12 @@ export interface TrainCheckOptions {
  * end to end by tfjs (plain softmax attention), then the same AdamW update.
  */
 export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, workerCommand: readonly string[]): Promise<{ ok: boolean; cases: TrainCheckCase[]; workers: WorkerSummary[] }> {
-  const batch = passkeyBatch({ seqLen: o.seqLen, batchSize: o.batchSize, seed: o.seed, index: 0, split: 'train' });
+  const batch = { ...passkeyBatch({ seqLen: o.seqLen, batchSize: o.batchSize, seed: o.seed, index: 0, split: 'train' }), ...packedDocuments(o) };
 
   logger.info(`reference: single-process training step, seq ${o.seqLen} × batch ${o.batchSize}`);
   const initial = initParams(o.model, o.seed);
   const refParams = copyParams(initial);
-  const ref = referenceLossAndGrads(o.model, refParams, batch.inputs, batch.targets, o.batchSize);
+  const ref = referenceLossAndGrads(o.model, refParams, batch.inputs, batch.targets, o.batchSize, batch);
   const decayed = new Set(paramSpecs(o.model).filter((s) => s.decay).map((s) => s.name));
   const refStep = new AdamW(o.optim, decayed).step(refParams, ref.grads);
 
@@ -155,4 +159,18 @@ function floats(state: Bulk, name: string): Float32Array {
 
 function copyParams(p: Params): Params {
   return new Map([...p].map(([name, v]) => [name, Float32Array.from(v)]));
+}
+
+/** [B, S] document ids (and RoPE positions inside documents) for every sequence, or nothing. */
+function packedDocuments(o: TrainCheckOptions): { docs?: Int32Array; ropePos?: Int32Array } {
+  if (!o.documents) return {};
+  const S = o.seqLen;
+  const docs = new Int32Array(o.batchSize * S);
+  const ropePos = new Int32Array(o.batchSize * S);
+  for (let b = 0; b < o.batchSize; b++) {
+    const { ids, inDoc } = documentIds(documentLengths(o.documents, S, o.seed + 1 + b));
+    docs.set(ids, b * S);
+    ropePos.set(o.perDocumentPositions ? inDoc : Int32Array.from({ length: S }, (_, i) => i), b * S);
+  }
+  return o.perDocumentPositions ? { docs, ropePos } : { docs };
 }

@@ -19,9 +19,10 @@ export interface AttentionShardTensors {
   v: F32Tensor;
   dout: F32Tensor;
   pos: I32Tensor;
+  doc?: I32Tensor;
 }
 
-export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, layout: Layout, r: number): AttentionShardTensors {
+export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, layout: Layout, r: number, docIds?: Int32Array): AttentionShardTensors {
   const { heads: H, kvHeads: Hkv, headDim: D } = p;
   const n = layout.shardSize(r);
   const f32 = (shape: number[], data: Float32Array): F32Tensor => ({ dtype: 'float32', shape, data });
@@ -31,5 +32,6 @@ export function shardAttentionInputs(x: AttentionInputs, p: AttentionProblem, la
     v: f32([n, Hkv, D], shardRows(layout, x.v, Hkv * D, r)),
     dout: f32([n, H, D], shardRows(layout, x.dout, H * D, r)),
     pos: { dtype: 'int32', shape: [n], data: layout.positions(r) },
+    ...(docIds ? { doc: { dtype: 'int32' as const, shape: [n], data: Int32Array.from(layout.positions(r), (pos) => docIds[pos]) } } : {}),
   };
 }

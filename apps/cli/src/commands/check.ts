@@ -29,6 +29,9 @@ export function registerCheckCommand(program: Command): void {
     .option('--lr <x>', 'with --train: learning rate of the checked AdamW step (Adam\'s first step moves a parameter by about lr·g/(|g|+eps), so fp32 rounding in a near-zero gradient moves it by up to ~lr: keep lr below tolerance·max|param| for the comparison with the single-process parameters; the update check does not depend on it)', '1e-6')
     .option('--timeout-ms <ms>', 'how long one strategy may take', '600000')
     .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`, 'auto')
+    .option('--docs <n>', 'pack N documents of random lengths into each sequence: attention stays within a document (compared under the block-diagonal causal mask)')
+    .option('--doc-lens <list>', 'pack documents of these lengths (comma list summing to --seq-len), e.g. 1,500,37')
+    .option('--positions <mode>', 'with --train and documents: RoPE positions "global" or "per-document" (restarting at each document)', 'global')
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {
@@ -36,7 +39,7 @@ export function registerCheckCommand(program: Command): void {
       const worker = workerCommand('--backend', parseBackend(opts.backend));
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
-        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs }, logger, worker);
+        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs, documents: cfg.documents, perDocumentPositions: cfg.perDocumentPositions }, logger, worker);
         process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
         process.exitCode = r.ok ? 0 : 1;
         return;

@@ -27,13 +27,15 @@ const PROBLEM = {
   causal: bool,
   scale: num,
 };
-const ATTENTION_INPUTS = { pos: i32(1), q: f32(3), k: f32(3), v: f32(3), dout: f32(3) };
+/** doc: the document id of each position (document masking); absent: one document. */
+const ATTENTION_INPUTS = { pos: i32(1), doc: optional(i32(1)), q: f32(3), k: f32(3), v: f32(3), dout: f32(3) };
 const ATTENTION_OUTPUTS = { out: f32(3), dq: f32(3), dk: f32(3), dv: f32(3) };
 
 /** q, dout [Sr, H, D]; k, v [Sr, Hkv, D]; Sr = the shard's length (pos). */
 function checkAttentionInputs(params: Parsed<typeof PROBLEM>, t: Partial<Parsed<typeof ATTENTION_INPUTS>>): void {
   if (!t.pos) return;
   const Sr = t.pos.shape[0];
+  if (t.doc) expectShape(t.doc, 'tensors.doc', [Sr]);
   expectShape(t.q, 'tensors.q', [Sr, params.heads, params.headDim]);
   expectShape(t.dout, 'tensors.dout', [Sr, params.heads, params.headDim]);
   expectShape(t.k, 'tensors.k', [Sr, params.kvHeads, params.headDim]);
@@ -67,7 +69,11 @@ export const TRAIN_INIT_JOB = defineJob({
   resultBulk: false,
 });
 
-const TOKEN_SHARD = { tokens: i32(1), targets: i32(1), pos: i32(1), prevTokens: optional(i32(1)) };
+/**
+ * docs: each token's document (document masking), ropePos: each token's RoPE position (positions
+ * restarting at each document); both [B·Sr], absent when unused.
+ */
+const TOKEN_SHARD = { tokens: i32(1), targets: i32(1), pos: i32(1), prevTokens: optional(i32(1)), docs: optional(i32(1)), ropePos: optional(i32(1)) };
 const BATCH_PARAMS = { seqLen: int(1), batch: int(1), globalTokens: int(0) };
 
 /** tokens, targets [B·Sr]; prevTokens [lags·B·Sr] with lags ≥ 1. */
@@ -76,6 +82,8 @@ function checkTokenShard(params: Parsed<typeof BATCH_PARAMS>, t: Parsed<typeof T
   if (t.pos.shape[0] > params.seqLen) throw new FrameIssue('tensors.pos', `at most seqLen ${params.seqLen} positions`, `${t.pos.shape[0]}`);
   expectShape(t.tokens, 'tensors.tokens', [n]);
   expectShape(t.targets, 'tensors.targets', [n]);
+  if (t.docs) expectShape(t.docs, 'tensors.docs', [n]);
+  if (t.ropePos) expectShape(t.ropePos, 'tensors.ropePos', [n]);
   if (t.prevTokens && (t.prevTokens.shape[0] === 0 || t.prevTokens.shape[0] % Math.max(1, n) !== 0)) {
     throw new FrameIssue('tensors.prevTokens', `a multiple of ${n} values`, `${t.prevTokens.shape[0]}`);
   }
