@@ -41,6 +41,20 @@ describe('ringtrain bench', () => {
     expect(r.simulation).toBeNull();
   });
 
+  it('attention --docs: every strategy also on packed documents, side by side, with the work the mask leaves', async () => {
+    const run = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '96', '--strategies', 'ring,striped', '--docs', '3', '--reps', '1', '--warmup', '0', '--transport-mib', '0', '--json']);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout) as { documents: { count: number; lens: number[]; workRatio: number }; strategies: Array<{ name: string; wallMs: number; withDocs: { wallMs: number; speedup: number } }> };
+    expect(r.documents.count).toBe(3);
+    expect(r.documents.lens.reduce((a, b) => a + b, 0)).toBe(96);
+    expect(r.documents.workRatio).toBeGreaterThan(0);
+    expect(r.documents.workRatio).toBeLessThan(1);
+    for (const s of r.strategies) {
+      expect(s.withDocs.wallMs).toBeGreaterThan(0);
+      expect(s.withDocs.speedup).toBeCloseTo(s.wallMs / s.withDocs.wallMs, 1);
+    }
+  });
+
   it('attention --simulate --gflops projects every strategy without starting workers', async () => {
     const run = await runCli(['bench', 'attention', '--simulate', '--gflops', '50', '--heads', '8', '--link', 'nvlink', '--sim-workers', '8,16', '--sim-seq-lens', '32K', '--json']);
     expect(run.code).toBe(0);

@@ -62,7 +62,7 @@ describe('ringtrain train', () => {
     expect(run.stdout).toMatch(/step 5\/5/);
     const metrics = readFileSync(join(d, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.tokens)).toEqual([384, 384, 128, 160, 160]);
-    expect(metrics.map((m) => m.step)).toEqual([0, 1, 2, 3, 4]);
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4, 5]); // step n: after n optimizer steps
     // Passkey accuracy is reported on the passkey stages only.
     expect(metrics.map((m) => m.taskAccuracy === undefined)).toEqual([true, true, false, false, false]);
     expect(readFileSync(join(d, 'run', 'coordinator.log'), 'utf8')).toMatch(/stage: copy at seqLen 128 × batch 3 for 2 steps/);

@@ -1,18 +1,24 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, type Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, stagePasskeyOptions, type TrainConfig } from '@ringtrain/config';
-import { isBuiltinSource, openDataset, passkeyAccuracy, passkeyBatch, type Batch, type Dataset, type PasskeyBatch } from '@ringtrain/data';
-import { makeLayout, type Layout } from '@ringtrain/layout';
+import { STRATEGY_LAYOUTS, stageDocMask, type TrainConfig } from '@ringtrain/config';
+import { isBuiltinSource, passkeyAccuracy, type Dataset, type PasskeyBatch } from '@ringtrain/data';
+import { makeLayout } from '@ringtrain/layout';
 import type { Coordinator } from '../coordinator';
 import { Replicas } from '../world/replicas';
 import { CheckpointSaver, type CheckpointRecord, type Progress } from '../checkpoint/saver';
 import { checkSameModel } from '../checkpoint/manifest';
 import type { LoadedCheckpoint } from '../checkpoint/store';
 import { saveModel } from './save-model';
+import { checkEvalSamples, evaluate, modelBatch, openRunData, stageSeed, type EvalResult } from './evaluate';
 
-/** One line of metrics.jsonl. */
+/**
+ * One line of metrics.jsonl. Steps count the same way everywhere (metrics.jsonl, the progress
+ * line, eval.jsonl, checkpoints, events): step n is the state after n optimizer steps, so the
+ * first training step is step 1 and an evaluation after a 100-step run is step 100.
+ */
 export interface StepMetrics {
+  /** Optimizer steps done once this step was applied (1 for the first). */
   step: number;
   loss: number;
   lr: number;
@@ -35,14 +41,6 @@ export interface StepMetrics {
   maxBlockMs: number;
   /** When a checkpoint was taken after this step: how long training was held for it. */
   checkpointHeldMs?: number;
-}
-
-export interface EvalResult {
-  step: number;
-  loss: number;
-  samples: number;
-  passkeyAccuracy?: number;
-  digitAccuracy?: number;
 }
 
 export type TrainEvent =
@@ -99,12 +97,13 @@ export async function runTraining(
   const stagePlan = cfg.stages.map((stage, i) => ({
     ...stage,
     layout: i === cfg.stages.length - 1 ? layout : makeLayout(STRATEGY_LAYOUTS[cfg.strategy], stage.seqLen, cfg.workers),
-    seed: i === cfg.stages.length - 1 ? cfg.seed : cfg.seed + 1_000_033 * (i + 1),
+    seed: stageSeed(cfg, i),
   }));
-  // Every stage's data is opened before any work starts, so a stage the data cannot fill fails first.
-  const datasets = stagePlan.map((s) =>
-    openDataset([...s.data], { seqLen: s.seqLen, seed: s.seed, passkey: stagePasskeyOptions(cfg, s), warnings: logger }),
-  );
+  // Every stage's data and the held-out data are opened before any work starts, so a stage the
+  // data cannot fill, or a held-out part smaller than --eval-samples, fails first.
+  const { datasets, eval: evalSource } = openRunData(cfg, logger);
+  if (evalSource) checkEvalSamples(evalSource, cfg.evalSamples, '--eval-samples');
+  else onEvent({ event: 'notice', message: `no held-out data: ${cfg.data.join(',')} holds a single document, which training reads; evaluation is skipped (name held-out files with --val-data)` });
 
   const replicas = new Replicas(coordinator);
   await replicas.init(cfg);
@@ -122,7 +121,17 @@ export async function runTraining(
     onEvent({ event: 'resumed', step, from: resume.dir, workersWere: m.worldSize, strategyWas: m.strategy });
   }
   const metricsFile = join(cfg.runDir, 'metrics.jsonl');
-  keepMetricsBefore(metricsFile, step);
+  const evalFile = join(cfg.runDir, 'eval.jsonl');
+  keepRecordsUpTo(metricsFile, step);
+  keepRecordsUpTo(evalFile, step);
+  const runEval = async (done: number): Promise<EvalResult | null> => {
+    if (!evalSource) return null;
+    const documents = { docMask: stageDocMask(cfg, cfg.stages[cfg.stages.length - 1]), positions: cfg.positions };
+    const result = await evaluate(replicas, layout, evalSource, { step: done, samples: cfg.evalSamples, batchSize: cfg.batchSize, prevLags: cfg.model.prevTokenEmbed, documents });
+    onEvent({ event: 'eval', result });
+    appendFileSync(evalFile, JSON.stringify(result) + '\n');
+    return result;
+  };
 
   const start = performance.now();
   const trainSec = () => trainSecBefore + (performance.now() - start) / 1000;
@@ -139,6 +148,7 @@ export async function runTraining(
     for (const [i, stage] of stagePlan.entries()) {
       const dataset = datasets[i];
       const isPasskey = isBuiltinSource(stage.data, 'passkey');
+      const documents = { docMask: stageDocMask(cfg, stage), positions: cfg.positions };
       const first = stageAt(stagePlan, step);
       if (stopped) break;
       if (first.stage > i) continue;
@@ -147,16 +157,16 @@ export async function runTraining(
         const t0 = performance.now();
         const batch = dataset.nextBatch(stage.batchSize);
         const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
-        const r = await replicas.step(stage.layout, { ...batch, batchSize: stage.batchSize }, cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step}`);
+        const r = await replicas.step(stage.layout, modelBatch(batch, documents), cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step + 1}`);
         const stepMs = performance.now() - t0;
         if (!Number.isFinite(r.loss)) {
-          throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step}`, { hint: 'lower --lr, or check the data' });
+          throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step + 1}`, { hint: 'lower --lr, or check the data' });
         }
         if (step === 0) firstLoss = r.loss;
         lastLoss = r.loss;
         peakRss = Math.max(peakRss, ...r.rssBytes);
         const metrics: StepMetrics = {
-          step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
+          step: step + 1, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
           tokens: stage.batchSize * stage.seqLen,
           tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
           stepMs,
@@ -171,7 +181,7 @@ export async function runTraining(
         if (isPasskey && r.predictions) metrics.taskAccuracy = passkeyAccuracy(r.predictions, batch as PasskeyBatch).accuracy;
         if (!warnedBlock && r.maxBlockMs > cfg.heartbeatTimeoutMs / 3) {
           warnedBlock = true;
-          onEvent({ event: 'notice', message: `a worker's event loop was blocked for ${Math.round(r.maxBlockMs)} ms in step ${step}, over a third of --heartbeat-timeout-ms ${cfg.heartbeatTimeoutMs}: raise it, or a busy worker may be taken for a hung one` });
+          onEvent({ event: 'notice', message: `a worker's event loop was blocked for ${Math.round(r.maxBlockMs)} ms in step ${step + 1}, over a third of --heartbeat-timeout-ms ${cfg.heartbeatTimeoutMs}: raise it, or a busy worker may be taken for a hung one` });
         }
         // A stop request is honoured after the step in flight: save, then leave.
         stopped = control.stopRequested;
@@ -183,10 +193,7 @@ export async function runTraining(
         appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
         onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, (performance.now() - start) / 1000) });
         const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
-        if (evalNow) {
-          evalResult = await evaluate(cfg, replicas, layout, step + 1);
-          onEvent({ event: 'eval', result: evalResult });
-        }
+        if (evalNow) evalResult = await runEval(step + 1);
       }
     }
     if (stopped) {
@@ -198,9 +205,7 @@ export async function runTraining(
     // The end of the run is a checkpoint too: `--resume` with more steps continues from it.
     if (saver.lastStep !== step && step > 0) await saver.save(progress(step), 'end');
     await saveModel(cfg.runDir, replicas, { model: cfg.model, steps: total });
-    evalResult = await evaluate(cfg, replicas, layout, total);
-    onEvent({ event: 'eval', result: evalResult });
-    appendFileSync(join(cfg.runDir, 'eval.jsonl'), JSON.stringify(evalResult) + '\n');
+    evalResult = await runEval(total);
     await saver.flush();
     const summary: TrainSummary = { runDir: cfg.runDir, steps: total, firstLoss, finalLoss: lastLoss, eval: evalResult, wallSec: trainSec(), stopped: false };
     writeFileSync(join(cfg.runDir, 'summary.json'), JSON.stringify({ ...summary, peakRssBytesPerWorker: peakRss }, null, 2) + '\n');
@@ -224,8 +229,11 @@ function stageAt(stages: ReadonlyArray<{ steps: number }>, done: number): { stag
   return { stage: stages.length - 1, stageStep: stages[stages.length - 1].steps };
 }
 
-/** metrics.jsonl of a resumed run keeps the steps before the checkpoint (a stopped session may have logged a few more). */
-function keepMetricsBefore(file: string, step: number): void {
+/**
+ * metrics.jsonl and eval.jsonl of a resumed run keep the records up to the checkpoint's step (a
+ * stopped session may have logged a few more, which the resumed run logs again).
+ */
+function keepRecordsUpTo(file: string, step: number): void {
   if (step === 0 || !existsSync(file)) {
     writeFileSync(file, '');
     return;
@@ -234,7 +242,7 @@ function keepMetricsBefore(file: string, step: number): void {
     if (!line.trim()) return false;
     try {
       const record: unknown = JSON.parse(line);
-      return typeof record === 'object' && record !== null && 'step' in record && typeof record.step === 'number' && record.step < step;
+      return typeof record === 'object' && record !== null && 'step' in record && typeof record.step === 'number' && record.step <= step;
     } catch {
       return false;
     }
@@ -280,39 +288,4 @@ function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps
     first += s.steps;
   }
   return done > 0 ? (elapsedSec / done) * left : 0;
-}
-
-/**
- * Held-out evaluation: passkey samples from the eval split (never trained on), or for file data
- * the loss of the first batches of a differently seeded pass over it.
- */
-export async function evaluate(cfg: TrainConfig, replicas: Replicas, layout: Layout, step: number): Promise<EvalResult> {
-  const isPasskey = isBuiltinSource(cfg.data, 'passkey');
-  const dataset = isPasskey ? null : openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed + 1_000_003 });
-  let lossSum = 0;
-  let batches = 0;
-  let correct = 0;
-  let digits = 0;
-  let samples = 0;
-  for (let done = 0; done < cfg.evalSamples; done += cfg.batchSize) {
-    const b = Math.min(cfg.batchSize, cfg.evalSamples - done);
-    const batch: Batch = isPasskey
-      ? passkeyBatch({ seqLen: cfg.seqLen, ...stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]), batchSize: b, seed: 0, index: done, split: 'eval' })
-      : dataset!.nextBatch(b);
-    const r = await replicas.evaluate(layout, { ...batch, batchSize: b }, cfg.model.prevTokenEmbed);
-    lossSum += r.loss;
-    batches++;
-    samples += b;
-    if (isPasskey) {
-      const acc = passkeyAccuracy(r.predictions, batch as PasskeyBatch);
-      correct += acc.correct;
-      digits += acc.digitAccuracy * acc.samples;
-    }
-  }
-  const result: EvalResult = { step, loss: lossSum / batches, samples };
-  if (isPasskey) {
-    result.passkeyAccuracy = correct / samples;
-    result.digitAccuracy = digits / samples;
-  }
-  return result;
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
-import { loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainInput } from './train-config';
+import { loadResolvedConfig, resolveTrainConfig, stageDocMask, stagePasskeyOptions, type TrainInput } from './train-config';
 
 const resolve = (file: TrainInput, flags: TrainInput = {}) => resolveTrainConfig(file, flags, 'runs/test');
 
@@ -44,6 +44,38 @@ describe('train config stages', () => {
   });
 });
 
+describe('document masking, positions and held-out data', () => {
+  it('defaults: docMask auto (on for file data, off for the built-in tasks), global positions, 1% held out, no valData', () => {
+    const cfg = resolve({ data: 'corpus/', seqLenWarmup: [{ seqLen: 64, steps: 1, data: 'copy' }] });
+    expect(cfg).toMatchObject({ docMask: 'auto', positions: 'global', valFraction: 0.01, valData: null });
+    expect(cfg.stages.map((s) => stageDocMask(cfg, s))).toEqual([false, true]);
+    expect(stageDocMask(resolve({}), resolve({}).stages[0])).toBe(false); // passkey
+  });
+
+  it('takes every setting from the file or the flags', () => {
+    const cfg = resolve({ data: ['a.txt', 'b.jsonl'], docMask: 'off', positions: 'per-document', valFraction: 0.2 }, { docMask: 'on', valData: 'val/,more.txt' });
+    expect(cfg).toMatchObject({ docMask: 'on', positions: 'per-document', valFraction: 0.2, valData: ['val/', 'more.txt'] });
+    expect(stageDocMask(cfg, cfg.stages[0])).toBe(true);
+    const passkey = resolve({ docMask: 'on', positions: 'per-document' }); // allowed with one document per row, and harmless
+    expect(stageDocMask(passkey, passkey.stages[0])).toBe(true);
+  });
+
+  it.each<[string, TrainInput, RegExp]>([
+    ['a docMask that is not a mode', { docMask: 'of' }, /docMask "of" is not one of auto, on, off \(did you mean "off"\?\)/],
+    ['a positions mode that does not exist', { positions: 'per-doc' }, /positions "per-doc" is not one of global, per-document/],
+    ['a valFraction of 0', { data: 'c/', valFraction: 0 }, /valFraction 0 must be greater than 0 and less than 1/],
+    ['a valFraction of 1', { data: 'c/', valFraction: 1 }, /valFraction 1 must be greater than 0 and less than 1/],
+    ['a valFraction that is not a number', { data: 'c/', valFraction: '0.1' as unknown as number }, /valFraction "0.1" must be a number/],
+    ['valData that names a built-in task', { data: 'c/', valData: 'passkey' }, /valData "passkey" is a built-in task/],
+    ['valData with passkey data', { valData: 'val.txt' }, /valData is for file data, but data is the built-in "passkey" task/],
+    ['an empty valData', { data: 'c/', valData: '' }, /valData is empty/],
+    ['a misspelt key', { data: 'c/', valFracton: 0.1 } as TrainInput, /unknown config key "valFracton" \(did you mean "valFraction"\?\)/],
+  ])('refuses %s, naming it', (_name, file, message) => {
+    expect(() => resolve(file)).toThrow(RingtrainError);
+    expect(() => resolve(file)).toThrow(message);
+  });
+});
+
 describe('a run\'s config.json (loadResolvedConfig)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringtrain-config-'));
   const write = (name: string, text: string) => {
@@ -55,6 +87,19 @@ describe('a run\'s config.json (loadResolvedConfig)', () => {
   it('reads back exactly the config that train resolved, warmup stages and optimizer included', () => {
     const cfg = resolveTrainConfig({ model: 'passkey', seqLenWarmup: [{ seqLen: 128, batchSize: 4, steps: 3, data: 'copy' }], optim: { beta2: 0.99 } }, { steps: 5, lr: 0.002 }, join(dir, 'run'));
     expect(loadResolvedConfig(write('config.json', JSON.stringify(cfg, null, 2)))).toEqual(cfg);
+  });
+
+  it('reads back docMask, positions, valFraction and valData', () => {
+    const cfg = resolveTrainConfig({ data: 'corpus/', docMask: 'off', positions: 'per-document', valFraction: 0.05, valData: ['held/'] }, {}, join(dir, 'run'));
+    const back = loadResolvedConfig(write('config-docs.json', JSON.stringify(cfg, null, 2)));
+    expect(back).toEqual(cfg);
+    expect(back).toMatchObject({ docMask: 'off', positions: 'per-document', valFraction: 0.05, valData: ['held/'] });
+    const defaults = resolveTrainConfig({ data: 'corpus/' }, {}, join(dir, 'run'));
+    expect(loadResolvedConfig(write('config-defaults.json', JSON.stringify(defaults)))).toEqual(defaults);
+    // A config.json written before these settings existed reads back with their defaults.
+    const older = Object.fromEntries(Object.entries(defaults).filter(([k]) => !['docMask', 'positions', 'valFraction', 'valData'].includes(k)));
+    expect(Object.keys(older)).not.toContain('valData');
+    expect(loadResolvedConfig(write('config-older.json', JSON.stringify(older)))).toEqual(defaults);
   });
 
   it.each([

@@ -18,6 +18,14 @@ export const PASSKEY_FILLERS = ['repeat', 'cycle', 'random'] as const;
 export type PasskeyFiller = (typeof PASSKEY_FILLERS)[number];
 export const PASSKEY_LOSS_ON = ['all', 'answer'] as const;
 export type PasskeyLossOn = (typeof PASSKEY_LOSS_ON)[number];
+/** Attention within documents only: 'on', 'off', or 'auto' (on for packed file data, off for the built-in tasks). */
+export const DOC_MASK_MODES = ['auto', 'on', 'off'] as const;
+export type DocMaskMode = (typeof DOC_MASK_MODES)[number];
+/** RoPE positions: 'global' (the token's position in the sequence) or 'per-document' (0 at each document's first token). */
+export const POSITION_MODES = ['global', 'per-document'] as const;
+export type PositionMode = (typeof POSITION_MODES)[number];
+/** Data names that are built-in tasks rather than paths (as @ringtrain/data's BUILTIN_SOURCES). */
+const BUILTIN_DATA = ['passkey', 'copy'];
 
 export interface TrainConfig {
   readonly runDir: string;
@@ -34,6 +42,22 @@ export interface TrainConfig {
   readonly passkeyFiller: PasskeyFiller;
   /** Which passkey targets carry loss: 'all' (filler too) or 'answer' (the key digits only); a stage may override it. */
   readonly passkeyLossOn: PasskeyLossOn;
+  /**
+   * Whether attention stays inside each document of a packed row (the batch carries the
+   * documents as `Batch.docs`): 'on', 'off', or 'auto' = on for file data, off for passkey/copy
+   * (one document per row, where 'on' changes nothing). `stageDocMask` resolves it per stage.
+   */
+  readonly docMask: DocMaskMode;
+  /** RoPE positions: 'global' (position in the sequence) or 'per-document' (restarting at 0 at each document). */
+  readonly positions: PositionMode;
+  /**
+   * File data: the fraction of documents held out for evaluation, by the fixed document-level
+   * split of @ringtrain/data (held-out.ts; at least one document when there are two or more);
+   * training never reads them. Unused with `valData`, and by passkey/copy data.
+   */
+  readonly valFraction: number;
+  /** File data: held-out files of their own (training then reads all of `data`); null = split `data` by valFraction. */
+  readonly valData: readonly string[] | null;
   readonly seed: number;
   readonly backend: BackendName;
   readonly optim: OptimConfig;
@@ -87,6 +111,10 @@ export interface TrainInput {
   passkeyKeyLength?: number;
   passkeyFiller?: string;
   passkeyLossOn?: string;
+  docMask?: string;
+  positions?: string;
+  valFraction?: number;
+  valData?: string | string[] | null;
   seed?: number;
   backend?: string;
   lr?: number;
@@ -103,7 +131,7 @@ export interface TrainInput {
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'docMask', 'positions', 'valFraction', 'valData', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 /** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
@@ -120,6 +148,10 @@ export const TRAIN_DEFAULTS = Object.freeze({
   passkeyKeyLength: 5,
   passkeyFiller: 'repeat' as PasskeyFiller,
   passkeyLossOn: 'all' as PasskeyLossOn,
+  docMask: 'auto' as DocMaskMode,
+  positions: 'global' as PositionMode,
+  valFraction: 0.01,
+  valData: null,
   seed: 1,
   backend: 'auto' as BackendName,
   evalEvery: 0,
@@ -207,6 +239,8 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
   const data = dataSpec('data', merged.data ?? TRAIN_DEFAULTS.data);
   const passkeyLossOn = oneOf('passkeyLossOn', merged.passkeyLossOn ?? TRAIN_DEFAULTS.passkeyLossOn, PASSKEY_LOSS_ON);
+  const valFraction = fraction('valFraction', merged.valFraction ?? TRAIN_DEFAULTS.valFraction);
+  const valData = resolveValData(merged.valData ?? TRAIN_DEFAULTS.valData, data);
   const stages = Object.freeze([...resolveWarmupStages(merged.seqLenWarmup, data, passkeyLossOn), Object.freeze({ seqLen, batchSize, steps, data, passkeyLossOn })]);
   const totalSteps = stages.reduce((a, s) => a + s.steps, 0);
   const optimIn = (merged.optim ?? {}) as Record<string, unknown>;
@@ -227,9 +261,14 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
       throw new RingtrainError('SEQ_TOO_SHORT', `${where} ${stage.seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use a sequence length of ${workers} or more, or fewer --workers` });
     }
     if (strategy === 'ulysses') {
-      // Training folds the batch into the heads, so each sequence's heads are split with the others'.
-      const b = stage.batchSize;
-      checkUlyssesHeads(model.heads * b, model.kvHeads * b, workers, { heads: `model heads ${model.heads} × batch ${b}`, kvHeads: `kv heads ${model.kvHeads} × batch ${b}`, workers: `${workers} workers` });
+      // Training folds the batch into the heads, so each sequence's heads are split with the others';
+      // with document masking a batch attends sequence by sequence, so one sequence's heads must split.
+      const b = stageDocMask({ docMask: oneOf('docMask', merged.docMask ?? TRAIN_DEFAULTS.docMask, DOC_MASK_MODES) }, stage) ? 1 : stage.batchSize;
+      checkUlyssesHeads(model.heads * b, model.kvHeads * b, workers, {
+        heads: b === 1 ? `model heads ${model.heads}` : `model heads ${model.heads} × batch ${b}`,
+        kvHeads: b === 1 ? `kv heads ${model.kvHeads}` : `kv heads ${model.kvHeads} × batch ${b}`,
+        workers: `${workers} workers`,
+      });
     }
   }
   return Object.freeze({
@@ -244,6 +283,10 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     passkeyKeyLength: int('passkeyKeyLength', merged.passkeyKeyLength ?? TRAIN_DEFAULTS.passkeyKeyLength, 2),
     passkeyFiller: oneOf('passkeyFiller', merged.passkeyFiller ?? TRAIN_DEFAULTS.passkeyFiller, PASSKEY_FILLERS),
     passkeyLossOn,
+    docMask: oneOf('docMask', merged.docMask ?? TRAIN_DEFAULTS.docMask, DOC_MASK_MODES),
+    positions: oneOf('positions', merged.positions ?? TRAIN_DEFAULTS.positions, POSITION_MODES),
+    valFraction,
+    valData,
     seed,
     backend,
     optim,
@@ -266,6 +309,32 @@ function dataSpec(name: string, raw: unknown): readonly string[] {
   const data = (Array.isArray(raw) ? raw : String(raw).split(',')).map((s) => String(s).trim()).filter(Boolean);
   if (data.length === 0) throw new RingtrainError('BAD_CONFIG', `${name} is empty`, { hint: 'use passkey, copy, or the path of text/JSONL/.bin files' });
   return Object.freeze(data);
+}
+
+/** `valData`: null, or held-out files for file data (never a built-in task: those hold out samples of their own). */
+function resolveValData(raw: unknown, data: readonly string[]): readonly string[] | null {
+  if (raw === null) return null;
+  const valData = dataSpec('valData', raw);
+  const builtin = valData.find((p) => BUILTIN_DATA.includes(p));
+  if (builtin !== undefined) {
+    throw new RingtrainError('BAD_CONFIG', `valData "${builtin}" is a built-in task, not held-out files`, { hint: 'set valData to text, .jsonl or .bin files or folders (write ./' + builtin + ' for a file of that name)' });
+  }
+  if (isBuiltinData(data)) {
+    throw new RingtrainError('BAD_CONFIG', `valData is for file data, but data is the built-in "${data[0]}" task, which holds out samples of its own`, { hint: 'drop valData (--val-data), or train on files' });
+  }
+  return valData;
+}
+
+function isBuiltinData(data: readonly string[]): boolean {
+  return data.length === 1 && BUILTIN_DATA.includes(data[0]);
+}
+
+/**
+ * Whether a stage's batches are masked to their documents: `docMask` 'on' or 'off' as said;
+ * 'auto' is on for packed file data and off for the built-in passkey and copy tasks.
+ */
+export function stageDocMask(cfg: Pick<TrainConfig, 'docMask'>, stage: Pick<TrainStage, 'data'>): boolean {
+  return cfg.docMask === 'auto' ? !isBuiltinData(stage.data) : cfg.docMask === 'on';
 }
 
 /**
@@ -347,6 +416,14 @@ function num(name: string, v: unknown): number {
     throw new RingtrainError('BAD_CONFIG', `${name} ${JSON.stringify(v)} must be a number`, { hint: `set ${name} to a number` });
   }
   return v;
+}
+
+function fraction(name: string, v: unknown): number {
+  const n = num(name, v);
+  if (!(n > 0 && n < 1)) {
+    throw new RingtrainError('BAD_CONFIG', `${name} ${n} must be greater than 0 and less than 1`, { hint: `set ${name} to a fraction such as 0.01, or name held-out files with valData` });
+  }
+  return n;
 }
 
 function nonNegative(name: string, v: unknown): number {

@@ -29,7 +29,8 @@ function encodeNpy(data: Float32Array | Int32Array, shape: readonly number[], de
   out.write(header, preamble, 'latin1');
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (isLittleEndian()) bytes.copy(out, total);
-  else for (let i = 0; i < data.length; i++) data instanceof Int32Array ? out.writeInt32LE(data[i], total + 4 * i) : out.writeFloatLE(data[i], total + 4 * i);
+  else if (data instanceof Int32Array) for (let i = 0; i < data.length; i++) out.writeInt32LE(data[i], total + 4 * i);
+  else for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], total + 4 * i);
   return out;
 }
 

@@ -40,6 +40,12 @@ export function copySample(seqLen: number, seed: number, index: number): CopySam
   return { inputs, targets, period };
 }
 
+/** Samples first … first + count - 1 of the copy stream with `seed` as one batch. */
+export function copyBatch(seqLen: number, seed: number, first: number, count: number): Batch {
+  checkCount('count', count, 1);
+  return stackRows(seqLen, Array.from({ length: count }, (_, b) => copySample(seqLen, seed, first + b)));
+}
+
 /** The copy task as an endless stream of batches with a cursor. */
 export class CopyDataset implements Dataset {
   private index = 0;

@@ -12,6 +12,34 @@ export interface Batch {
   readonly targets: Int32Array;
   readonly seqLen: number;
   readonly batchSize: number;
+  /**
+   * [batchSize * seqLen] the document of each input token, where a row may hold several
+   * (packed file data); undefined where every row is one document (passkey, copy). Ids are
+   * equal within a document and differ between the documents of a row: a `<|sep|>` input
+   * belongs to the document it ends, and padding inputs carry PAD_DOCUMENT, which no real
+   * document has. For packed data the id is the document's index in the packed stream.
+   */
+  readonly docs?: Int32Array;
+}
+
+/** The document id of padding inputs in `Batch.docs`: no real document has it (real ids are ≥ 0). */
+export const PAD_DOCUMENT = -1;
+
+/**
+ * Per-document positions from `Batch.docs` ([B·S]): each token's index inside its document's
+ * run of the row, 0 at the first token of every document in the row (a document carried over
+ * from the previous sequence starts at 0 at the row's start too; padding counts as one more
+ * document). What RoPE takes with `positions: per-document`.
+ */
+export function positionsInDocuments(docs: Int32Array, seqLen: number): Int32Array {
+  checkCount('seqLen', seqLen, 1);
+  if (docs.length % seqLen !== 0) throw optionError('docs', `${docs.length} ids`, `a multiple of seqLen ${seqLen}`);
+  const out = new Int32Array(docs.length);
+  for (let i = 0; i < docs.length; i++) {
+    const rowStart = i % seqLen === 0;
+    out[i] = rowStart || docs[i] !== docs[i - 1] ? 0 : out[i - 1] + 1;
+  }
+  return out;
 }
 
 /** Rows of S inputs and targets, one after another, as a batch. */

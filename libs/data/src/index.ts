@@ -3,6 +3,8 @@ export * from './document';
 export * from './errors';
 export {
   parseDataCursor,
+  PAD_DOCUMENT,
+  positionsInDocuments,
   PASSKEY_SPLITS,
   type Batch,
   type CopyCursor,
@@ -21,3 +23,4 @@ export * from './passkey';
 export * from './passkey-dataset';
 export * from './copy-dataset';
 export * from './open-dataset';
+export * from './held-out';

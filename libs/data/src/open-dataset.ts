@@ -1,5 +1,6 @@
 import type { Dataset } from './dataset';
 import type { DataWarnings } from './document';
+import { loadSplitSource, type HeldOutOptions } from './held-out';
 import { PackedDataset } from './packed-dataset';
 import type { PasskeyOptions } from './passkey';
 import { PasskeyDataset } from './passkey-dataset';
@@ -15,18 +16,24 @@ export interface OpenDatasetOptions {
   shuffle?: boolean;
   /** Passkey task options other than seqLen. */
   passkey?: Omit<PasskeyOptions, 'seqLen'>;
+  /**
+   * File data: what is held out from training (held-out.ts). By default the fixed document split
+   * at DEFAULT_VAL_FRACTION; with `valData`, the data trains whole.
+   */
+  heldOut?: Omit<HeldOutOptions, 'warnings'>;
   warnings?: DataWarnings;
 }
 
 /**
  * The training stream for a data spec: `passkey` is the built-in passkey task (train split),
  * `copy` the built-in copy task (write `./passkey` or `./copy` for files of those names);
- * anything else is one or more files or folders.
+ * anything else is one or more files or folders, without their held-out documents.
  */
 export function openDataset(spec: string | readonly string[], opts: OpenDatasetOptions): Dataset {
   if (isBuiltinSource(spec, 'passkey')) return new PasskeyDataset({ ...opts.passkey, seqLen: opts.seqLen, seed: opts.seed, split: 'train' });
   if (isBuiltinSource(spec, 'copy')) return new CopyDataset(opts.seqLen, opts.seed);
-  return PackedDataset.fromSource(typeof spec === 'string' ? [spec] : spec, { seqLen: opts.seqLen, seed: opts.seed, shuffle: opts.shuffle, warnings: opts.warnings });
+  const { train } = loadSplitSource(typeof spec === 'string' ? [spec] : spec, { ...opts.heldOut, warnings: opts.warnings });
+  return PackedDataset.fromDocuments(train, { seqLen: opts.seqLen, seed: opts.seed, shuffle: opts.shuffle });
 }
 
 /** Whether a data spec names the built-in source `name` (alone; a path is never one). */

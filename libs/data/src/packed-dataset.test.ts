@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
-import { parseDataCursor, type Batch } from './dataset';
+import { copyBatch, CopyDataset } from './copy-dataset';
+import { PAD_DOCUMENT, parseDataCursor, positionsInDocuments, type Batch } from './dataset';
 import { openDataset } from './open-dataset';
 import { PackedDataset } from './packed-dataset';
 import { PasskeyDataset } from './passkey-dataset';
@@ -14,8 +15,9 @@ const STREAM = [...encode('abc'), SEP_ID, ...encode('de'), SEP_ID, ...encode('fg
 /** Many short documents, so shuffles have room to differ. */
 const MANY = Array.from({ length: 60 }, (_, i) => `document number ${i} says hello`);
 
-function rows(batch: Batch, field: 'inputs' | 'targets'): number[][] {
-  return Array.from({ length: batch.batchSize }, (_, b) => Array.from(batch[field].subarray(b * batch.seqLen, (b + 1) * batch.seqLen)));
+function rows(batch: Batch, field: 'inputs' | 'targets' | 'docs'): number[][] {
+  const data = batch[field]!;
+  return Array.from({ length: batch.batchSize }, (_, b) => Array.from(data.subarray(b * batch.seqLen, (b + 1) * batch.seqLen)));
 }
 
 function take(ds: { nextBatch(n: number): Batch }, count: number, batchSize: number): Batch[] {
@@ -69,6 +71,73 @@ describe('packing', () => {
   });
 });
 
+describe('documents of the input tokens (Batch.docs)', () => {
+  const P = PAD_DOCUMENT;
+
+  it('names each input token\'s document; a separator belongs to the document it ends', () => {
+    // stream: a b c | d e | f g h i j
+    const ds = PackedDataset.fromDocuments(DOCS, { seqLen: 4, seed: 0, shuffle: false });
+    expect(rows(ds.nextBatch(3), 'docs')).toEqual([
+      [0, 0, 0, 0], // a b c |
+      [1, 1, 1, 2], // d e | f
+      [2, 2, 2, 2], // g h i j
+    ]);
+  });
+
+  it('gives padding an id of its own, which no real document has', () => {
+    const ds = PackedDataset.fromDocuments(DOCS, { seqLen: 5, seed: 0, shuffle: false });
+    const batch = ds.nextBatch(3);
+    expect(rows(batch, 'docs')).toEqual([
+      [0, 0, 0, 0, 1], // a b c | d
+      [1, 1, 2, 2, 2], // e | f g h
+      [2, 2, P, P, P], // i j <pad> <pad> <pad>
+    ]);
+    expect(P).toBeLessThan(0);
+  });
+
+  it('agrees with the separators of the stream everywhere, shuffled rows and all', () => {
+    const ds = PackedDataset.fromDocuments(MANY, { seqLen: 37, seed: 5 });
+    const batch = ds.nextBatch(ds.sequenceCount);
+    const ordered = PackedDataset.fromDocuments(MANY, { seqLen: 37, seed: 5, shuffle: false });
+    const byStart = new Map<string, number[]>();
+    const all = ordered.nextBatch(ordered.sequenceCount);
+    // Independently: the document of stream position p is the number of separators before p.
+    let seps = 0;
+    const want: number[] = [];
+    for (let p = 0; p < all.inputs.length; p++) {
+      want.push(all.inputs[p] === PAD_ID ? P : seps);
+      if (all.inputs[p] === SEP_ID) seps++;
+    }
+    expect(Array.from(all.docs!)).toEqual(want);
+    rows(all, 'inputs').forEach((row, b) => byStart.set(String(row), rows(all, 'docs')[b]));
+    rows(batch, 'inputs').forEach((row, b) => expect(rows(batch, 'docs')[b]).toEqual(byStart.get(String(row))));
+  });
+
+  it('batchOf reads sequences in order without moving the stream, and refuses to read past the end', () => {
+    const ds = PackedDataset.fromDocuments(MANY, { seqLen: 16, seed: 2 });
+    const ordered = PackedDataset.fromDocuments(MANY, { seqLen: 16, seed: 2, shuffle: false }).nextBatch(ds.sequenceCount);
+    const n = ds.sequenceCount;
+    const tail = ds.batchOf(n - 3, 3);
+    expect(Array.from(tail.inputs)).toEqual(Array.from(ordered.inputs.subarray((n - 3) * 16)));
+    expect(Array.from(tail.docs!)).toEqual(Array.from(ordered.docs!.subarray((n - 3) * 16)));
+    expect(ds.cursor()).toMatchObject({ epoch: 0, index: 0 });
+    expect(() => ds.batchOf(n - 2, 3)).toThrow(RangeError);
+  });
+
+  it('gives per-document positions, restarting at each document of a row and at each row', () => {
+    const ds = PackedDataset.fromDocuments(DOCS, { seqLen: 5, seed: 0, shuffle: false });
+    const batch = ds.nextBatch(3); // docs [0 0 0 0 1] [1 1 2 2 2] [2 2 P P P]
+    expect(Array.from(positionsInDocuments(batch.docs!, 5))).toEqual([0, 1, 2, 3, 0, 0, 1, 0, 1, 2, 0, 1, 0, 1, 2]);
+    expect(() => positionsInDocuments(batch.docs!, 4)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+  });
+
+  it('is left out where each row is one document (passkey, copy)', () => {
+    expect(new PasskeyDataset({ seqLen: 256, seed: 1 }).nextBatch(2).docs).toBeUndefined();
+    expect(new CopyDataset(64, 1).nextBatch(2).docs).toBeUndefined();
+    expect(copyBatch(64, 1, 0, 2).docs).toBeUndefined();
+  });
+});
+
 describe('shuffling', () => {
   const open = (seed: number) => PackedDataset.fromDocuments(MANY, { seqLen: 16, seed });
   const firstRows = (seed: number) => rows(open(seed).nextBatch(8), 'inputs');
@@ -102,7 +171,8 @@ describe('cursor', () => {
 
     const resumed = PackedDataset.fromDocuments(MANY, { seqLen: 16, seed: 999 }); // the cursor's seed wins
     resumed.restore(parseDataCursor(JSON.parse(saved)));
-    expect(take(resumed, 80, 5)).toEqual(expected);
+    expect(expected[0].docs).toHaveLength(5 * 16);
+    expect(take(resumed, 80, 5)).toEqual(expected); // inputs, targets and docs
   });
 
   it('refuses a cursor saved for other data or a malformed one', () => {

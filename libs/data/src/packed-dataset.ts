@@ -1,5 +1,5 @@
 import { optionError } from '@ringtrain/core';
-import { checkCount, checkCursorFits, type Batch, type DataCursor, type Dataset, type PackedCursor } from './dataset';
+import { checkCount, checkCursorFits, PAD_DOCUMENT, type Batch, type DataCursor, type Dataset, type PackedCursor } from './dataset';
 import type { DataWarnings, Document } from './document';
 import { dataFileError } from './errors';
 import { mixSeed, seededPermutation } from './seed';
@@ -23,6 +23,9 @@ export interface PackedOptions {
  * S + 1 tokens with stride S: sequence k covers stream[kS, kS + S], so its inputs are the first
  * S tokens and its targets the last S, and every token of the stream after the first is a
  * target exactly once. Sequence order is shuffled per epoch from (seed, epoch).
+ *
+ * Every batch carries `docs`: the index (in this stream) of the document each input token
+ * belongs to, a separator counting with the document it ends, padding PAD_DOCUMENT.
  */
 export class PackedDataset implements Dataset {
   readonly seqLen: number;
@@ -79,8 +82,11 @@ export class PackedDataset implements Dataset {
     this.order = this.orderOf(0);
   }
 
-  /** Writes unshuffled sequence k into row `row` of inputs/targets ([rows * S] each). */
-  sequence(k: number, inputs: Int32Array, targets: Int32Array, row = 0): void {
+  /**
+   * Writes unshuffled sequence k into row `row` of inputs/targets ([rows * S] each), and with
+   * `docs` ([rows * S]) the document of each input token.
+   */
+  sequence(k: number, inputs: Int32Array, targets: Int32Array, row = 0, docs?: Int32Array): void {
     if (!Number.isSafeInteger(k) || k < 0 || k >= this.sequenceCount) {
       throw new RangeError(`sequence ${k} outside 0..${this.sequenceCount - 1}`);
     }
@@ -88,10 +94,12 @@ export class PackedDataset implements Dataset {
     const start = k * S;
     const real = Math.min(S + 1, this.tokenCount - start); // tokens of this window inside the stream
     const window = new Int32Array(S + 1).fill(PAD_ID);
-    this.stream.read(start, real, window);
+    const windowDocs = docs ? new Int32Array(S + 1).fill(PAD_DOCUMENT) : undefined;
+    this.stream.read(start, real, window, 0, windowDocs);
     const at = row * S;
     inputs.set(window.subarray(0, S), at);
     targets.set(window.subarray(1, S + 1), at);
+    if (docs && windowDocs) docs.set(windowDocs.subarray(0, S), at);
     // Targets past the end of the data carry no loss.
     for (let p = Math.max(0, real - 1); p < S; p++) targets[at + p] = IGNORE_TARGET;
   }
@@ -101,16 +109,36 @@ export class PackedDataset implements Dataset {
     const S = this.seqLen;
     const inputs = new Int32Array(B * S);
     const targets = new Int32Array(B * S);
+    const docs = new Int32Array(B * S);
     for (let b = 0; b < B; b++) {
       if (this.index >= this.sequenceCount) {
         this.epoch += 1;
         this.index = 0;
         this.order = this.orderOf(this.epoch);
       }
-      this.sequence(this.order[this.index], inputs, targets, b);
+      this.sequence(this.order[this.index], inputs, targets, b, docs);
       this.index += 1;
     }
-    return { inputs, targets, seqLen: S, batchSize: B };
+    return { inputs, targets, seqLen: S, batchSize: B, docs };
+  }
+
+  /**
+   * Unshuffled sequences first … first + count - 1 as one batch, without touching the stream
+   * position (evaluation reads the data in order this way); a range past the end is an error,
+   * never a wrap-around.
+   */
+  batchOf(first: number, count: number): Batch {
+    const B = checkCount('count', count, 1);
+    checkCount('first', first, 0);
+    if (first + B > this.sequenceCount) {
+      throw new RangeError(`sequences ${first}..${first + B - 1} outside the ${this.sequenceCount} sequences of the data`);
+    }
+    const S = this.seqLen;
+    const inputs = new Int32Array(B * S);
+    const targets = new Int32Array(B * S);
+    const docs = new Int32Array(B * S);
+    for (let b = 0; b < B; b++) this.sequence(first + b, inputs, targets, b, docs);
+    return { inputs, targets, seqLen: S, batchSize: B, docs };
   }
 
   cursor(): PackedCursor {

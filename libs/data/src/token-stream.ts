@@ -27,8 +27,12 @@ export class TokenStream {
     return this.parts.length;
   }
 
-  /** Copies stream[start, start + count) into out[at, …); the range must lie inside the stream. */
-  read(start: number, count: number, out: Int32Array, at = 0): void {
+  /**
+   * Copies stream[start, start + count) into out[at, …); the range must lie inside the stream.
+   * With `docs`, also writes docs[at + i] = the index of the document token start + i belongs to
+   * (a separator belongs to the document it ends).
+   */
+  read(start: number, count: number, out: Int32Array, at = 0, docs?: Int32Array): void {
     if (start < 0 || count < 0 || start + count > this.length) {
       throw new RangeError(`TokenStream.read(${start}, ${count}) outside a stream of ${this.length} tokens`);
     }
@@ -41,9 +45,11 @@ export class TokenStream {
       if (local < part.length) {
         const n = Math.min(part.length - local, end - pos);
         out.set(part.subarray(local, local + n), at + (pos - start));
+        docs?.fill(doc, at + (pos - start), at + (pos - start) + n);
         pos += n;
       } else {
         out[at + (pos - start)] = SEP_ID;
+        if (docs) docs[at + (pos - start)] = doc;
         pos += 1;
         doc += 1;
       }

@@ -42,9 +42,9 @@ export const benchAttentionJob: JobHandler<'bench-attention'> = async (env, { pa
   const problem = problemOf(params);
   const { reps, warmup, run } = params;
   if (run === 'alone' && env.transport.rank !== 0) return { meta: { idle: true }, tensors: {} };
-  const { pos, q, k, v, dout } = tensors;
+  const { pos, doc, q, k, v, dout } = tensors;
   if (!pos || !q || !k || !v || !dout) throw new RingtrainError('BAD_JOB', `bench-attention (${run}) came without its inputs q, k, v, dout and pos`);
-  const shard = { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data };
+  const shard = { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data, doc: doc?.data };
   const transport = run === 'distributed' ? env.transport : createInMemoryWorld(1)[0];
   const synchronized = run !== 'alone' && env.transport.worldSize > 1;
   const choice = chooseKernel(params.kernel, env.transport.rank);

@@ -3,6 +3,7 @@ import { makeProblem, type AttentionProblem, type StrategyName } from '@ringtrai
 import { didYouMean as nearest } from '@ringtrain/config';
 import { checkSeqCoversWorkers, parseIntOption, parseStrategyList } from '../check/config';
 import { LINK_PRESETS, type Link } from './sim-model';
+import { parseDocuments } from '../check/documents';
 import { parseTokens } from './stats';
 
 export const KERNEL_CHOICES = ['auto', 'native', 'tfjs'] as const;
@@ -33,6 +34,7 @@ export interface AttentionOptions {
   gflops?: string;
   simWorkers: string;
   simSeqLens: string;
+  docs?: string;
 }
 
 export interface SimulateConfig {
@@ -62,6 +64,8 @@ export interface AttentionBenchConfig {
   readonly simulate: SimulateConfig | null;
   /** True when nothing is measured: --simulate with --gflops. */
   readonly simulateOnly: boolean;
+  /** `--docs N`: also run every strategy on N packed documents (random lengths), side by side. */
+  readonly docs: number | null;
 }
 
 const MiB = 1024 * 1024;
@@ -108,6 +112,7 @@ export function attentionConfigFrom(opts: AttentionOptions): AttentionBenchConfi
     json: opts.json,
     simulate,
     simulateOnly: simulate !== null && simulate.flopsPerSec !== null,
+    docs: opts.docs === undefined ? null : parseDocuments(opts.docs, undefined, seqLen)!.count,
   });
 }
 

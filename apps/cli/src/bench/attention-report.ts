@@ -22,7 +22,9 @@ export function attentionJson(r: AttentionReport): string {
       meanWaitFraction: sig(s.meanWaitFraction, 3),
       bytesPerRank: s.bytesPerRank,
       ranks: s.ranks.map((k) => ({ rank: k.rank, wallMs: sig(k.wallMs), computeMs: sig(k.computeMs), waitMs: sig(k.waitMs), kernelMs: sig(k.kernelMs), bytesSent: k.bytesSent })),
+      ...(s.withDocs ? { withDocs: { wallMs: sig(s.withDocs.wallMs), speedup: sig(s.withDocs.speedup, 3) } } : {}),
     })),
+    ...(r.documents ? { documents: { ...r.documents, workRatio: sig(r.documents.workRatio, 3) } } : {}),
     transport: {
       wsMsgpackBytesPerSec: sig(t?.wsMsgpackBytesPerSec),
       rawTcpBytesPerSec: sig(t?.rawTcpBytesPerSec),
@@ -88,6 +90,11 @@ export function attentionTable(r: AttentionReport): string {
     lines.push('efficiency = (single-process ms / P) / wall ms; all-busy eff: the same against the every-core-busy run;');
     lines.push('exposed comm = network wait / wall on the rank with the most compute; kernel GFLOP/s = useful FLOPs / in-kernel ms summed over ranks;');
     lines.push('compute = wall − wait (kernel, merges, copies, encoding); in-kernel = inside the attention kernel (0 for rsa, which uses tfjs ops)');
+    if (r.documents) {
+      const d = r.documents;
+      lines.push(`documents: ${d.count} packed (${d.lens.join(', ')}); the mask leaves ${(d.workRatio * 100).toFixed(1)}% of the attention work (ideal speedup ${(1 / d.workRatio).toFixed(2)}x)`);
+      for (const s of r.strategies) if (s.withDocs) lines.push(`  ${s.name}: ${fmt(s.wallMs)} ms unmasked, ${fmt(s.withDocs.wallMs)} ms on the documents: ${s.withDocs.speedup.toFixed(2)}x`);
+    }
     for (const s of r.skipped) lines.push(`skipped ${s.name}: ${s.reason}`);
     const t = r.transport;
     if (t) {

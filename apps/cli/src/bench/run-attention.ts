@@ -4,6 +4,7 @@ import { withLocalWorld, type Coordinator, type RankResult } from '@ringtrain/co
 import { nativeStatus } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
 import { shardAttentionInputs, type AttentionInputs, type AttentionShardTensors } from '../check/shard-inputs';
+import { documentIds, documentLengths } from '../check/documents';
 import { getStrategy, type StrategyName } from '@ringtrain/worker';
 import type { AttentionBenchConfig } from './attention-config';
 import { FLOP_MODEL, gflops, selfAttention, trainFlops } from './flops';
@@ -50,6 +51,8 @@ export interface StrategyResult {
   meanWaitFraction: number;
   bytesPerRank: number;
   ranks: RankTiming[];
+  /** With --docs: the same strategy on the packed documents, measured right after. */
+  withDocs?: { wallMs: number; speedup: number };
 }
 
 export interface TransportResult {
@@ -90,6 +93,8 @@ export interface AttentionReport {
   transport: TransportResult | null;
   transportNote: string | null;
   simulation: SimulationReport | null;
+  /** With --docs: the documents, and the attention work the mask leaves (visible pairs ÷ causal pairs). */
+  documents?: { count: number; lens: number[]; workRatio: number };
 }
 
 export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logger, workerCommand: readonly string[]): Promise<AttentionReport> {
@@ -147,6 +152,7 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
     else report.transport = await benchTransport(coordinator, cfg, logger);
 
     const inputs = makeInputs(cfg);
+    const docIds = packedDocuments(cfg, report);
     const params = {
       seqLen: problem.seqLen, heads: problem.heads, kvHeads: problem.kvHeads, headDim: problem.headDim, causal: problem.causal,
       scale: problem.scale, kernel: report.kernel.name, reps: cfg.reps, warmup: cfg.warmup,
@@ -189,6 +195,12 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
         break;
       }
       const s = summarize(name, results, cfg.reps, { alone: soloWall / P, allBusy: busyWall / P, flops });
+      if (docIds) {
+        const packed = await job(name, 'distributed', (r) => shardAttentionInputs(inputs, cfg.problem, layout, r, docIds));
+        const wallMs = summarize(name, packed, cfg.reps, { alone: soloWall / P, allBusy: busyWall / P, flops }).wallMs;
+        s.withDocs = { wallMs, speedup: s.wallMs / wallMs };
+        logger.info(`${name} on ${cfg.docs} documents: ${wallMs.toFixed(1)} ms (${s.withDocs.speedup.toFixed(2)}x the unmasked run)`);
+      }
       report.strategies.push(s);
       logger.info(`${name}: ${s.wallMs.toFixed(1)} ms, efficiency ${s.efficiency?.toFixed(2)}, exposed comm ${(s.exposedCommFraction * 100).toFixed(1)}%`);
     }
@@ -308,4 +320,14 @@ async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfi
 
 function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** --docs: document ids of one packed sequence, and the share of the causal work the mask leaves. */
+function packedDocuments(cfg: AttentionBenchConfig, report: AttentionReport): Int32Array | null {
+  if (cfg.docs === null) return null;
+  const S = cfg.problem.seqLen;
+  const lens = documentLengths({ count: cfg.docs, lens: null }, S, cfg.seed + 1);
+  const visible = lens.reduce((a, n) => a + (cfg.problem.causal ? (n * (n + 1)) / 2 : n * n), 0);
+  report.documents = { count: cfg.docs, lens, workRatio: visible / (cfg.problem.causal ? (S * (S + 1)) / 2 : S * S) };
+  return documentIds(lens).ids;
 }

@@ -61,6 +61,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--seed <n>', 'seed of the random inputs', '1')
     .option('--transport-mib <n>', 'MiB streamed per transport measurement (0 skips it)', '256')
     .option('--chunk-mib <n>', 'MiB per write / data frame in the transport measurement', '4')
+    .option('--docs <n>', 'also run every strategy on N packed documents of random lengths (document masking), side by side with the unmasked run')
     .option('--rsa-max-seq <n>', 'longest sequence rsa runs at (it holds S²/P scores per rank, built by synchronous tfjs ops)', '16384')
     .option('--timeout-ms <ms>', 'how long one job may take', '600000')
     .option('--json', 'print one JSON object instead of a table', false)

@@ -5,10 +5,9 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
-import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stagePasskeyOptions, type TrainConfig, type TrainInput, type TrainStage, BACKENDS } from '@ringtrain/config';
-import { LocalLauncher, MANIFEST_FILE, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
-import { openDataset } from '@ringtrain/data';
+import { RingtrainError, createLogger, optionError, type Logger } from '@ringtrain/core';
+import { DOC_MASK_MODES, POSITION_MODES, didYouMean, loadConfigFile, loadResolvedConfig, resolveTrainConfig, type TrainConfig, type TrainInput, type TrainStage, BACKENDS } from '@ringtrain/config';
+import { LocalLauncher, MANIFEST_FILE, checkEvalSamples, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, openRunData, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
 import { parseIntOption, parseNumberOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
 import { cliEntry, workerCommand } from '../cli-entry';
@@ -22,6 +21,10 @@ export interface TrainFlags {
   steps?: string;
   model?: string;
   data?: string;
+  docMask?: string;
+  positions?: string;
+  valFraction?: string;
+  valData?: string;
   runDir?: string;
   seed?: string;
   backend?: string;
@@ -50,6 +53,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--steps <n>', 'optimizer steps')
     .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32 (also mlpRatio, ropeBase, initStd, prevTokenEmbed=0..4)')
     .option('--data <spec>', 'passkey, copy, or comma list of text/JSONL/.bin files or folders')
+    .option('--doc-mask <mode>', `attention within each packed document: ${DOC_MASK_MODES.join(', ')} (auto: on for file data, off for passkey/copy)`)
+    .option('--positions <mode>', `RoPE positions: ${POSITION_MODES.join(', ')} (per-document: restarting at each document)`)
+    .option('--val-fraction <f>', 'file data: fraction of documents held out for evaluation, never trained on (default 0.01, at least one document)')
+    .option('--val-data <files>', 'file data: comma list of held-out files or folders (training then reads all of --data)')
     .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
     .option('--seed <n>', 'seed of the initial weights and of the data order')
     .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
@@ -66,10 +73,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--overwrite', 'start over in a run directory that holds an earlier run (its files and checkpoints are removed)', false)
     .action(async (flags: TrainFlags) => {
       const cfg = resolveFromFlags(flags);
-      // Open each stage's data once here so a missing or malformed file fails before any process starts.
-      for (const stage of cfg.stages) {
-        openDataset([...stage.data], { seqLen: stage.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, stage) });
-      }
+      // Open each stage's data and the held-out data once here, so a missing or malformed file, or
+      // a held-out part smaller than --eval-samples, fails before any process starts.
+      const { eval: heldOut } = openRunData(cfg);
+      if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
       const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false });
       process.exitCode = summary ? 0 : 1;
     });
@@ -103,6 +110,10 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
     steps: n('--steps', f.steps),
     model: f.model,
     data: f.data,
+    docMask: choiceOption('--doc-mask', f.docMask, DOC_MASK_MODES),
+    positions: choiceOption('--positions', f.positions, POSITION_MODES),
+    valFraction: f.valFraction === undefined ? undefined : fractionOption('--val-fraction', f.valFraction),
+    valData: f.valData,
     runDir: f.runDir,
     seed: n('--seed', f.seed),
     backend: f.backend,
@@ -120,6 +131,22 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const cfg = resolveTrainConfig(file, flags, join('runs', `run-${stamp}-${randomBytes(3).toString('hex')}`));
   return { ...cfg, runDir: resolve(cfg.runDir) };
+}
+
+/** A flag that takes one of `choices`; anything else is refused naming the flag, the value, the choices and the nearest one. */
+function choiceOption<T extends string>(option: string, raw: string | undefined, choices: readonly T[]): T | undefined {
+  if (raw === undefined || choices.includes(raw as T)) return raw as T | undefined;
+  throw new RingtrainError('BAD_OPTION', `${option} ${JSON.stringify(raw)} is not one of ${choices.join(', ')}${didYouMean(raw, choices)}`, {
+    hint: `pass ${option} with one of ${choices.join(', ')}`,
+    details: { option, value: raw },
+  });
+}
+
+/** A fraction strictly between 0 and 1. */
+function fractionOption(option: string, raw: string): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !(value > 0 && value < 1)) throw optionError(option, raw, 'a fraction greater than 0 and less than 1, e.g. 0.01');
+  return value;
 }
 
 /**
@@ -193,7 +220,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
       recovery = (step) => {
         const recoveredMs = Date.now() - failedAt;
         appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify({ restart: record.restart, trainingAgainAtStep: step, recoveredMs }) + '\n');
-        progress.note(`training again at step ${step + 1}, ${(recoveredMs / 1000).toFixed(1)} s after the failure`);
+        progress.note(`training again at step ${step}, ${(recoveredMs / 1000).toFixed(1)} s after the failure`);
       };
     }
   } finally {
@@ -207,7 +234,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
  * Errors a restart cannot cure: the same config and data would fail the same way again. Anything
  * else (a lost or hung worker, a stuck step, a killed coordinator) is worth a restart.
  */
-const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
+const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'DATA_EMPTY', 'DATA_NOT_FOUND', 'DATA_HELD_OUT_OVERLAP', 'HELD_OUT_TOO_SMALL', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
 
 type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number; transient: boolean };
 
@@ -222,7 +249,7 @@ class Session {
     resume: string | null,
     private readonly logger: Logger,
     private readonly progress: ProgressLine,
-    /** After a restart: called with the first step trained again (the time to recover is recorded). */
+    /** After a restart: called with the first step trained again, as metrics.jsonl counts it (the time to recover is recorded). */
     private onFirstStep: ((step: number) => void) | undefined,
   ) {
     // Its own process group: a Ctrl-C in the terminal reaches `train` only, which then asks the

@@ -9,15 +9,16 @@ export class ProgressLine {
     private readonly every = 10,
   ) {}
 
+  /** `m.step` counts as metrics.jsonl does: the steps done, 1 after the first. */
   step(m: StepMetrics, steps: number, etaSec: number): void {
     const acc = m.taskAccuracy === undefined ? '' : `  acc ${(m.taskAccuracy * 100).toFixed(0).padStart(3)}%`;
-    const line = `step ${String(m.step + 1).padStart(String(steps).length)}/${steps}  loss ${m.loss.toFixed(4)}${acc}  ${Math.round(m.tokensPerSec)} tok/s  ${Math.round(m.stepMs)} ms/step  ETA ${formatDuration(etaSec)}`;
+    const line = `step ${String(m.step).padStart(String(steps).length)}/${steps}  loss ${m.loss.toFixed(4)}${acc}  ${Math.round(m.tokensPerSec)} tok/s  ${Math.round(m.stepMs)} ms/step  ETA ${formatDuration(etaSec)}`;
     if (this.out.isTTY) {
       const width = 30;
-      const done = Math.round(((m.step + 1) / steps) * width);
+      const done = Math.round((m.step / steps) * width);
       this.out.write(`\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${line}\x1b[K`);
-      if (m.step + 1 === steps) this.out.write('\n');
-    } else if (m.step === 0 || (m.step + 1) % this.every === 0 || m.step + 1 === steps || Date.now() - this.lastPrint > 30000) {
+      if (m.step === steps) this.out.write('\n');
+    } else if (m.step === 1 || m.step % this.every === 0 || m.step === steps || Date.now() - this.lastPrint > 30000) {
       this.out.write(`${line}\n`);
       this.lastPrint = Date.now();
     }
@@ -30,7 +31,8 @@ export class ProgressLine {
 
   eval(r: EvalResult): void {
     const acc = r.passkeyAccuracy === undefined ? '' : `, passkey accuracy ${(r.passkeyAccuracy * 100).toFixed(1)}% (digits ${(100 * (r.digitAccuracy ?? 0)).toFixed(1)}%)`;
-    this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}eval after step ${r.step}: loss ${r.loss.toFixed(4)} on ${r.samples} held-out samples${acc}\n`);
+    const bpb = r.bitsPerByte === null ? '' : `, ${r.bitsPerByte.toFixed(4)} bits/byte`;
+    this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}eval after step ${r.step}: loss ${r.loss.toFixed(4)}${bpb} over ${r.tokens} tokens of ${r.sequences} held-out sequences${acc}\n`);
   }
 
   done(s: TrainSummary): void {

@@ -146,7 +146,7 @@ export const SET_STATE_JOB = defineJob({
 export const BENCH_RUNS = ['distributed', 'alone', 'all-alone'] as const;
 export const BENCH_KERNELS = ['native', 'tfjs'] as const;
 
-const OPTIONAL_ATTENTION_INPUTS = { pos: optional(i32(1)), q: optional(f32(3)), k: optional(f32(3)), v: optional(f32(3)), dout: optional(f32(3)) };
+const OPTIONAL_ATTENTION_INPUTS = { pos: optional(i32(1)), doc: optional(i32(1)), q: optional(f32(3)), k: optional(f32(3)), v: optional(f32(3)), dout: optional(f32(3)) };
 
 const BENCH_ATTENTION_PARAMS = { ...PROBLEM, kernel: oneOf(BENCH_KERNELS), reps: int(1), warmup: int(0), run: oneOf(BENCH_RUNS) };
 
