@@ -28,4 +28,6 @@ if (!env.RINGTRAIN_WEBGPU_TESTS && existsSync(lavapipeEnv)) {
   env.RINGTRAIN_WEBGPU_TESTS = 'lavapipe';
 }
 console.log(`\nwebgpu tests: ${env.RINGTRAIN_WEBGPU_TESTS ? `on ${env.RINGTRAIN_WEBGPU_TESTS}` : 'no Vulkan driver set up (bash scripts/lavapipe.sh, or RINGTRAIN_WEBGPU_TESTS=gpu on a GPU host): skipped'}`);
-run(['--testPathPattern', 'webgpu'], env);
+// One file at a time: lavapipe already uses every core, and Dawn's device threads keep a jest
+// worker alive after its tests (hence --forceExit once they have all run).
+run(['--testPathPattern', 'webgpu', '--runInBand', '--forceExit'], env);

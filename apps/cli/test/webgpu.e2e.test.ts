@@ -15,7 +15,7 @@ const onGpu = want ? describe : describe.skip;
 onGpu(`ringtrain on --backend webgpu (${want})`, () => {
   it('check: every strategy matches the reference, forward and backward, at an odd length', async () => {
     const strategies = ['ring', 'striped', 'zigzag', 'ulysses', 'rsa'];
-    const run = await runCli(['check', '--backend', 'webgpu', '--strategies', strategies.join(','), '--workers', '2', '--seq-len', '257', '--heads', '4', '--head-dim', '32', '--json'], {}, 300000);
+    const run = await runCli(['check', '--backend', 'webgpu', '--strategies', strategies.join(','), '--workers', '2', '--seq-len', '257', '--heads', '4', '--head-dim', '32', '--json'], {}, 540000);
     expect(run.stderr).not.toMatch(/internal error/);
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { ok: boolean; cases: Array<{ strategy: string; ok: boolean }>; workers: Array<{ backend: string; device: string }> };
@@ -29,22 +29,22 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
       if (want === 'lavapipe') expect(w.device).toMatch(/llvmpipe.*software/);
       else expect(w.device).not.toMatch(/software/);
     }
-  }, 320000);
+  }, 560000);
 
   it.each([
     ['P=3, GQA 4/2, causal', ['--workers', '3', '--seq-len', '101', '--heads', '4', '--kv-heads', '2', '--head-dim', '16', '--strategies', 'ring,zigzag,rsa']],
     ['P=2, 5 packed documents', ['--workers', '2', '--seq-len', '90', '--heads', '2', '--head-dim', '8', '--docs', '5', '--strategies', 'ring,striped,zigzag,ulysses,rsa']],
     ['P=3, not causal, head dim 13', ['--workers', '3', '--seq-len', '50', '--heads', '3', '--head-dim', '13', '--no-causal', '--strategies', 'striped,ulysses']],
   ])('check: %s', async (_name, args) => {
-    const run = await runCli(['check', '--backend', 'webgpu', ...args, '--json'], {}, 300000);
+    const run = await runCli(['check', '--backend', 'webgpu', ...args, '--json'], {}, 540000);
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { ok: boolean; cases: Array<{ ok: boolean }> };
     expect(report.ok).toBe(true);
     expect(report.cases.length).toBe(args[args.length - 1].split(',').length);
-  }, 320000);
+  }, 560000);
 
   it('check --train: a training step on the GPU equals the single-process step', async () => {
-    const run = await runCli(['check', '--train', '--backend', 'webgpu', '--json', '--workers', '2', '--seq-len', '127', '--strategies', 'striped,ulysses'], {}, 300000);
+    const run = await runCli(['check', '--train', '--backend', 'webgpu', '--json', '--workers', '2', '--seq-len', '127', '--strategies', 'striped,ulysses'], {}, 540000);
     expect(run.stderr).not.toMatch(/internal error/);
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { ok: boolean; cases: TrainCheckCase[] };
@@ -53,14 +53,14 @@ onGpu(`ringtrain on --backend webgpu (${want})`, () => {
       expect(c.loss).toBeGreaterThan(1);
       expect(c.maxGradRelErr).toBeLessThanOrEqual(1e-4);
     }
-  }, 320000);
+  }, 560000);
 
   it('check --train with packed documents and per-document positions equals the single-process step', async () => {
-    const run = await runCli(['check', '--train', '--backend', 'webgpu', '--json', '--workers', '2', '--seq-len', '127', '--docs', '4', '--positions', 'per-document', '--strategies', 'zigzag'], {}, 300000);
+    const run = await runCli(['check', '--train', '--backend', 'webgpu', '--json', '--workers', '2', '--seq-len', '127', '--docs', '4', '--positions', 'per-document', '--strategies', 'zigzag'], {}, 540000);
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { ok: boolean; cases: TrainCheckCase[] };
     expect(report.ok).toBe(true);
-  }, 320000);
+  }, 560000);
 
   it('a tensor over the adapter\'s buffer limit is refused before the step runs, naming the tensor, its size and the limit', async () => {
     if (want !== 'lavapipe') return; // lavapipe binds 128 MiB per buffer; a GPU's limit needs a far longer sequence
