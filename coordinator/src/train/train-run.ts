@@ -134,6 +134,7 @@ export async function runTraining(
   };
 
   const start = performance.now();
+  const startStep = step; // a resumed run's elapsed time covers only the steps since it resumed
   const trainSec = () => trainSecBefore + (performance.now() - start) / 1000;
   const saver = new CheckpointSaver(cfg, replicas, logger, (r) => onEvent({ event: 'checkpoint', record: r }), (message) => onEvent({ event: 'notice', message }));
   if (resume) saver.lastStep = step; // that step's checkpoint is the one just loaded
@@ -191,7 +192,7 @@ export async function runTraining(
           metrics.checkpointHeldMs = await saver.save(progress(step + 1), stopped ? `stop: ${stopped}` : 'scheduled');
         }
         appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
-        onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, step, (performance.now() - start) / 1000) });
+        onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, startStep, step, (performance.now() - start) / 1000) });
         const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
         if (evalNow) evalResult = await runEval(step + 1);
       }
@@ -275,17 +276,21 @@ async function restoreCheckpoint(cfg: TrainConfig, replicas: Replicas, stages: R
   return m.step;
 }
 
-/** Time left, with the remaining steps of each stage weighted by its tokens (short stages are cheap). */
-function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps: number }>, step: number, elapsedSec: number): number {
-  let done = 0;
+/**
+ * Time left, with the remaining steps of each stage weighted by its tokens (short stages are
+ * cheap). The rate comes from the steps run since `startStep` (where this session began or
+ * resumed) in `elapsedSec`; steps before it were timed by an earlier session.
+ */
+export function etaSec(stages: ReadonlyArray<{ seqLen: number; batchSize: number; steps: number }>, startStep: number, step: number, elapsedSec: number): number {
+  let timed = 0;
   let left = 0;
   let first = 0;
+  const stepsIn = (from: number, to: number, s: { steps: number }) => Math.max(0, Math.min(first + s.steps, to) - Math.max(first, from));
   for (const s of stages) {
     const work = s.seqLen * s.batchSize;
-    const doneHere = Math.min(s.steps, Math.max(0, step + 1 - first));
-    done += doneHere * work;
-    left += (s.steps - doneHere) * work;
+    timed += stepsIn(startStep, step + 1, s) * work;
+    left += stepsIn(step + 1, Infinity, s) * work;
     first += s.steps;
   }
-  return done > 0 ? (elapsedSec / done) * left : 0;
+  return timed > 0 ? (elapsedSec / timed) * left : 0;
 }
