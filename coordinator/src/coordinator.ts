@@ -17,7 +17,7 @@ import {
   type ResultMsg,
   type WorkerToCoordinatorMsg,
 } from '@ringtrain/protocol';
-import { WS_DEFAULTS, startControlServer, type ControlServer, type WorkerConnection, type WsOptions } from '@ringtrain/transport';
+import { WS_DEFAULTS, startControlServer, type ControlServer, type ServerTls, type WorkerConnection, type WsOptions } from '@ringtrain/transport';
 
 /**
  * The coordinator's side of a run: rendezvous (workers register with their rank and data port;
@@ -36,6 +36,13 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Transport limits of the control plane (max frame bytes also sets the bulk chunk size). */
   wsOptions?: WsOptions;
+  /**
+   * The job this run belongs to (RINGTRAIN_JOB_ID, Slurm's job id). A worker that names another
+   * job (one left over from an earlier job) is refused.
+   */
+  jobId?: string;
+  /** Serve wss:// with this certificate and key (the workers trust its CA). */
+  tls?: ServerTls;
 }
 
 /** One rank's validated result of a job of kind K. */
@@ -103,6 +110,7 @@ export class Coordinator {
     c.server = await startControlServer({
       ...opts.wsOptions,
       secret: opts.secret,
+      ...(opts.tls ? { tls: opts.tls } : {}),
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       logger: opts.logger,
@@ -207,11 +215,14 @@ export class Coordinator {
     this.failJob(err);
   }
 
-  /** Tells every worker to stop and closes the control server. */
-  async shutdown(reason: string): Promise<void> {
+  /**
+   * Tells every worker to stop and closes the control server. With `rejoin` the workers are told
+   * the world is re-forming: those started by a scheduler register again.
+   */
+  async shutdown(reason: string, how: { rejoin?: boolean } = {}): Promise<void> {
     if (this.state.is('closed')) return;
     await Promise.all([...this.members.values()].map((m) =>
-      m.conn.send({ t: 'shutdown', reason }).catch(() => undefined),
+      m.conn.send({ t: 'shutdown', reason, ...(how.rejoin ? { rejoin: true } : {}) }).catch(() => undefined),
     ));
     this.state.to('closed');
     await this.server.close();
@@ -243,6 +254,14 @@ export class Coordinator {
     };
     if (msg.t !== 'register') return refuse('PROTOCOL', `expected register as the first frame, got ${msg.t}`);
     if (msg.v !== PROTOCOL_VERSION) return refuse('PROTOCOL_VERSION', `worker speaks protocol ${msg.v}, coordinator ${PROTOCOL_VERSION}`, 'run the same ringtrain version everywhere');
+    if (msg.worldSize !== undefined && msg.worldSize !== this.opts.worldSize) {
+      return refuse('WORLD_SIZE_MISMATCH', `a worker${msg.rank === null ? '' : ` of rank ${msg.rank}`} (pid ${msg.pid} on ${msg.host}) was started for a world of ${msg.worldSize}, this coordinator's world has ${this.opts.worldSize}`,
+        `start every worker with WORLD_SIZE=${this.opts.worldSize} (the coordinator's --workers), or the coordinator with --workers ${msg.worldSize}`);
+    }
+    if (msg.job !== undefined && this.opts.jobId !== undefined && msg.job !== this.opts.jobId) {
+      return refuse('STALE_JOB', `a worker${msg.rank === null ? '' : ` of rank ${msg.rank}`} (pid ${msg.pid} on ${msg.host}) belongs to job ${msg.job}, this coordinator runs job ${this.opts.jobId}`,
+        `a worker of an earlier job is still running: stop it (scancel ${msg.job}, kubectl delete job …, or kill ${msg.pid} on ${msg.host}); workers of this job get RINGTRAIN_JOB_ID=${this.opts.jobId}`);
+    }
     if (!this.state.is('rendezvous')) return refuse('WORLD_FULL', `rank ${msg.rank} registered after the world formed`);
     const rank = msg.rank ?? this.firstFreeRank();
     if (rank < 0 || rank >= this.opts.worldSize) return refuse('BAD_RANK', `rank ${rank} is outside a world of ${this.opts.worldSize}`, 'RANK must be below WORLD_SIZE');

@@ -79,6 +79,7 @@ describe('round trips', () => {
     const msgs: WorkerToCoordinatorMsg[] = [
       { t: 'register', v: PROTOCOL_VERSION, rank: null, host: '10.0.0.7', dataPort: 41234, pid: 4242 },
       { t: 'register', v: PROTOCOL_VERSION, rank: 3, host: 'node-3', dataPort: 1, pid: 0 },
+      { t: 'register', v: PROTOCOL_VERSION, rank: 1, host: 'node-1', dataPort: 29600, pid: 7, worldSize: 4, job: '4711' },
       { t: 'ready', rank: 3 },
       { t: 'result', jobId: 'step-12', tensors: [f32Frame('loss', [1])], meta: { tokens: 4096, ms: 12.5 } },
       { t: 'failed', jobId: null, code: 'PEER_DEAD', message: 'rank 2 stopped answering' },
@@ -107,6 +108,7 @@ describe('round trips', () => {
         tensors: [f32Frame('tokens', [7]), tensorsToFrames({ pos: { dtype: 'int32', shape: [7], data: new Int32Array(7) } })[0]],
       },
       { t: 'shutdown', reason: 'run finished' },
+      { t: 'shutdown', reason: 'rank 1 lost', rejoin: true },
     ];
     for (const m of msgs) expect(plain(roundTrip(m, 'coordinator-to-worker'))).toEqual(plain(m));
   });
@@ -204,6 +206,8 @@ describe('decodeFrame rejects with BAD_FRAME', () => {
     ['meta with a nested value', raw({ ...data, meta: { a: { b: 1 } } }), 'peer', 'meta.a'],
     ['meta with too many entries', raw({ ...data, meta: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])) }), 'peer', 'meta'],
     ['register with a port out of range', raw({ t: 'register', v: PROTOCOL_VERSION, rank: null, host: 'h', dataPort: 70000, pid: 1 }), 'worker-to-coordinator', 'dataPort'],
+    ['register with a world size of 0', raw({ t: 'register', v: PROTOCOL_VERSION, rank: null, host: 'h', dataPort: 7000, pid: 1, worldSize: 0 }), 'worker-to-coordinator', 'worldSize'],
+    ['shutdown with a non-boolean rejoin', raw({ t: 'shutdown', reason: 'x', rejoin: 1 }), 'coordinator-to-worker', 'rejoin'],
     ['register without version', raw({ t: 'register', rank: null, host: 'h', dataPort: 7000, pid: 1 }), 'worker-to-coordinator', 'v'],
     ['failed with a numeric code', raw({ t: 'failed', jobId: null, code: 7, message: '' }), 'worker-to-coordinator', 'code'],
     ['result without meta', raw({ t: 'result', jobId: 'j', tensors: [] }), 'worker-to-coordinator', 'meta'],

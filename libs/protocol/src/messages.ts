@@ -48,6 +48,10 @@ export interface RegisterMsg {
   /** Port of the worker's data-plane server. */
   dataPort: number;
   pid: number;
+  /** The world size the worker was started for; the coordinator refuses a worker of another world. */
+  worldSize?: number;
+  /** The job the worker was started for (RINGTRAIN_JOB_ID, Slurm's job id); a worker of another job is refused. */
+  job?: string;
 }
 
 /** The worker's data-plane mesh is up. */
@@ -127,6 +131,11 @@ export interface JobChunkMsg {
 export interface ShutdownMsg {
   t: 'shutdown';
   reason: string;
+  /**
+   * The world is re-forming (a rank was lost and the run goes on from its latest checkpoint):
+   * a worker started by a scheduler registers again instead of exiting.
+   */
+  rejoin?: boolean;
 }
 
 export type CoordinatorToWorkerMsg = WorldMsg | JobMsg | JobChunkMsg | ShutdownMsg;

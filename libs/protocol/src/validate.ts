@@ -48,7 +48,7 @@ const PEER: Record<PeerMsg['t'], (o: Fields, l: FrameLimits) => PeerMsg> = {
 
 const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLimits) => WorkerToCoordinatorMsg> = {
   register(o, l) {
-    c.object(o, '', ['t', 'v', 'rank', 'host', 'dataPort', 'pid']);
+    c.object(o, '', ['t', 'v', 'rank', 'host', 'dataPort', 'pid'], ['worldSize', 'job']);
     return {
       t: 'register',
       v: version(o.v),
@@ -56,6 +56,8 @@ const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLi
       host: c.string(o.host, 'host', l.maxNameChars, 1),
       dataPort: port(o.dataPort, 'dataPort'),
       pid: c.integer(o.pid, 'pid', 0),
+      ...(o.worldSize === undefined ? {} : { worldSize: c.integer(o.worldSize, 'worldSize', 1, l.maxWorldSize) }),
+      ...(o.job === undefined ? {} : { job: c.string(o.job, 'job', l.maxNameChars, 1) }),
     };
   },
   ready(o, l) {
@@ -124,8 +126,9 @@ const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], (o: Fields, l: FrameLimits)
     return { t: 'job-chunk', ...chunk(o, l) };
   },
   shutdown(o, l) {
-    c.object(o, '', ['t', 'reason']);
-    return { t: 'shutdown', reason: c.string(o.reason, 'reason', l.maxTextChars) };
+    c.object(o, '', ['t', 'reason'], ['rejoin']);
+    if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new FrameIssue('rejoin', 'a boolean', c.describe(o.rejoin));
+    return { t: 'shutdown', reason: c.string(o.reason, 'reason', l.maxTextChars), ...(o.rejoin === undefined ? {} : { rejoin: o.rejoin }) };
   },
 };
 

@@ -17,7 +17,7 @@ import {
   type JobMsg,
   type ResultPayload,
 } from '@ringtrain/protocol';
-import { WS_DEFAULTS, connectToCoordinator, startPeerServer, type CoordinatorConnection, type Transport, type WsOptions } from '@ringtrain/transport';
+import { WS_DEFAULTS, connectToCoordinator, startPeerServer, type CoordinatorConnection, type TlsMaterial, type Transport, type WsOptions } from '@ringtrain/transport';
 import { selectBackend } from '../backend';
 import { attentionJob } from './attention-job';
 import type { JobEnv, JobHandlers, WorkerState } from './job-env';
@@ -34,6 +34,14 @@ export interface WorkerProcessOptions {
   worldSize: number;
   /** Address peers use to reach this worker's data plane. */
   host: string;
+  /** Interface the data plane listens on (default: `host`). */
+  bind?: string;
+  /** Port of the data plane (default 0: any free port). */
+  dataPort?: number;
+  /** The job this worker belongs to, sent with `register` (a coordinator of another job refuses it). */
+  jobId?: string;
+  /** TLS for both planes: the data plane serves wss:// with cert and key; the coordinator and peers are trusted through ca. */
+  tls?: TlsMaterial | null;
   /** How long to keep trying the coordinator, and to wait for the mesh. */
   connectTimeoutMs: number;
   logger: Logger;
@@ -79,7 +87,13 @@ async function runHandler<K extends JobKind>(kind: K, env: JobEnv, msg: JobMsg, 
   return encodeJobResult(kind, await handler(env, request, msg.jobId));
 }
 
-export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
+/**
+ * How a worker's part in a world ended: `done` (told to shut down, or the coordinator closed),
+ * `rejoin` (the coordinator is re-forming the world after losing a rank: register again).
+ */
+export type WorkerOutcome = 'done' | 'rejoin';
+
+export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerOutcome> {
   const { logger, rank, worldSize } = opts;
   const lifecycle = new StateMachine<WorkerLifecycle>(`worker ${rank}`, 'starting', {
     starting: ['registered', 'stopped'],
@@ -90,15 +104,16 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   });
   const backend = await selectBackend(opts.backend, logger);
   const chunkBytes = chunkBytesFor(opts.wsOptions?.maxFrameBytes ?? WS_DEFAULTS.maxFrameBytes);
-  const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.host, port: 0, logger, ...opts.wsOptions });
+  const peer = await startPeerServer({ rank, worldSize, secret: opts.secret, host: opts.bind ?? opts.host, port: opts.dataPort ?? 0, logger, ...opts.wsOptions, ...(opts.tls ? { tls: opts.tls } : {}) });
   let conn: CoordinatorConnection | null = null;
   const mesh: { transport: Transport | null } = { transport: null };
   const state: WorkerState = { train: null, strategy: null };
   /** Set when this worker closed the coordinator connection over a protocol violation. */
   let fatal: RingtrainError | null = null;
+  let outcome: WorkerOutcome = 'done';
   try {
-    conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions });
-    await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid });
+    conn = await connectToCoordinator({ url: opts.coordinatorUrl, secret: opts.secret, retryForMs: opts.connectTimeoutMs, label: 'coordinator', logger, ...opts.wsOptions, ...(opts.tls ? { tls: opts.tls } : {}) });
+    await conn.send({ t: 'register', v: PROTOCOL_VERSION, rank, host: opts.host, dataPort: peer.port, pid: process.pid, worldSize, ...(opts.jobId ? { job: opts.jobId } : {}) });
     lifecycle.to('registered');
     logger.info(`rank ${rank}/${worldSize} registered; data plane on ${opts.host}:${peer.port}`);
 
@@ -116,6 +131,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       const info = await conn.closed;
       if (info.error) throw info.error;
     }
+    return outcome;
   } finally {
     if (!lifecycle.is('stopped')) lifecycle.to('stopped');
     await mesh.transport?.close().catch(() => undefined);
@@ -149,7 +165,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
       case 'job-chunk':
         return refuse(new RingtrainError('BAD_STREAM', `chunk ${msg.seq} of job ${msg.jobId} arrived outside a job's stream`));
       case 'shutdown':
-        logger.info(`rank ${rank}: shutting down (${msg.reason})`);
+        if (msg.rejoin) outcome = 'rejoin';
+        logger.info(`rank ${rank}: ${msg.rejoin ? 'leaving the world, which is re-forming' : 'shutting down'} (${msg.reason})`);
         return true;
     }
   }

@@ -1,51 +1,63 @@
-import { resolve } from 'node:path';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { RingtrainError, createLogger, type Logger } from '@ringtrain/core';
+import { RingtrainError, createLogger, isRingtrainError, type Logger } from '@ringtrain/core';
 import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ringtrain/config';
-import { Coordinator, cleanUnfinished, fsError, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
+import { Coordinator, checkEvalSamples, checkSameModel, cleanUnfinished, fsError, hasEarlierRun, lockRunDir, openRunData, readManifest, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
+import { coordinatorPort, jobIdOf, readSecret } from '../launch-env';
+import { addTrainOptions } from './train-options';
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-flags';
+import { DETERMINISTIC_FAILURES, resolveFromFlags, type TrainFlags } from './train';
 
 /** Error codes of the file system (not of sockets): the run directory's disk or permissions. */
 const STORAGE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'ENOENT', 'EISDIR']);
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends Omit<TrainFlags, 'resume' | 'overwrite'>, TlsFlags {
   resolvedConfig?: string;
   configStdin: boolean;
   resume?: string | boolean;
   host: string;
-  port: string;
-  rendezvousTimeoutMs: string;
-  stepTimeoutMs?: string;
+  port?: string;
+  rendezvousTimeoutMs?: string;
 }
 
 /**
- * `ringtrain coordinator`: the coordinator process of a training run. `ringtrain train` starts it
- * and hands it the run's config on stdin (never through a file another process could rewrite);
- * on a cluster it runs beside `srun ringtrain worker` with `--resolved-config`. It prints one
- * JSON event per line on stdout (listening, world, step, eval, checkpoint, stopped, done).
- * SIGTERM, SIGINT or SIGHUP (or its stdin closing: the parent `train` is gone) ends the run
- * after the current step with a checkpoint; a second signal ends it at once. SIGUSR1 takes a
+ * `ringtrain coordinator`: the coordinator process of a training run. Three ways to start it:
+ *  - by `ringtrain train`, which hands it the run's config on stdin (never through a file another
+ *    process could rewrite) and restarts it with its workers after a failure;
+ *  - with `--resolved-config` (a run's config.json);
+ *  - by a scheduler, with `train`'s own flags and the environment (WORLD_SIZE, MASTER_PORT or
+ *    Slurm's job id, RINGTRAIN_SECRET(_FILE), RINGTRAIN_JOB_ID): it then owns its run
+ *    directory, continues the run there when it holds one (a requeued or restarted job resumes by
+ *    itself), and when a worker is lost re-forms the world from the latest checkpoint, up to
+ *    --max-restarts times, while the scheduler restarts the lost worker.
+ * It prints one JSON event per line on stdout (listening, world, step, eval, checkpoint, stopped,
+ * done). SIGTERM, SIGINT or SIGHUP (or its stdin closing: the parent `train` is gone) ends the
+ * run after the current step with a checkpoint; a second signal ends it at once. SIGUSR1 takes a
  * checkpoint after the current step and goes on.
  */
 export function registerCoordinatorCommand(program: Command): void {
-  program
+  addTlsOptions(addTrainOptions(program
     .command('coordinator')
-    .description('Run the coordinator of a training run (started for you by `ringtrain train`).')
+    .description('Run the coordinator of a training run (started for you by `ringtrain train`; on a cluster by the launch script, with train\'s flags).'))
     .option('--resolved-config <file>', 'a run\'s config.json as `ringtrain train` writes it')
     .option('--config-stdin', 'read {"config", "resume"} as one JSON line on stdin (what `train` does)', false)
     .option('--resume [path]', 'continue from the newest good checkpoint of the run directory (or of the run or checkpoint directory given)')
-    .option('--host <address>', 'interface to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0 = any free port)', '0')
-    .option('--rendezvous-timeout-ms <ms>', 'how long the workers may take to join', '120000')
-    .option('--step-timeout-ms <ms>', 'how long one step may take (default: the config\'s stepTimeoutMs)')
+    .option('--host <address>', 'interface to listen on (0.0.0.0: every interface; without TLS the secret and tensors then cross the network in clear)', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (default: MASTER_PORT, else derived from Slurm\'s job id, else any free port)')
+    .option('--rendezvous-timeout-ms <ms>', 'how long the workers may take to join (default 120000; 600000 when started by a scheduler)'))
     .action(async (opts: CoordinatorFlags) => {
-      const secret = process.env.RINGTRAIN_SECRET;
-      if (!secret) throw new RingtrainError('NO_SECRET', 'RINGTRAIN_SECRET is not set', { hint: 'set RINGTRAIN_SECRET to the job secret the workers also get' });
       const control = newTrainControl();
       // Signals count from the first moment: a stop asked for during startup is honoured after the first step.
       const early = createLogger({ name: 'coordinator' });
       watchSignals(control, early);
+      if (!opts.configStdin && !opts.resolvedConfig) {
+        await runClusterCoordinator(opts, control);
+        return;
+      }
+      const secret = readSecret(process.env, 'the coordinator');
       const { cfg, resume } = opts.configStdin ? await readStdinConfig(control) : fromFlags(opts);
       const logger = createLogger({ name: 'coordinator', file: `${cfg.runDir}/coordinator.log` });
       const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
@@ -58,11 +70,13 @@ export function registerCoordinatorCommand(program: Command): void {
         worldSize: cfg.workers,
         secret,
         host: opts.host,
-        port: parseIntOption('--port', opts.port, 0),
-        rendezvousTimeoutMs: parseIntOption('--rendezvous-timeout-ms', opts.rendezvousTimeoutMs, 1),
+        port: listenPort(opts),
+        rendezvousTimeoutMs: parseIntOption('--rendezvous-timeout-ms', opts.rendezvousTimeoutMs ?? '120000', 1),
         jobTimeoutMs: opts.stepTimeoutMs === undefined ? cfg.stepTimeoutMs : parseIntOption('--step-timeout-ms', opts.stepTimeoutMs, 1),
         logger,
         wsOptions: heartbeatOptions(cfg.heartbeatTimeoutMs),
+        jobId: jobIdOf(process.env),
+        tls: tlsFromFlags(opts, process.env) ?? undefined,
       });
       emit({ event: 'listening', url: coordinator.url });
       try {
@@ -70,14 +84,104 @@ export function registerCoordinatorCommand(program: Command): void {
         emit({ event: 'world', workers: cfg.workers });
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
       } catch (err) {
-        // A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such.
-        if (STORAGE_FAILURES.has((err as NodeJS.ErrnoException).code ?? '')) throw fsError(err, cfg.runDir, 'write into the run directory');
-        throw err;
+        throw storageError(err, cfg.runDir);
       } finally {
         await coordinator.shutdown('training finished');
         process.stdin.destroy(); // the liveness pipe from `train` would keep this process alive
       }
     });
+}
+
+/** A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such. */
+function storageError(err: unknown, runDir: string): unknown {
+  return STORAGE_FAILURES.has((err as NodeJS.ErrnoException).code ?? '') ? fsError(err, runDir, 'write into the run directory') : err;
+}
+
+function listenPort(opts: CoordinatorFlags): number {
+  if (opts.port !== undefined) return parseIntOption('--port', opts.port, 0);
+  return coordinatorPort(process.env) ?? 0;
+}
+
+/**
+ * The coordinator as a scheduler starts it: train's flags, the world size from the environment,
+ * a fixed run directory it continues when it holds a run, and the world re-formed from the
+ * latest checkpoint after a lost worker.
+ */
+async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainControl): Promise<void> {
+  const secret = readSecret(process.env, 'the coordinator');
+  const tls = tlsFromFlags(opts, process.env) ?? undefined;
+  const runDirFlag = opts.runDir ?? process.env.RINGTRAIN_RUN_DIR;
+  if (!runDirFlag) {
+    throw new RingtrainError('NO_RUN_DIR', 'a coordinator started by a scheduler needs a fixed run directory', {
+      hint: 'pass --run-dir DIR (on storage every restart of the job sees): a requeued or restarted job continues the run there',
+    });
+  }
+  const envWorld = process.env.WORLD_SIZE || process.env.SLURM_NTASKS;
+  if (opts.workers !== undefined && envWorld !== undefined && Number(envWorld) !== Number(opts.workers)) {
+    throw new RingtrainError('WORLD_SIZE_MISMATCH', `--workers ${opts.workers} disagrees with the environment's world size ${envWorld} (WORLD_SIZE or SLURM_NTASKS)`, { hint: 'drop --workers, or start as many workers as it says' });
+  }
+  const cfg = resolveFromFlags({ ...opts, resume: undefined, runDir: runDirFlag, workers: opts.workers ?? envWorld });
+  const { eval: heldOut } = openRunData(cfg);
+  if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
+  const jobId = jobIdOf(process.env);
+  const lock = lockRunDir(cfg.runDir);
+  const logger = createLogger({ name: 'coordinator', file: join(cfg.runDir, 'coordinator.log') });
+  const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
+  const notice = (message: string) => {
+    logger.warn(message);
+    emit({ event: 'notice', message });
+  };
+  if (lock.tookOverFrom) notice(`took over the lock of ${cfg.runDir} from ${lock.tookOverFrom}`);
+  let resume = hasEarlierRun(cfg.runDir);
+  if (resume) {
+    // A requeued or restarted job: the same run goes on. A run of another model is refused.
+    const dir = findResumable(cfg.runDir, () => undefined);
+    if (dir) checkSameModel(readManifest(dir), cfg.model, dir);
+    notice(`${cfg.runDir} holds this run already: continuing it from its latest checkpoint`);
+  }
+  writeFileSync(join(cfg.runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const port = listenPort(opts);
+  try {
+    for (let restarts = 0; ; restarts++) {
+      const checkpoint = resume ? await resumable(cfg.runDir, logger, notice) : null;
+      const coordinator = await Coordinator.start({
+        worldSize: cfg.workers,
+        secret,
+        host: opts.host,
+        port,
+        rendezvousTimeoutMs: parseIntOption('--rendezvous-timeout-ms', opts.rendezvousTimeoutMs ?? '600000', 1),
+        jobTimeoutMs: cfg.stepTimeoutMs,
+        logger,
+        wsOptions: heartbeatOptions(cfg.heartbeatTimeoutMs),
+        jobId,
+        tls,
+      });
+      emit({ event: 'listening', url: coordinator.url, ...(jobId ? { job: jobId } : {}) });
+      let failure: unknown;
+      try {
+        await coordinator.waitForWorld();
+        emit({ event: 'world', workers: cfg.workers });
+        await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
+        await coordinator.shutdown(control.stopRequested ? `stopped: ${control.stopRequested}` : 'training finished');
+        return;
+      } catch (err) {
+        failure = storageError(err, cfg.runDir);
+      }
+      const code = isRingtrainError(failure) ? failure.code : 'INTERNAL';
+      const message = (failure as Error)?.message ?? String(failure);
+      if (restarts >= cfg.maxRestarts || control.stopRequested || DETERMINISTIC_FAILURES.has(code) || code === 'RENDEZVOUS_TIMEOUT' || !isRingtrainError(failure)) {
+        await coordinator.shutdown(`the run failed: ${message}`);
+        throw failure;
+      }
+      const record = { restart: restarts + 1, of: cfg.maxRestarts, failedAt: new Date().toISOString(), reason: `[${code}] ${message.replace(/\s*\n\s*/g, ' ').slice(0, 300)}`, rejoin: true };
+      appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify(record) + '\n');
+      notice(`the world broke (${record.reason}); re-forming it (restart ${record.restart} of ${cfg.maxRestarts}) from the latest checkpoint: waiting for every rank to register again`);
+      await coordinator.shutdown(`re-forming the world after: ${message.slice(0, 200)}`, { rejoin: true });
+      resume = true;
+    }
+  } finally {
+    lock.release();
+  }
 }
 
 function fromFlags(opts: CoordinatorFlags): { cfg: TrainConfig; resume: string | null } {

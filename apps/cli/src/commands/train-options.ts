@@ -1,0 +1,56 @@
+import { Command, CommanderError } from 'commander';
+import { RingtrainError } from '@ringtrain/core';
+import { BACKENDS, DOC_MASK_MODES, POSITION_MODES } from '@ringtrain/config';
+import type { TrainFlags } from './train';
+
+/**
+ * The options of a training run, shared by every command that starts one: `train`, `launch
+ * local|slurm|k8s` (which pass them on) and `coordinator` (which runs it on a cluster). Parsed
+ * into a TrainConfig by `resolveFromFlags` (train.ts).
+ */
+export function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON or YAML run config; flags override it')
+    .option('--workers <n>', 'worker processes (P)')
+    .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa')
+    .option('--seq-len <n>', 'sequence length S')
+    .option('--batch-size <n>', 'sequences per step')
+    .option('--steps <n>', 'optimizer steps')
+    .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32 (also mlpRatio, ropeBase, initStd, prevTokenEmbed=0..4)')
+    .option('--data <spec>', 'passkey, copy, or comma list of text/JSONL/.bin files or folders')
+    .option('--doc-mask <mode>', `attention within each packed document: ${DOC_MASK_MODES.join(', ')} (auto: on for file data, off for passkey/copy)`)
+    .option('--positions <mode>', `RoPE positions: ${POSITION_MODES.join(', ')} (per-document: restarting at each document)`)
+    .option('--val-fraction <f>', 'file data: fraction of documents held out for evaluation, never trained on (default 0.01, at least one document)')
+    .option('--val-data <files>', 'file data: comma list of held-out files or folders (training then reads all of --data)')
+    .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
+    .option('--seed <n>', 'seed of the initial weights and of the data order')
+    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
+    .option('--lr <x>', 'peak learning rate')
+    .option('--eval-every <n>', 'held-out evaluation every N steps (0 = at the end only)')
+    .option('--eval-samples <n>', 'held-out samples per evaluation')
+    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: not by steps; one is always saved at the end and on a stop signal)')
+    .option('--checkpoint-every-minutes <m>', 'save a checkpoint when M minutes passed since the last (0: not by time; default 30)')
+    .option('--keep-last <k>', 'committed checkpoints to keep (0: all; default 3)')
+    .option('--max-restarts <n>', 'after a failure (a worker died or hung, a step got stuck), restart the workers from the latest checkpoint up to N times (default 0)')
+    .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 30000)')
+    .option('--step-timeout-ms <ms>', 'a step slower than this on the slowest rank is declared stuck (default 1800000)');
+}
+
+/**
+ * `ringtrain train` flags given as words (after `--` of `launch`), parsed as `train` parses
+ * them; an unknown flag is refused naming the nearest one.
+ */
+export function parseTrainFlags(words: readonly string[], what: string): TrainFlags {
+  const cmd = addTrainOptions(new Command(what))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  try {
+    cmd.parse([...words], { from: 'user' });
+  } catch (err) {
+    const message = err instanceof CommanderError ? err.message.replace(/^error: /, '') : String(err);
+    throw new RingtrainError('BAD_OPTION', `the train flags after -- of ${what}: ${message}`, { hint: 'they are `ringtrain train` flags: see `ringtrain train --help`' });
+  }
+  return cmd.opts<TrainFlags>();
+}
