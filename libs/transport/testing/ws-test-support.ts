@@ -1,9 +1,11 @@
 /* Helpers for this folder's tests (not exported from the package). */
 import { createLogger, type Logger } from '@ringtrain/core';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Msg, type PeerMsg } from '@ringtrain/protocol';
 import WebSocket from 'ws';
 import { SECRET_HEADER } from '../src/ws/auth';
-import { startPeerServer, type PeerServer } from '../src/ws/peer-server';
+import { startPeerServer, type PeerServer, type PeerServerOptions } from '../src/ws/peer-server';
 import type { WsOptions } from '../src/ws/options';
 import type { WsTransport } from '../src/ws/ws-transport';
 
@@ -14,6 +16,19 @@ export function quietLogger(): Logger {
   return createLogger({ name: 'test', level: process.env.RINGTRAIN_TEST_LOG_LEVEL ?? 'error' });
 }
 
+/** A logger that keeps every line it is given (level, message, meta) for a test to read. */
+export function capturingLogger(): { logger: Logger; lines: Array<{ level: string; message: string; code?: unknown }> } {
+  const lines: Array<{ level: string; message: string; code?: unknown }> = [];
+  const sink = new Writable({
+    objectMode: true, // winston's Stream transport then writes each info object as is
+    write(info: { level: string; message: string; code?: unknown }, _encoding, done) {
+      lines.push({ level: info.level, message: info.message, code: info.code });
+      done();
+    },
+  });
+  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream: sink })] }), lines };
+}
+
 export interface Mesh {
   servers: PeerServer[];
   transports: WsTransport[];
@@ -21,7 +36,7 @@ export interface Mesh {
 }
 
 /** Starts P peer servers on 127.0.0.1 and connects the full mesh. */
-export async function startMesh(worldSize: number, opts: WsOptions = {}): Promise<Mesh> {
+export async function startMesh(worldSize: number, opts: WsOptions & Pick<PeerServerOptions, 'tls' | 'logger'> = {}): Promise<Mesh> {
   const logger = quietLogger();
   const servers = await Promise.all(
     Array.from({ length: worldSize }, (_, rank) => startPeerServer({ rank, worldSize, secret: SECRET, port: 0, logger, ...opts })),

@@ -6,7 +6,8 @@ import { listenFramed, type FramedServer, type FramedServerOptions } from './fra
  * The control plane is the same framed building block with fixed directions: the coordinator
  * receives worker -> coordinator frames and sends coordinator -> worker frames; a worker the
  * reverse. What the messages mean (register first, jobs, results) belongs to coordinator/ and
- * worker/.
+ * worker/. With `tls` the server serves wss:// (cert, key) and a worker dials it trusting the
+ * job's CA (ca); a TlsMaterial from loadTls fits both.
  */
 
 /** The coordinator's end of one worker's connection. */

@@ -5,9 +5,11 @@ import { SECRET_HEADER } from './auth';
 import { FramedConnection } from './framed-connection';
 import { defaultTransportLogger } from './logger';
 import { compileWsOptions, type WsConfig, type WsOptions } from './options';
+import { checkClientTls, clientTlsOptions, type ClientTls } from './tls';
+import { plainToTlsHint, tlsConnectError } from './tls-errors';
 
 export interface ConnectOptions<D extends Direction> extends WsOptions {
-  /** `ws://host:port/` of a framed server (see wsUrl). */
+  /** `ws://host:port/` of a framed server, or `wss://host:port/` of one serving TLS (see wsUrl). */
   url: string;
   /** The job secret. Empty or missing sends none, and the server's 401 becomes AUTH_REJECTED. */
   secret: string;
@@ -23,15 +25,23 @@ export interface ConnectOptions<D extends Direction> extends WsOptions {
   /** Names the far end in logs and errors. Default: the url. */
   label?: string;
   logger?: Logger;
+  /**
+   * Trust exactly this CA for a `wss://` url (needed with it; host names are not checked, see
+   * clientTlsOptions). Other fields of the object (a TlsMaterial's cert and key) are ignored.
+   * Without it a `wss://` url falls back to Node's default CAs and host name check.
+   */
+  tls?: ClientTls;
 }
 
-const OWN_KEYS = ['url', 'secret', 'direction', 'retryForMs', 'signal', 'label', 'logger'];
+const OWN_KEYS = ['url', 'secret', 'direction', 'retryForMs', 'signal', 'label', 'logger', 'tls'];
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 1000;
 
 /**
  * Opens an authenticated WebSocket to a framed server. Rejects with AUTH_REJECTED when the
- * server answers 401, CONNECT_FAILED / CONNECT_TIMEOUT when it cannot be reached.
+ * server answers 401, CONNECT_FAILED / CONNECT_TIMEOUT when it cannot be reached, TLS_UNTRUSTED
+ * when its certificate does not lead to `tls.ca`, TLS_HANDSHAKE when TLS fails otherwise (e.g. a
+ * wss:// dial to a plain server).
  */
 export async function connectFramed<D extends Direction>(opts: ConnectOptions<D>): Promise<FramedConnection<D>> {
   const config = compileWsOptions(opts, OWN_KEYS);
@@ -39,11 +49,15 @@ export async function connectFramed<D extends Direction>(opts: ConnectOptions<D>
   if (!Number.isFinite(retryForMs) || retryForMs < 0) throw optionError('retryForMs', retryForMs, 'a number of milliseconds >= 0');
   const logger = opts.logger ?? defaultTransportLogger();
   const label = opts.label ?? opts.url;
+  const tls = opts.tls === undefined ? null : checkClientTls(opts.tls);
+  if (tls && typeof opts.url === 'string' && !opts.url.startsWith('wss://')) {
+    throw optionError('url', opts.url, 'a wss:// URL when tls is given (the server must serve TLS too)');
+  }
   const deadline = Date.now() + retryForMs;
   for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
     try {
       // Wrapped inside the 'open' event: frames that arrive with the handshake must meet a listener.
-      return await openWebSocket(opts.url, opts.secret, config, opts.signal, (ws) => new FramedConnection(ws, { direction: opts.direction, config, label, logger }));
+      return await openWebSocket(opts.url, opts.secret, config, tls, opts.signal, (ws) => new FramedConnection(ws, { direction: opts.direction, config, label, logger }));
     } catch (e) {
       const retryable = e instanceof RingtrainError && (e.code === 'CONNECT_FAILED' || e.code === 'CONNECT_TIMEOUT');
       if (!retryable || Date.now() + delay > deadline) throw e;
@@ -53,7 +67,7 @@ export async function connectFramed<D extends Direction>(opts: ConnectOptions<D>
   }
 }
 
-function openWebSocket<T>(url: string, secret: string, config: WsConfig, signal: AbortSignal | undefined, wrap: (ws: WebSocket) => T): Promise<T> {
+function openWebSocket<T>(url: string, secret: string, config: WsConfig, tls: ClientTls | null, signal: AbortSignal | undefined, wrap: (ws: WebSocket) => T): Promise<T> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(aborted(url));
     let settled = false;
@@ -68,9 +82,10 @@ function openWebSocket<T>(url: string, secret: string, config: WsConfig, signal:
         followRedirects: false,
         // undefined: ws fills a random key per frame (see WsOptions.clientMaskKey).
         generateMask: config.clientMaskKey === 'zero' ? zeroMask : undefined,
+        ...(tls ? clientTlsOptions(tls) : {}),
       });
     } catch (e) {
-      return reject(optionError('url', url, `a ws:// URL (${(e as Error).message})`));
+      return reject(optionError('url', url, `a ws:// or wss:// URL (${(e as Error).message})`));
     }
     const settle = (error: RingtrainError | null) => {
       if (settled) return;
@@ -117,8 +132,10 @@ function connectError(url: string, err: Error & { code?: string }): RingtrainErr
   if (/handshake has timed out/i.test(err.message)) {
     return new RingtrainError('CONNECT_TIMEOUT', `opening a WebSocket to ${url} timed out`, { details: { url }, cause: err });
   }
+  const tlsError = tlsConnectError(url, err);
+  if (tlsError) return tlsError;
   return new RingtrainError('CONNECT_FAILED', `could not connect to ${url}: ${err.message}`, {
-    hint: 'check that the process at that address is running and reachable',
+    hint: plainToTlsHint(url, err) ?? 'check that the process at that address is running and reachable',
     details: { url, errno: err.code },
     cause: err,
   });

@@ -2,6 +2,7 @@ import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ri
 import { decodeFrame, encodeFrame, type Direction, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
 import type { RawData, WebSocket } from 'ws';
 import { ABNORMAL_CLOSURE, NORMAL_CLOSURE, closeCodeFor, closeReason, errorFromRemoteClose, errorFromWs, truncateUtf8 } from './close-codes';
+import { InboundBudget } from './inbound-budget';
 import type { WsConfig } from './options';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -23,6 +24,34 @@ export interface ConnectionStats {
   bytesReceived: number;
   /** Highest `ws.bufferedAmount` seen right after handing a frame to the socket. */
   peakBufferedBytes: number;
+  /** Bytes of received frames their consumer has not taken yet (bounded by maxQueuedBytes). */
+  queuedBytes: number;
+  /** Highest queuedBytes so far: at most maxQueuedBytes plus about one frame. */
+  peakQueuedBytes: number;
+  /** How often reading stopped because queuedBytes reached maxQueuedBytes. */
+  readPauses: number;
+}
+
+/**
+ * Comes with each message to a handler. A handler that keeps the message past its return (in a
+ * queue, a mailbox) calls hold(), so that the frame's bytes still count against maxQueuedBytes,
+ * and calls the release it gets once the message is consumed. Otherwise the bytes are released
+ * when the handler returns.
+ */
+export interface Delivery {
+  /** Size of the frame the message was decoded from. */
+  readonly bytes: number;
+  /** Keeps the bytes counted; the returned function releases them (calling it twice is harmless). */
+  hold(): () => void;
+}
+
+export type MessageHandler<D extends Direction> = (msg: MsgOf<D>, delivery: Delivery) => void;
+
+/** A received message with the release of its bytes. */
+interface Arrived<D extends Direction> {
+  msg: MsgOf<D>;
+  bytes: number;
+  release: () => void;
 }
 
 export interface FramedConnectionOptions<D extends Direction> {
@@ -61,11 +90,14 @@ export class FramedConnection<D extends Direction> {
     closing: ['closed'],
     closed: [],
   });
-  private handler: ((msg: MsgOf<D>) => void) | null = null;
+  private handler: MessageHandler<D> | null = null;
   /** Messages that arrived before the handler was attached (and while it catches up on them). */
-  private readonly backlog: MsgOf<D>[] = [];
+  private readonly backlog: Arrived<D>[] = [];
   private draining = false;
-  private readonly counters: ConnectionStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, peakBufferedBytes: 0 };
+  private readonly counters = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, peakBufferedBytes: 0 };
+  private readonly inbound: InboundBudget;
+  /** Reading stopped by pause() (as opposed to by the budget). */
+  private pausedByOwner = false;
 
   private readonly sendQueue: Array<{ frame: Buffer; resolve: (bytes: number) => void; reject: (e: Error) => void }> = [];
   private pumping = false;
@@ -75,6 +107,8 @@ export class FramedConnection<D extends Direction> {
   private heartbeat: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
+  /** Warns once when reading has stayed stopped for the budget as long as a silent peer may live. */
+  private stallTimer: NodeJS.Timeout | null = null;
 
   private failure: RingtrainError | null = null;
   private endedBy: 'local' | 'remote' | null = null;
@@ -89,6 +123,7 @@ export class FramedConnection<D extends Direction> {
     this.label = opts.label;
     this.logger = opts.logger;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.inbound = new InboundBudget(this.config.maxQueuedBytes, (full) => this.guard(() => this.onBudgetFull(full)));
 
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => this.guard(() => this.onFrame(data, isBinary)));
@@ -116,15 +151,15 @@ export class FramedConnection<D extends Direction> {
   }
 
   stats(): ConnectionStats {
-    return { ...this.counters };
+    return { ...this.counters, queuedBytes: this.inbound.queuedBytes, peakQueuedBytes: this.inbound.peakQueuedBytes, readPauses: this.inbound.readPauses };
   }
 
   /**
    * Sets the one consumer of incoming messages. Messages that arrived earlier are delivered
    * first (on a microtask). If the handler throws, the connection closes with the error's code
-   * (a RingtrainError) or HANDLER_FAILED.
+   * (a RingtrainError) or HANDLER_FAILED. See Delivery for a handler that queues messages.
    */
-  onMessage(handler: (msg: MsgOf<D>) => void): void {
+  onMessage(handler: MessageHandler<D>): void {
     if (this.handler) {
       throw new RingtrainError('BAD_STATE', `connection to ${this.label} already has a message handler`, {
         hint: 'attach one handler (or one messages() iterator) per connection',
@@ -142,14 +177,14 @@ export class FramedConnection<D extends Direction> {
    * connection closes, however it closes; `await closed` says why.
    */
   messages(): AsyncIterableIterator<MsgOf<D>> {
-    const queue: MsgOf<D>[] = [];
+    const queue: Array<{ msg: MsgOf<D>; release: () => void }> = [];
     let wake: (() => void) | null = null;
     let ended = false;
     let abandoned = false;
-    this.onMessage((msg) => {
+    this.onMessage((msg, delivery) => {
       if (abandoned) return;
       if (queue.length >= this.config.maxQueuedMessages) throw this.queueFull();
-      queue.push(msg);
+      queue.push({ msg, release: delivery.hold() }); // counted until next() hands it out
       wake?.();
     });
     void this.closed.then(() => {
@@ -159,7 +194,11 @@ export class FramedConnection<D extends Direction> {
     const iterator: AsyncIterableIterator<MsgOf<D>> = {
       next: async () => {
         for (;;) {
-          if (queue.length > 0) return { value: queue.shift()!, done: false };
+          if (queue.length > 0) {
+            const { msg, release } = queue.shift()!;
+            release();
+            return { value: msg, done: false };
+          }
           if (ended) return { value: undefined, done: true };
           await new Promise<void>((resolve) => (wake = resolve));
           wake = null;
@@ -167,7 +206,7 @@ export class FramedConnection<D extends Direction> {
       },
       return: async () => {
         abandoned = ended = true;
-        queue.length = 0;
+        for (const { release } of queue.splice(0)) release();
         return { value: undefined, done: true };
       },
       [Symbol.asyncIterator]: () => iterator,
@@ -209,6 +248,7 @@ export class FramedConnection<D extends Direction> {
       this.ws.close(code, truncateUtf8(reason, 123)); // throws for a code WebSocket does not allow
       this.endedBy ??= 'local';
       this.lifecycle.to('closing');
+      this.applyReading(); // read the peer's close frame even if frames still wait
       this.armCloseTimer();
     }
     return this.closed;
@@ -234,11 +274,14 @@ export class FramedConnection<D extends Direction> {
 
   /** Stops reading from the socket (heartbeats then go unanswered too). */
   pause(): void {
-    this.ws.pause();
+    this.pausedByOwner = true;
+    this.applyReading();
   }
 
+  /** Reads again, unless received frames still fill maxQueuedBytes. */
   resume(): void {
-    this.ws.resume();
+    this.pausedByOwner = false;
+    this.applyReading();
   }
 
   // ---- incoming ----
@@ -254,26 +297,92 @@ export class FramedConnection<D extends Direction> {
         details: { peer: this.label, bytes: buf.byteLength },
       });
     }
-    this.dispatch(decodeFrame(buf, this.direction));
+    // Counted from arrival: the decoded message (whose tensors may share the buffer) is as big.
+    const release = this.inbound.hold(buf.byteLength);
+    let msg: MsgOf<D>;
+    try {
+      msg = decodeFrame(buf, this.direction);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    this.dispatch({ msg, bytes: buf.byteLength, release });
   }
 
-  private dispatch(msg: MsgOf<D>): void {
+  private dispatch(arrived: Arrived<D>): void {
     if (this.handler && !this.draining) {
-      this.handler(msg);
+      this.handOver(this.handler, arrived);
       return;
     }
-    if (this.backlog.length >= this.config.maxQueuedMessages) throw this.queueFull();
-    this.backlog.push(msg);
+    if (this.backlog.length >= this.config.maxQueuedMessages) {
+      arrived.release();
+      throw this.queueFull();
+    }
+    this.backlog.push(arrived);
+  }
+
+  /** Runs the handler on one message; its bytes are released after, unless the handler held them. */
+  private handOver(handler: MessageHandler<D>, { msg, bytes, release }: Arrived<D>): void {
+    let held = false;
+    try {
+      handler(msg, {
+        bytes,
+        hold: () => {
+          held = true;
+          return release;
+        },
+      });
+    } finally {
+      if (!held) release();
+    }
   }
 
   private drainBacklog(): void {
     const handler = this.handler!;
     while (this.backlog.length > 0 && this.state === 'open') {
-      const msg = this.backlog.shift()!;
-      this.guard(() => handler(msg));
+      const arrived = this.backlog.shift()!;
+      this.guard(() => this.handOver(handler, arrived));
     }
-    this.backlog.length = 0;
+    for (const { release } of this.backlog.splice(0)) release();
     this.draining = false;
+  }
+
+  // ---- reading, paused for the owner or for maxQueuedBytes ----
+
+  /**
+   * Pausing rather than closing: a peer whose frames wait for a busy consumer is not misbehaving,
+   * and with the socket unread the kernel's receive window closes and the sender's send() waits
+   * on its high-water mark, so memory stays bounded without losing the link. (Closing would be
+   * the choice only where the socket cannot be paused, which `ws` always allows.)
+   */
+  private onBudgetFull(full: boolean): void {
+    if (this.state === 'closed') return;
+    if (full) {
+      // While we do not read, the peer's pongs wait in the kernel: our own liveness check would
+      // declare a peer dead that is merely ahead of us. The peer still sees our pings, and a
+      // peer that is gone fails our writes. A consumer stalled that long is worth a warning.
+      this.noteAlive();
+      this.stallTimer = setTimeout(() => this.guard(() => this.warnStalled()), this.config.heartbeatTimeoutMs);
+      this.stallTimer.unref();
+    } else if (this.stallTimer) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
+    this.applyReading();
+  }
+
+  private applyReading(): void {
+    if (this.state === 'open' && (this.pausedByOwner || this.inbound.isFull)) this.ws.pause();
+    else this.ws.resume();
+  }
+
+  private warnStalled(): void {
+    this.stallTimer = null;
+    if (this.state !== 'open' || !this.inbound.isFull) return;
+    this.logger.warn(
+      `stopped reading from ${this.label} ${this.config.heartbeatTimeoutMs} ms ago: its ${this.inbound.queuedBytes} received bytes still wait for their consumer (maxQueuedBytes ${this.config.maxQueuedBytes})`,
+      { code: 'QUEUE_BYTES_FULL', peer: this.label, queuedBytes: this.inbound.queuedBytes, maxQueuedBytes: this.config.maxQueuedBytes },
+    );
   }
 
   /** Runs an event handler body; whatever it throws closes this connection instead of the process. */
@@ -368,7 +477,7 @@ export class FramedConnection<D extends Direction> {
   private beat(): void {
     if (this.state !== 'open') return;
     this.ws.ping();
-    if (this.pongDeadline) return;
+    if (this.pongDeadline || this.inbound.isFull) return; // unread pongs prove nothing (onBudgetFull)
     this.pongDeadline = setTimeout(() => {
       this.pongDeadline = null;
       this.terminate(
@@ -393,8 +502,8 @@ export class FramedConnection<D extends Direction> {
   }
 
   private stopTimers(): void {
-    for (const t of [this.heartbeat, this.pongDeadline, this.closeTimer]) if (t) clearTimeout(t);
-    this.heartbeat = this.pongDeadline = this.closeTimer = null;
+    for (const t of [this.heartbeat, this.pongDeadline, this.closeTimer, this.stallTimer]) if (t) clearTimeout(t);
+    this.heartbeat = this.pongDeadline = this.closeTimer = this.stallTimer = null;
   }
 
   // ---- errors ----

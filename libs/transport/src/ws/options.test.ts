@@ -25,10 +25,27 @@ describe('transport options', () => {
     expect(() => compileWsOptions({ clientMaskKey: 'none' as never })).toThrow(expect.objectContaining({ code: 'BAD_OPTION', details: { option: 'clientMaskKey', value: 'none' } }));
   });
 
+  test('maxQueuedBytes: 2 × maxFrameBytes by default, at least maxFrameBytes, may exceed 2 GiB', () => {
+    const MiB = 1024 * 1024;
+    expect(WS_DEFAULTS.maxQueuedBytes).toBe(512 * MiB);
+    expect(compileWsOptions({ maxFrameBytes: MiB }).maxQueuedBytes).toBe(2 * MiB);
+    expect(compileWsOptions({ maxFrameBytes: 2 ** 31 - 1 }).maxQueuedBytes).toBe(2 ** 32 - 2);
+    expect(compileWsOptions({ maxQueuedBytes: 4096 * MiB }).maxQueuedBytes).toBe(4096 * MiB);
+    expect(compileWsOptions({ maxFrameBytes: MiB, maxQueuedBytes: MiB }).maxQueuedBytes).toBe(MiB);
+    expect(() => compileWsOptions({ maxFrameBytes: 2 * MiB, maxQueuedBytes: MiB })).toThrow(
+      expect.objectContaining({ code: 'BAD_OPTION', details: { option: 'maxQueuedBytes', value: MiB }, message: expect.stringContaining('at least maxFrameBytes (2097152)') }),
+    );
+    for (const bad of [0, -1, 1.5, '5', 2 ** 53]) {
+      expect(() => compileWsOptions({ maxQueuedBytes: bad as number })).toThrow(expect.objectContaining({ code: 'BAD_OPTION', details: expect.objectContaining({ option: 'maxQueuedBytes' }) }));
+    }
+    expect(() => compileWsOptions({ maxQueuedByte: 5 })).toThrow(/did you mean "maxQueuedBytes"/);
+  });
+
   test('startPeerServer checks its options before listening', async () => {
     await expect(startPeerServer({ rank: 0, worldSize: 2, secret: SECRET, helloTimeoutMS: 5 } as never)).rejects.toThrow(/did you mean "helloTimeoutMs"/);
     await expect(startPeerServer({ rank: 2, worldSize: 2, secret: SECRET })).rejects.toMatchObject({ code: 'BAD_OPTION', details: { option: 'rank' } });
     await expect(startPeerServer({ rank: 0, worldSize: 2, secret: '' })).rejects.toMatchObject({ code: 'BAD_OPTION', details: { option: 'secret' } });
+    await expect(startPeerServer({ rank: 0, worldSize: 2, secret: SECRET, tls: { cert: '' } as never })).rejects.toMatchObject({ code: 'BAD_OPTION', details: { option: 'tls' } });
   });
 });
 

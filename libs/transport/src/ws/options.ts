@@ -36,6 +36,18 @@ export interface WsOptions {
    */
   maxQueuedMessages?: number;
   /**
+   * Bytes of received frames that wait for their consumer (before a handler is attached, in a
+   * messages() iterator, in a peer mailbox), per connection. Reaching it stops reading that
+   * socket, so TCP backpressure throttles the sender; reading resumes as the consumer takes
+   * messages. Memory per connection is then about this plus one frame. At least maxFrameBytes.
+   *
+   * Default 2 × maxFrameBytes (512 MiB with the default frame limit): the largest frame can be
+   * consumed while the next one streams in, so a peer one frame ahead (the ring's K/V blocks,
+   * all-reduce chunks) is never paused, while a peer that floods holds at most about three
+   * frames of this process's memory instead of everything it sends.
+   */
+  maxQueuedBytes?: number;
+  /**
    * Masking key of frames a client sends. RFC 6455 has clients mask with a random key so that
    * browser scripts cannot poison HTTP proxy caches; ringtrain's clients are not browsers and
    * dial peers directly, so by default they send the all-zero key, which `ws` recognises to skip
@@ -59,8 +71,12 @@ export const WS_DEFAULTS: WsConfig = Object.freeze({
   connectTimeoutMs: 10000,
   closeTimeoutMs: 2000,
   maxQueuedMessages: 1024,
+  maxQueuedBytes: 2 * 256 * MiB,
   clientMaskKey: 'zero',
 });
+
+/** maxQueuedBytes when not given: room for the frame being consumed and the next one. */
+const QUEUED_FRAMES_BY_DEFAULT = 2;
 
 type CountKey = Exclude<keyof WsOptions, 'clientMaskKey'>;
 
@@ -73,6 +89,7 @@ const UPPER_BOUNDS: Readonly<Record<CountKey, number>> = {
   connectTimeoutMs: 2 ** 31 - 1,
   closeTimeoutMs: 2 ** 31 - 1,
   maxQueuedMessages: 2 ** 31 - 1,
+  maxQueuedBytes: Number.MAX_SAFE_INTEGER, // a byte count in memory, not a timer or a wire field
 };
 
 export const WS_OPTION_KEYS: readonly (keyof WsOptions)[] = Object.freeze(Object.keys(WS_DEFAULTS) as (keyof WsOptions)[]);
@@ -87,11 +104,15 @@ export function compileWsOptions(opts: object = {}, ownKeys: readonly string[] =
   const given = opts as WsOptions;
   const counts = {} as Record<CountKey, number>;
   for (const key of Object.keys(UPPER_BOUNDS) as CountKey[]) {
-    const value = given[key] ?? WS_DEFAULTS[key];
+    // maxFrameBytes comes first in UPPER_BOUNDS, so the derived default can use the checked value.
+    const value = given[key] ?? (key === 'maxQueuedBytes' ? QUEUED_FRAMES_BY_DEFAULT * counts.maxFrameBytes : WS_DEFAULTS[key]);
     if (!Number.isSafeInteger(value) || value < 1 || value > UPPER_BOUNDS[key]) {
       throw optionError(key, value, `an integer from 1 to ${UPPER_BOUNDS[key]}`);
     }
     counts[key] = value;
+  }
+  if (counts.maxQueuedBytes < counts.maxFrameBytes) {
+    throw optionError('maxQueuedBytes', counts.maxQueuedBytes, `at least maxFrameBytes (${counts.maxFrameBytes}), so that the largest frame can wait for its consumer`);
   }
   const clientMaskKey = given.clientMaskKey ?? WS_DEFAULTS.clientMaskKey;
   if (clientMaskKey !== 'zero' && clientMaskKey !== 'random') throw optionError('clientMaskKey', clientMaskKey, '"zero" or "random"');

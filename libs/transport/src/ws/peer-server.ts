@@ -3,10 +3,11 @@ import { PROTOCOL_VERSION, tensorsFromFrames, type DataMsg, type HelloMsg, type 
 import { Mailbox } from '../mailbox';
 import type { PeerMessage } from '../transport';
 import { connectFramed } from './framed-client';
-import type { ConnectionClosed, FramedConnection } from './framed-connection';
+import type { ConnectionClosed, Delivery, FramedConnection } from './framed-connection';
 import { listenFramed, type FramedServer } from './framed-server';
 import { defaultTransportLogger } from './logger';
 import { compileWsOptions, type WsConfig, type WsOptions } from './options';
+import { checkClientTls, checkServerTls, type ClientTls, type ServerTls, type TlsMaterial } from './tls';
 import { wsUrl } from './url';
 import { WsTransport, type MeshState } from './ws-transport';
 
@@ -20,6 +21,12 @@ export interface PeerServerOptions extends WsOptions {
   /** Port to listen on; 0 (the default) picks a free one, reported as `port`. */
   port?: number;
   logger?: Logger;
+  /**
+   * Run the mesh over TLS: this rank serves `wss://` with cert and key and dials the others'
+   * `wss://` trusting only `ca` (default: cert, i.e. one self-signed certificate for the job).
+   * Every rank of a job must be given the same setting. Default: none.
+   */
+  tls?: ServerTls & Partial<ClientTls>;
 }
 
 export interface MeshOptions {
@@ -27,7 +34,7 @@ export interface MeshOptions {
   timeoutMs?: number;
 }
 
-const OWN_KEYS = ['rank', 'worldSize', 'secret', 'host', 'port', 'logger'];
+const OWN_KEYS = ['rank', 'worldSize', 'secret', 'host', 'port', 'logger', 'tls'];
 const DEFAULT_MESH_TIMEOUT_MS = 30000;
 
 type ServerState = 'listening' | 'meshing' | 'meshed' | 'closed';
@@ -41,7 +48,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const { rank, worldSize } = opts;
   if (!Number.isSafeInteger(worldSize) || worldSize < 1) throw optionError('worldSize', worldSize, 'an integer >= 1');
   if (!Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize) throw optionError('rank', rank, `an integer from 0 to ${worldSize - 1}`);
-  const peerServer = new PeerServer(rank, worldSize, opts.secret, config, opts.logger ?? defaultTransportLogger());
+  const tls = opts.tls === undefined ? null : meshTls(opts.tls);
+  const peerServer = new PeerServer(rank, worldSize, opts.secret, config, opts.logger ?? defaultTransportLogger(), tls);
   await peerServer.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
   return peerServer;
 }
@@ -76,6 +84,7 @@ export class PeerServer {
     private readonly secret: string,
     private readonly config: WsConfig,
     private readonly logger: Logger,
+    private readonly tls: TlsMaterial | null = null,
   ) {
     this.mailboxes = Array.from({ length: worldSize }, () => new Mailbox(config.maxQueuedMessages));
   }
@@ -105,6 +114,7 @@ export class PeerServer {
       host,
       port,
       logger: this.logger,
+      ...(this.tls ? { tls: this.tls } : {}),
       onConnection: (conn) => void this.handshake(conn, 'acceptor', null).catch(() => undefined),
     });
   }
@@ -169,8 +179,9 @@ export class PeerServer {
   private async dial(peer: PeerAddress, deadline: number): Promise<void> {
     const conn = await connectFramed({
       ...this.config,
-      url: wsUrl(peer.host, peer.port),
+      url: wsUrl(peer.host, peer.port, this.tls ? 'wss' : 'ws'),
       secret: this.secret,
+      ...(this.tls ? { tls: { ca: this.tls.ca } } : {}),
       direction: 'peer',
       retryForMs: Math.max(0, deadline - Date.now()),
       signal: this.dialAbort.signal,
@@ -207,10 +218,10 @@ export class PeerServer {
         else this.linkDown(peer, info);
       });
 
-      conn.onMessage((msg) => {
+      conn.onMessage((msg, delivery) => {
         if (peer !== null) {
           if (msg.t !== 'data') throw new RingtrainError('UNEXPECTED_FRAME', `rank ${peer} sent a second hello`, { details: { peer } });
-          this.deliver(peer, msg);
+          this.deliver(peer, msg, delivery);
           return;
         }
         if (msg.t !== 'hello') throw new RingtrainError('BAD_HELLO', `${conn.label} sent ${msg.t} before hello`, { details: { peer: conn.label } });
@@ -253,10 +264,11 @@ export class PeerServer {
     }
   }
 
-  private deliver(peer: number, msg: DataMsg): void {
+  /** Queues a data frame in its peer's mailbox, where its bytes count against the link's maxQueuedBytes until taken. */
+  private deliver(peer: number, msg: DataMsg, delivery: Delivery): void {
     const message: PeerMessage = { tag: msg.tag, tensors: tensorsFromFrames(msg.tensors) };
     if (msg.meta) message.meta = msg.meta;
-    this.mailboxes[peer].deliver(message); // MAILBOX_FULL is thrown and closes the link
+    this.mailboxes[peer].deliver(message, delivery.hold()); // MAILBOX_FULL is thrown and closes the link
     this.received.messages++;
     for (const t of msg.tensors) this.received.bytes += t.bytes.byteLength;
   }
@@ -350,6 +362,13 @@ export class PeerServer {
     if (!this.server) throw new RingtrainError('BAD_STATE', 'peer server is not listening yet');
     return this.server;
   }
+}
+
+/** Checks the mesh's TLS material once; the CA defaults to the (self-signed) certificate. */
+function meshTls(given: PeerServerOptions['tls']): TlsMaterial {
+  const { cert, key } = checkServerTls(given);
+  const { ca } = checkClientTls({ ca: given?.ca ?? cert });
+  return { cert, key, ca };
 }
 
 function linkRefused(rank: number, peer: number, e: RingtrainError): RingtrainError {

@@ -1,5 +1,9 @@
-/** `ws://host:port/`, with IPv6 literals bracketed. */
-export function wsUrl(host: string, port: number): string {
+/**
+ * `ws://host:port/` (or `wss://` for a TLS server), with IPv6 literals bracketed. Peer addresses
+ * carry no scheme: every process of a job runs with the same TLS settings, so a dialer uses its
+ * own.
+ */
+export function wsUrl(host: string, port: number, scheme: 'ws' | 'wss' = 'ws'): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `ws://${h}:${port}/`;
+  return `${scheme}://${h}:${port}/`;
 }

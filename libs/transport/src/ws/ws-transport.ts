@@ -10,6 +10,12 @@ export interface WsTransportStats extends TransportStats {
   frameBytesReceived: number;
   /** Highest socket buffer seen on any link right after a send (backpressure check). */
   peakBufferedBytes: number;
+  /** Received bytes not yet taken by recv, over all links (each bounded by maxQueuedBytes). */
+  queuedBytes: number;
+  /** Highest queued bytes seen on any one link. */
+  peakQueuedBytes: number;
+  /** How often links stopped reading because their queued bytes reached maxQueuedBytes. */
+  readPauses: number;
 }
 
 /** What a PeerServer shares with the transport it hands out. */
@@ -75,12 +81,18 @@ export class WsTransport implements Transport {
       frameBytesSent: 0,
       frameBytesReceived: 0,
       peakBufferedBytes: 0,
+      queuedBytes: 0,
+      peakQueuedBytes: 0,
+      readPauses: 0,
     };
     for (const link of this.mesh.links.values()) {
       const s = link.stats();
       out.frameBytesSent += s.bytesSent;
       out.frameBytesReceived += s.bytesReceived;
       out.peakBufferedBytes = Math.max(out.peakBufferedBytes, s.peakBufferedBytes);
+      out.queuedBytes += s.queuedBytes;
+      out.peakQueuedBytes = Math.max(out.peakQueuedBytes, s.peakQueuedBytes);
+      out.readPauses += s.readPauses;
     }
     return out;
   }
