@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -137,6 +137,49 @@ describe('coordinator and workers started by separate commands, from the environ
       coordinator.child.kill('SIGKILL');
     }
   }, 300000);
+
+  it('with TLS (a self-signed certificate made by openssl) every connection is wss://, and the run trains', async () => {
+    const dir = tmp();
+    const openssl = (...args: string[]) => expect(spawnSync('openssl', args, { encoding: 'utf8' }).status).toBe(0);
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=ringtrain-test');
+    openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(dir, 'other-key.pem'));
+    const port = String(await freePort());
+    const job = { WORLD_SIZE: '2', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, RINGTRAIN_SECRET_FILE: secretFile, RINGTRAIN_TLS_CERT: join(dir, 'cert.pem'), RINGTRAIN_TLS_KEY: join(dir, 'key.pem') };
+    const wrongKey = await runCli(['coordinator', '--run-dir', join(dir, 'refused'), ...TRAIN], { ...job, RINGTRAIN_SECRET: '', RINGTRAIN_TLS_KEY: join(dir, 'other-key.pem') });
+    expect(wrongKey.code).toBe(2);
+    expect(wrongKey.stderr).toMatch(/TLS_KEY_MISMATCH[\s\S]*cert\.pem[\s\S]*other-key\.pem/);
+    expect(existsSync(join(dir, 'refused'))).toBe(false); // refused before the run directory was made
+
+    const runDir = join(dir, 'run');
+    const coordinator = start(['coordinator', '--run-dir', runDir, ...TRAIN, '--steps', '2'], job);
+    const workers = [0, 1].map((rank) => start(['worker'], { ...job, RANK: String(rank) }));
+    try {
+      expect(await coordinator.exited).toBe(0);
+      for (const w of workers) expect(await w.exited).toBe(0);
+      expect(coordinator.out()).toMatch(new RegExp(`"event":"listening","url":"wss://127\\.0\\.0\\.1:${port}/"`));
+      expect(lines(join(runDir, 'metrics.jsonl'))).toHaveLength(2);
+    } finally {
+      for (const p of [coordinator, ...workers]) p.child.kill('SIGKILL');
+    }
+  }, 300000);
+
+  it('a coordinator port in use, and a coordinator host no node resolves, are said as such', async () => {
+    const busy = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => busy.once('listening', r));
+    const port = String((busy.address() as { port: number }).port);
+    try {
+      const job = { WORLD_SIZE: '2', MASTER_PORT: port, RINGTRAIN_SECRET_FILE: secretFile, RINGTRAIN_SECRET: '' };
+      const inUse = await runCli(['coordinator', '--run-dir', join(tmp(), 'run'), ...TRAIN], job);
+      expect(inUse.code).not.toBe(0);
+      expect(inUse.stderr).toMatch(/PORT_IN_USE[\s\S]*MASTER_PORT/);
+      const unresolved = await runCli(['worker', '--connect-timeout-ms', '2000'], { ...job, RANK: '0', MASTER_ADDR: '', SLURM_JOB_NODELIST: 'no-such-node[1-2].invalid', RINGTRAIN_BACKEND: 'native' });
+      expect(unresolved.code).not.toBe(0);
+      expect(unresolved.stderr).toMatch(/COORDINATOR_UNRESOLVED[\s\S]*no-such-node1\.invalid[\s\S]*MASTER_ADDR/);
+      expect(unresolved.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      busy.close();
+    }
+  });
 
   it('a secret file others can read is refused, naming the fix', async () => {
     const open = join(tmp(), 'secret');

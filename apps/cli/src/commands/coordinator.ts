@@ -6,7 +6,7 @@ import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ring
 import { Coordinator, checkEvalSamples, checkSameModel, cleanUnfinished, fsError, hasEarlierRun, lockRunDir, openRunData, readManifest, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
-import { coordinatorPort, jobIdOf, readSecret } from '../launch-env';
+import { SLURM_PORT_BASE, SLURM_PORT_SPAN, coordinatorPort, jobIdOf, readSecret } from '../launch-env';
 import { addTrainOptions } from './train-options';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-flags';
 import { DETERMINISTIC_FAILURES, resolveFromFlags, type TrainFlags } from './train';
@@ -92,6 +92,18 @@ export function registerCoordinatorCommand(program: Command): void {
     });
 }
 
+/** A port in use, said with what sets it on a cluster. */
+async function startOrExplain(port: number, start: () => Promise<Coordinator>): Promise<Coordinator> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!isRingtrainError(err) || err.code !== 'LISTEN_FAILED') throw err;
+    throw new RingtrainError('PORT_IN_USE', `the coordinator cannot listen on port ${port}: ${err.message}`, {
+      hint: `another process holds it (a coordinator of an earlier job still running?); the port comes from --port, else MASTER_PORT, else ${SLURM_PORT_BASE} + the Slurm job id mod ${SLURM_PORT_SPAN}: pass another --port or MASTER_PORT, and give the workers the same`,
+    });
+  }
+}
+
 /** A file system failure (a full disk, a directory made read-only) is the run directory's problem, said as such. */
 function storageError(err: unknown, runDir: string): unknown {
   return STORAGE_FAILURES.has((err as NodeJS.ErrnoException).code ?? '') ? fsError(err, runDir, 'write into the run directory') : err;
@@ -144,7 +156,7 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
   try {
     for (let restarts = 0; ; restarts++) {
       const checkpoint = resume ? await resumable(cfg.runDir, logger, notice) : null;
-      const coordinator = await Coordinator.start({
+      const coordinator = await startOrExplain(port, () => Coordinator.start({
         worldSize: cfg.workers,
         secret,
         host: opts.host,
@@ -155,7 +167,7 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
         wsOptions: heartbeatOptions(cfg.heartbeatTimeoutMs),
         jobId,
         tls,
-      });
+      }));
       emit({ event: 'listening', url: coordinator.url, ...(jobId ? { job: jobId } : {}) });
       let failure: unknown;
       try {

@@ -97,6 +97,11 @@ export function registerWorkerCommand(program: Command): void {
         try {
           if ((await run()) === 'done') return;
         } catch (err) {
+          if (isRingtrainError(err) && err.code === 'CONNECT_FAILED' && /ENOTFOUND|EAI_AGAIN/.test(err.message)) {
+            throw new RingtrainError('COORDINATOR_UNRESOLVED', `the coordinator's host in ${coordinatorUrl} does not resolve on this node (${err.message})`, {
+              hint: 'it comes from --coordinator, else MASTER_ADDR, else the first host of SLURM_JOB_NODELIST: set MASTER_ADDR to a name or address every node resolves',
+            });
+          }
           if (isRingtrainError(err) && WRONG_START[err.code]) throw new RingtrainError(err.code, `the coordinator at ${coordinatorUrl} refused this worker (rank ${env.rank} of ${env.worldSize}${env.jobId ? `, job ${env.jobId}` : ''}): ${err.message}`, { hint: WRONG_START[err.code] });
           if (!rejoin || !isRingtrainError(err) || !WORLD_BROKE.has(err.code)) throw err;
           logger.warn(`rank ${env.rank}: the world broke (${err.code}: ${err.message})`);
