@@ -7,10 +7,13 @@ import { registerTrainCommand } from './commands/train';
 import { registerCoordinatorCommand } from './commands/coordinator';
 import { registerEvalCommand } from './commands/eval';
 import { registerCheckpointCommand } from './commands/checkpoint';
+import { EXIT, exitCodeOf } from './exit-codes';
+import { registerLaunchCommand } from './commands/launch';
 
 /**
- * `ringtrain` entry point. User errors (RingtrainError) print their message and hint and exit 2
- * with no stack trace; anything else is a bug and prints its stack.
+ * `ringtrain` entry point. Coded errors (RingtrainError) print their message and hint with no
+ * stack trace and exit 2 when refused before anything started, 3 when the command failed after
+ * starting (exit-codes.ts, README "Exit codes"); anything else is a bug: exit 1 with its stack.
  */
 async function main(argv: string[]): Promise<number> {
   // A reader that went away (the `train` that started this coordinator or worker was killed, or
@@ -31,17 +34,15 @@ async function main(argv: string[]): Promise<number> {
   registerCoordinatorCommand(program);
   registerEvalCommand(program);
   registerCheckpointCommand(program);
+  registerLaunchCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed it
-    if (isRingtrainError(err)) {
-      process.stderr.write(`ringtrain: ${err.toUserString()}\n`);
-      return 2;
-    }
-    process.stderr.write(`ringtrain: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.refused; // commander printed it
+    if (isRingtrainError(err)) process.stderr.write(`ringtrain: ${err.toUserString()}\n`);
+    else process.stderr.write(`ringtrain: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return exitCodeOf(err);
   }
 }
 
@@ -51,6 +52,6 @@ main(process.argv).then(
   },
   (err) => {
     process.stderr.write(`ringtrain: ${String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT.internal;
   },
 );

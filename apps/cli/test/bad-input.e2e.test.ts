@@ -23,9 +23,9 @@ describe('ringtrain check refuses impossible options', () => {
 });
 
 describe('a worker that cannot start', () => {
-  it('ends the check with a message naming the worker and its output', async () => {
+  it('ends the check with a message naming the worker and its output, and exit 3 (failed after starting)', async () => {
     const run = await runCli(['check', '--workers', '2', '--seq-len', '8'], { RINGTRAIN_CLI: '/nonexistent/ringtrain.cjs' });
-    expect(run.code).toBe(2);
+    expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/\[WORKER_EXITED\] worker \d exited with code 1 before the job finished/);
     expect(run.stderr).toMatch(/Cannot find module '\/nonexistent\/ringtrain.cjs'/);
   });

@@ -34,9 +34,9 @@ describe('ringtrain check --train with real worker processes', () => {
     }
   }, 200000);
 
-  it('fails, with exit code 1, when the tolerance is below the fp32 rounding it measures', async () => {
+  it('fails, with exit code 3, when the tolerance is below the fp32 rounding it measures', async () => {
     const run = await runCli(['check', '--train', '--workers', '2', '--seq-len', String(SEQ), '--strategies', 'striped', '--tolerance', '1e-12'], {}, 120000);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(3);
     expect(run.stdout).toMatch(/FAIL/);
     expect(run.stdout).toMatch(/max grad rel err/);
     expect(run.stdout).not.toMatch(/only the parameters against/); // the gradients fail too
@@ -44,7 +44,7 @@ describe('ringtrain check --train with real worker processes', () => {
 
   it('at a large learning rate, says the gradients agree and only Adam\'s amplified update differs', async () => {
     const run = await runCli(['check', '--train', '--workers', '2', '--seq-len', String(SEQ), '--strategies', 'ring', '--lr', '0.5'], {}, 120000);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(3);
     expect(run.stdout).toMatch(/the gradients and the update agree; only the parameters against the single-process step differ/);
     expect(run.stdout).toMatch(/smaller --lr/);
   }, 150000);

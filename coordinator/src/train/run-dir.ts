@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { kernelFsRoot } from '@ringtrain/config';
 import { RingtrainError } from '@ringtrain/core';
 import { CHECKPOINTS_DIR } from '../checkpoint/store';
 
@@ -21,6 +22,7 @@ export interface RunLock {
 }
 
 export function lockRunDir(runDir: string): RunLock {
+  checkRunDirPath(runDir);
   makeDirs(runDir);
   const file = join(runDir, LOCK_FILE);
   const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() });
@@ -69,6 +71,45 @@ export function lockRunDir(runDir: string): RunLock {
 }
 
 /**
+ * Refuses, before anything is created, a run directory that cannot be one: a path on a kernel
+ * file system (/proc, /sys; also through a symlink), or a path where a file stands in the
+ * way (the directory itself, or one of its parents). Coded errors naming the path and the fix.
+ * `as` names another directory an option writes (e.g. `check --dump`).
+ */
+export function checkRunDirPath(runDir: string, as: { what: string; option: string; code: string } = { what: 'run directory', option: '--run-dir', code: 'RUN_DIR_UNUSABLE' }): void {
+  const full = resolve(runDir);
+  let existing = full;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  let real = existing;
+  try {
+    real = realpathSync(existing);
+  } catch {
+    // unreadable: the checks below and the first write name the problem
+  }
+  for (const p of [full, join(real, full.slice(existing.length))]) {
+    const root = kernelFsRoot(p);
+    if (root !== undefined) {
+      throw new RingtrainError(as.code, `${as.what} ${runDir} is under ${root}, a file system of the kernel, not a disk`, {
+        hint: `pass ${as.option} with a directory on a disk, e.g. runs/my-run`,
+        details: { path: runDir, code: 'VIRTUAL_FS' },
+      });
+    }
+  }
+  let isDir = true;
+  try {
+    isDir = statSync(existing).isDirectory();
+  } catch (e) {
+    throw fsError(e, runDir, `use the ${as.what}`);
+  }
+  if (!isDir) {
+    throw new RingtrainError(as.code, existing === full ? `${as.what} ${runDir} is a file, not a directory` : `cannot create the ${as.what} ${runDir}: ${existing} is a file, not a directory`, {
+      hint: `pass ${as.option} with a directory (a new one is created), or move the file out of the way`,
+      details: { path: runDir, code: 'ENOTDIR' },
+    });
+  }
+}
+
+/**
  * `mkdir -p`, one level at a time: Node's recursive mkdir never returns for some paths (under
  * /proc it retries forever), so each missing level is made on its own and a failure is a coded
  * error naming the path.
@@ -91,17 +132,25 @@ export function makeDirs(dir: string): void {
 
 /** Whether the run directory holds an earlier run (its config, metrics or checkpoints). */
 export function hasEarlierRun(runDir: string): boolean {
-  return existsSync(runDir) && readdirSync(runDir).some((f) => RUN_FILES.includes(f) || f === CHECKPOINTS_DIR);
+  try {
+    return existsSync(runDir) && readdirSync(runDir).some((f) => RUN_FILES.includes(f) || f === CHECKPOINTS_DIR);
+  } catch (e) {
+    throw fsError(e, runDir, 'read the run directory');
+  }
 }
 
 /** `--overwrite`: removes what an earlier `train` wrote (its files, worker logs and ringtrain checkpoints), nothing else. */
 export function clearEarlierRun(runDir: string): void {
-  for (const f of readdirSync(runDir)) {
-    if (RUN_FILES.includes(f) || /^worker-\d+\.log$/.test(f)) rmSync(join(runDir, f), { force: true });
-  }
-  const checkpoints = join(runDir, CHECKPOINTS_DIR);
-  if (existsSync(checkpoints)) {
-    for (const f of readdirSync(checkpoints)) if (/^step-\d+(\.tmp)?$/.test(f) || /^latest(\.tmp)?$/.test(f)) rmSync(join(checkpoints, f), { recursive: true, force: true });
+  try {
+    for (const f of readdirSync(runDir)) {
+      if (RUN_FILES.includes(f) || /^worker-\d+\.log$/.test(f)) rmSync(join(runDir, f), { force: true });
+    }
+    const checkpoints = join(runDir, CHECKPOINTS_DIR);
+    if (existsSync(checkpoints)) {
+      for (const f of readdirSync(checkpoints)) if (/^step-\d+(\.tmp)?$/.test(f) || /^latest(\.tmp)?$/.test(f)) rmSync(join(checkpoints, f), { recursive: true, force: true });
+    }
+  } catch (e) {
+    throw fsError(e, runDir, 'clear the earlier run in');
   }
 }
 
@@ -131,7 +180,8 @@ export function fsError(e: unknown, path: string, what: string): RingtrainError 
   if (e instanceof RingtrainError) return e;
   const err = e as NodeJS.ErrnoException;
   const hints: Record<string, string> = {
-    EACCES: 'the directory is not writable by this user: choose another --run-dir or fix its permissions',
+    EACCES: 'this user may not read or write there: choose another --run-dir or fix its permissions',
+    EPERM: 'the operation is not permitted there: choose another --run-dir',
     EROFS: 'the file system is read-only: choose another --run-dir',
     ENOSPC: 'the disk is full: free space or choose another --run-dir',
     ENOTDIR: 'a part of the path is a file, not a directory: choose another --run-dir',

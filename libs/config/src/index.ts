@@ -1,5 +1,6 @@
 export * from './model';
 export * from './optim';
 export * from './train-config';
+export * from './memory-estimate';
 export * from './strategy';
 export * from './suggest';

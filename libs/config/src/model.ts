@@ -49,9 +49,17 @@ export const MODEL_PRESETS: Readonly<Record<ModelPresetName, Omit<ModelConfig, '
   small: { ...BASE, dModel: 256, layers: 4, heads: 4, kvHeads: 4, headDim: 64 },
 });
 
+/**
+ * The largest value of each model dimension: far beyond any model a run here trains, and low
+ * enough that no count built from them overflows or allocates before the memory estimate
+ * (memory-estimate.ts) has refused a model that will not fit.
+ */
+export const MODEL_LIMITS = Object.freeze({ vocabSize: 2 ** 24, dModel: 2 ** 16, layers: 4096, heads: 4096, kvHeads: 4096, headDim: 4096, mlpRatio: 64 });
+
 export function checkModelConfig(c: ModelConfig): ModelConfig {
-  const positive = (name: string, v: number) => {
+  const positive = (name: keyof typeof MODEL_LIMITS, v: number) => {
     if (!Number.isInteger(v) || v < 1) throw new RingtrainError('BAD_MODEL', `model ${name} ${v} must be a positive integer`, { hint: `set model.${name} to 1 or more` });
+    if (v > MODEL_LIMITS[name]) throw new RingtrainError('BAD_MODEL', `model ${name} ${v} is above the limit of ${MODEL_LIMITS[name]}`, { hint: `set model.${name} to at most ${MODEL_LIMITS[name]}` });
   };
   positive('vocabSize', c.vocabSize);
   positive('dModel', c.dModel);

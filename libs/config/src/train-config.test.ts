@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingtrainError } from '@ringtrain/core';
-import { loadResolvedConfig, resolveTrainConfig, stageDocMask, stagePasskeyOptions, type TrainInput } from './train-config';
+import { loadConfigFile, loadResolvedConfig, resolveTrainConfig, stageDocMask, stagePasskeyOptions, type TrainInput } from './train-config';
 
 const resolve = (file: TrainInput, flags: TrainInput = {}) => resolveTrainConfig(file, flags, 'runs/test');
 
@@ -111,5 +111,32 @@ describe('a run\'s config.json (loadResolvedConfig)', () => {
     ['totalSteps edited by hand', () => write('total.json', JSON.stringify({ ...resolveTrainConfig({}, {}, 'r'), totalSteps: 7 })), 'BAD_CONFIG'],
   ])('refuses %s with a coded error', (_, file, code) => {
     expect(() => loadResolvedConfig(file())).toThrow(expect.objectContaining({ code }));
+  });
+});
+
+describe('bounds on what a config may ask for', () => {
+  it.each<[string, TrainInput, string, RegExp]>([
+    ['a runDir that is a number', { runDir: 5 as unknown as string }, 'BAD_CONFIG', /runDir 5 must be a string path/],
+    ['an empty runDir', { runDir: '' }, 'BAD_CONFIG', /runDir "" must be a string path/],
+    ['a runDir under /proc (where mkdir -p never returns)', { runDir: '/proc/x' }, 'RUN_DIR_UNUSABLE', /run directory \/proc\/x is under \/proc, a file system of the kernel/],
+    ['a runDir under /sys', { runDir: '/sys/../sys/x' }, 'RUN_DIR_UNUSABLE', /is under \/sys/],
+    ['more workers than any run', { workers: 100_000, seqLen: 1_000_000 }, 'BAD_CONFIG', /workers 100000 is more than 4096, the most ringtrain runs/],
+    ['a sequence beyond int32 positions', { seqLen: 1e12 }, 'WONT_FIT', /seqLen 1000000000000 is beyond the 2147483648 tokens a sequence can hold \(positions are int32\); the run would need about .* per worker .* this machine has .* of memory/],
+    ['a step beyond int32 token indices', { seqLen: 2 ** 30, batchSize: 4 }, 'WONT_FIT', /seqLen 1073741824 × batchSize 4 is beyond the 2147483648 tokens a step can hold/],
+    ['a warmup stage beyond int32 positions', { seqLenWarmup: [{ seqLen: 2 ** 32, steps: 1 }] }, 'WONT_FIT', /seqLenWarmup\[0\]\.seqLen 4294967296 is beyond/],
+    ['a model deeper than any run', { model: 'tiny,layers=1000000000' }, 'BAD_MODEL', /model layers 1000000000 is above the limit of 4096/],
+    ['a model wider than any run', { model: { preset: 'tiny', dModel: 1e7 } }, 'BAD_MODEL', /model dModel 10000000 is above the limit of 65536/],
+    ['a step count beyond exact integers', { steps: 1e300 }, 'BAD_CONFIG', /steps 1e\+300 is beyond the largest exact integer/],
+  ])('refuses %s before anything is allocated', (_name, file, code, message) => {
+    expect(() => resolve(file)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+  });
+
+  it('names the sizes that fit in the hint of a size beyond the limits', () => {
+    expect(() => resolve({ seqLen: 1e12 })).toThrow(expect.objectContaining({ hint: expect.stringMatching(/--seq-len \d+/) }));
+  });
+
+  it('refuses a config file that is a directory, or unreadable, with a coded error naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringtrain-config-'));
+    expect(() => loadConfigFile(dir)).toThrow(expect.objectContaining({ code: 'CONFIG_UNREADABLE', message: `config file ${dir} is a directory` }));
   });
 });

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RingtrainError } from '@ringtrain/core';
+import { MAX_WORKERS, checkSizeLimits } from './memory-estimate';
 import { checkModelConfig, MODEL_FIELDS, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
 import { OPTIM_DEFAULTS, OPTIM_FIELDS, type OptimConfig } from './optim';
 import { checkUlyssesHeads, TRAIN_STRATEGIES, type TrainStrategy } from './strategy';
@@ -171,7 +172,7 @@ export function loadConfigFile(path: string): TrainInput {
   if (!existsSync(path)) {
     throw new RingtrainError('CONFIG_NOT_FOUND', `config file ${path} does not exist`, { hint: 'pass --config with the path of a .json or .yaml file' });
   }
-  const text = readFileSync(path, 'utf8');
+  const text = readConfigText(path);
   const ext = extname(path).toLowerCase();
   let value: unknown;
   try {
@@ -185,6 +186,23 @@ export function loadConfigFile(path: string): TrainInput {
     throw new RingtrainError('CONFIG_PARSE', `config file ${path} must hold an object of settings`, { hint: `e.g. {"steps": 200, "model": "small"}` });
   }
   return value as TrainInput;
+}
+
+/** The file's text; a directory, or a file this user may not read, is a coded error naming the path. */
+function readConfigText(path: string): string {
+  try {
+    if (statSync(path).isDirectory()) {
+      throw new RingtrainError('CONFIG_UNREADABLE', `config file ${path} is a directory`, { hint: 'pass --config with the path of a .json or .yaml file', details: { path } });
+    }
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof RingtrainError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new RingtrainError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${err.message}`, {
+      hint: err.code === 'EACCES' ? 'the file is not readable by this user: fix its permissions or pass another file' : 'pass --config with the path of a readable .json or .yaml file',
+      details: { path, code: err.code },
+    });
+  }
 }
 
 /**
@@ -230,6 +248,12 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   checkKeys('config', file as Record<string, unknown>, TOP_KEYS);
   const merged: TrainInput = { ...file, ...dropUndefined(flags) };
   const workers = int('workers', merged.workers ?? TRAIN_DEFAULTS.workers, 1);
+  if (workers > MAX_WORKERS) {
+    throw new RingtrainError('BAD_CONFIG', `workers ${workers} is more than ${MAX_WORKERS}, the most ringtrain runs (every worker is a process holding a whole replica of the model and its optimizer state)`, {
+      hint: `use at most ${MAX_WORKERS} workers; on one machine, the memory estimate names how many fit`,
+      details: { key: 'workers', value: workers, max: MAX_WORKERS },
+    });
+  }
   const seqLen = int('seqLen', merged.seqLen ?? TRAIN_DEFAULTS.seqLen, 1);
   const batchSize = int('batchSize', merged.batchSize ?? TRAIN_DEFAULTS.batchSize, 1);
   const steps = int('steps', merged.steps ?? TRAIN_DEFAULTS.steps, 1);
@@ -271,8 +295,8 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
       });
     }
   }
-  return Object.freeze({
-    runDir: merged.runDir ?? runDirDefault,
+  const cfg: TrainConfig = Object.freeze({
+    runDir: merged.runDir === undefined ? runDirDefault : runDirPath(merged.runDir),
     workers,
     strategy,
     seqLen,
@@ -302,6 +326,37 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     stages,
     totalSteps,
   });
+  checkSizeLimits(cfg);
+  return cfg;
+}
+
+/**
+ * The kernel's file systems: nothing a run writes belongs there, and calls on them misbehave
+ * (Node's recursive mkdir under /proc never returns). /dev is not among them: /dev/shm is a real
+ * (memory) file system.
+ */
+const KERNEL_FS_ROOTS = ['/proc', '/sys'];
+
+/** The kernel file system a path lies on (/proc, /sys), by its name alone; undefined for any other. */
+export function kernelFsRoot(path: string): string | undefined {
+  const full = resolvePath(path);
+  return KERNEL_FS_ROOTS.find((r) => full === r || full.startsWith(`${r}/`));
+}
+
+/**
+ * `runDir` from a file or a flag: a path, never a number or an empty string, and not on the
+ * kernel's /proc or /sys (where Node's `mkdir -p` never returns); the run directory lock
+ * (coordinator run-dir.ts) checks the file system itself.
+ */
+function runDirPath(v: unknown): string {
+  if (typeof v !== 'string' || v.trim() === '') {
+    throw new RingtrainError('BAD_CONFIG', `runDir ${JSON.stringify(v)} must be a string path`, { hint: 'set runDir to a directory such as "runs/passkey" (quoted in YAML), or pass --run-dir DIR', details: { key: 'runDir', value: v } });
+  }
+  const root = kernelFsRoot(v);
+  if (root !== undefined) {
+    throw new RingtrainError('RUN_DIR_UNUSABLE', `run directory ${v} is under ${root}, a file system of the kernel, not a disk`, { hint: 'pass --run-dir with a directory on a disk, e.g. runs/my-run', details: { path: v, code: 'VIRTUAL_FS' } });
+  }
+  return v;
 }
 
 /** `passkey`, `copy`, a path, a comma list or a list of paths -> frozen list. */
@@ -434,6 +489,9 @@ function nonNegative(name: string, v: unknown): number {
 
 function int(name: string, v: unknown, min: number): number {
   const n = num(name, v);
+  if (Number.isInteger(n) && n > Number.MAX_SAFE_INTEGER) {
+    throw new RingtrainError('BAD_CONFIG', `${name} ${n} is beyond the largest exact integer (${Number.MAX_SAFE_INTEGER})`, { hint: `set ${name} to a reasonable value` });
+  }
   if (!Number.isInteger(n) || n < min) {
     throw new RingtrainError('BAD_CONFIG', `${name} ${n} must be an integer of at least ${min}`, { hint: `set ${name} to ${min} or more` });
   }

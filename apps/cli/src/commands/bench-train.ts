@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { BACKENDS } from '@ringtrain/config';
+import { BACKENDS, TRAIN_KNOB_NAMES, assertRunFits } from '@ringtrain/config';
 import { createLogger } from '@ringtrain/core';
 import { formatBytes, median } from '../bench/stats';
 import { runTrainBench } from '../bench/run-train';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
 import { describeWorkers } from '../check/report';
+import { started } from '../exit-codes';
 import { resolveFromFlags, type TrainFlags } from './train';
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
@@ -27,8 +28,9 @@ export function registerBenchTrain(bench: Command): void {
     .option('--json', 'print one JSON object', false)
     .action(async (f: TrainFlags & { warmup: string; json: boolean }) => {
       const cfg = resolveFromFlags({ ...f, data: 'passkey', runDir: 'runs/bench' });
+      assertRunFits('bench train', cfg, 'train', TRAIN_KNOB_NAMES);
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (f.json ? 'warn' : 'info') });
-      const r = await runTrainBench(cfg, { warmup: parseIntOption('--warmup', f.warmup, 0), logger, workerCommand: workerCommand('--backend', cfg.backend) });
+      const r = await started(runTrainBench(cfg, { warmup: parseIntOption('--warmup', f.warmup, 0), logger, workerCommand: workerCommand('--backend', cfg.backend) }));
       if (f.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
         return;

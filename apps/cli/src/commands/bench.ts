@@ -13,6 +13,7 @@ import { registerBenchTrain } from './bench-train';
 import { runStateBench } from '../bench/run-state';
 import { gpuBenchTable, runGpuBench } from '../bench/run-gpu';
 import { parseIntOption } from '../check/config';
+import { EXIT, started } from '../exit-codes';
 
 /** `ringtrain bench kernels|attention` (and `train`, bench-train.ts): speed against the machine's limit and against plain ring attention. */
 export function registerBenchCommand(program: Command): void {
@@ -75,8 +76,9 @@ export function registerBenchCommand(program: Command): void {
     .action(async (opts: AttentionOptions) => {
       const cfg = attentionConfigFrom(opts);
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
-      const report = await runAttentionBench(cfg, logger, workerCommand());
+      const report = await started(runAttentionBench(cfg, logger, workerCommand()));
       process.stdout.write((cfg.json ? attentionJson(report) : attentionTable(report)) + '\n');
+      if (report.skipped.some((s) => s.reason.startsWith('failed:'))) process.exitCode = EXIT.failed;
     });
 
   registerBenchTrain(bench);
@@ -124,13 +126,13 @@ export function registerBenchCommand(program: Command): void {
     .action(async (o: { workers: string; mib: string; maxFrameMib: string; json: boolean }) => {
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (o.json ? 'warn' : 'info') });
       const maxFrameBytes = parseIntOption('--max-frame-mib', o.maxFrameMib, 1) * 2 ** 20;
-      const r = await runStateBench({
+      const r = await started(runStateBench({
         workers: parseIntOption('--workers', o.workers, 1),
         targetBytes: parseIntOption('--mib', o.mib, 1) * 2 ** 20,
         maxFrameBytes,
         logger,
         workerCommand: workerCommand('--max-frame-bytes', String(maxFrameBytes)),
-      });
+      }));
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
         return;
@@ -141,6 +143,6 @@ export function registerBenchCommand(program: Command): void {
         `get-state ${r.getStateSec.toFixed(2)} s (${(r.getStateBytesPerSec / 1e9).toFixed(2)} GB/s); set-state ${r.setStateSec.toFixed(2)} s`,
         `receiver memory: ${mib(r.receiverRssBeforeBytes)} before, peak ${mib(r.receiverPeakRssBytes)} (+${mib(r.receiverPeakRssBytes - r.receiverRssBeforeBytes)} for ${mib(r.stateBytes)} of state)`,
       ].join('\n') + '\n');
-      if (!r.hashOk) process.exitCode = 1;
+      if (!r.hashOk) process.exitCode = EXIT.failed;
     });
 }

@@ -1,12 +1,14 @@
 import { Option, type Command } from 'commander';
 import { createLogger } from '@ringtrain/core';
-import { BACKENDS } from '@ringtrain/config';
+import { BACKENDS, assertAttentionCheckFits, assertTrainCheckFits, resolveModel } from '@ringtrain/config';
 import { STRATEGY_NAMES } from '@ringtrain/worker';
-import { checkConfigFrom, type CheckOptions } from '../check/config';
+import { checkRunDirPath } from '@ringtrain/coordinator';
+import { checkConfigFrom, parseIntOption, parseStrategyList, type CheckOptions } from '../check/config';
 import { reportJson, reportTable } from '../check/report';
 import { runCheck } from '../check/run-check';
 import { runTrainCheck, trainCheckTable } from '../check/run-train-check';
 import { workerCommand } from '../cli-entry';
+import { EXIT, started } from '../exit-codes';
 import { parseBackend } from './worker';
 
 export function registerCheckCommand(program: Command): void {
@@ -35,18 +37,25 @@ export function registerCheckCommand(program: Command): void {
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {
+      // Sizes that cannot fit are refused first: checkConfigFrom already lays out every position.
+      const int = (option: string, raw: string) => parseIntOption(option, raw, 1);
+      const sizes = { seqLen: int('--seq-len', opts.seqLen), workers: int('--workers', opts.workers), backend: parseBackend(opts.backend) };
+      const strategies = parseStrategyList(opts.strategies);
+      if (opts.train) assertTrainCheckFits({ ...sizes, strategy: strategies[0], model: resolveModel(opts.model), stages: [{ seqLen: sizes.seqLen, batchSize: int('--batch-size', opts.batchSize) }] }, strategies);
+      else assertAttentionCheckFits({ ...sizes, strategies, heads: int('--heads', opts.heads), kvHeads: int('--kv-heads', opts.kvHeads ?? opts.heads), headDim: int('--head-dim', opts.headDim) });
       const cfg = checkConfigFrom(opts);
+      if (cfg.dumpDir !== null) checkRunDirPath(cfg.dumpDir, { what: 'dump directory', option: '--dump', code: 'BAD_OPTION' }); // Node's mkdir -p never returns under /proc
       const worker = workerCommand('--backend', parseBackend(opts.backend));
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
-        const r = await runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs, documents: cfg.documents, perDocumentPositions: cfg.perDocumentPositions }, logger, worker);
+        const r = await started(runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs, documents: cfg.documents, perDocumentPositions: cfg.perDocumentPositions }, logger, worker));
         process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
-        process.exitCode = r.ok ? 0 : 1;
+        process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
         return;
       }
-      const report = await runCheck(cfg, logger, worker);
+      const report = await started(runCheck(cfg, logger, worker));
       process.stdout.write((cfg.json ? reportJson(report) : reportTable(report)) + '\n');
-      process.exitCode = report.ok ? 0 : 1;
+      process.exitCode = report.ok ? EXIT.ok : EXIT.failed;
     });
 }
 

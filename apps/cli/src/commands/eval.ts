@@ -2,13 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, decodeSafetensors } from '@ringtrain/core';
-import { BACKENDS, STRATEGY_LAYOUTS, loadResolvedConfig, resolveTrainConfig, stageDocMask } from '@ringtrain/config';
+import { BACKENDS, STRATEGY_LAYOUTS, assertRunFits, loadResolvedConfig, resolveTrainConfig, stageDocMask } from '@ringtrain/config';
 import { checkEvalSamples, evaluate, filesEvalSource, heldOutEvalSource, withLocalWorld, type EvalResult, type EvalSource } from '@ringtrain/coordinator';
 import { isBuiltinSource } from '@ringtrain/data';
 import { makeLayout } from '@ringtrain/layout';
 import type { Bulk } from '@ringtrain/protocol';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
+import { started } from '../exit-codes';
 import { parseBackend } from './worker';
 
 /** Samples scored by default where the data is a synthetic task with no end (passkey, copy). */
@@ -65,6 +66,7 @@ export function registerEvalCommand(program: Command): void {
         backend: o.backend ? parseBackend(o.backend) : saved.backend,
         batchSize: o.batchSize ? parseIntOption('--batch-size', o.batchSize, 1) : saved.batchSize,
       }, o.runDir);
+      assertRunFits('eval', cfg, 'eval', { seqLen: () => '--seq-len', batchSize: () => '--batch-size', workers: '--workers', layers: null });
       const logger = createLogger({ name: 'eval', level: o.json ? 'warn' : 'info' });
       const paths = o.data === undefined ? undefined : dataPaths(o.data);
       const source = evalSourceOf(cfg, paths, logger);
@@ -75,7 +77,7 @@ export function registerEvalCommand(program: Command): void {
       const { tensors } = decodeSafetensors(readFileSync(modelFile), modelFile);
       const weights: Bulk = new Map();
       for (const [name, t] of tensors) weights.set(name, { dtype: 'float32', shape: t.shape, data: t.data });
-      const result = await withLocalWorld(
+      const result = await started(withLocalWorld(
         { workers: cfg.workers, logger, workerCommand: workerCommand('--backend', cfg.backend), jobTimeoutMs: 1_800_000 },
         async ({ replicas }) => {
           await replicas.init(cfg);
@@ -83,7 +85,7 @@ export function registerEvalCommand(program: Command): void {
           const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
           return evaluate(replicas, layout, source, { step: saved.totalSteps, samples, batchSize: cfg.batchSize, prevLags: cfg.model.prevTokenEmbed, samplesOption: '--samples', documents });
         },
-      );
+      ));
       process.stdout.write(o.json ? JSON.stringify({ seqLen: cfg.seqLen, ...result }) + '\n' : table(cfg.seqLen, result));
     });
 }

@@ -6,11 +6,13 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, optionError, type Logger } from '@ringtrain/core';
-import { DOC_MASK_MODES, POSITION_MODES, didYouMean, loadConfigFile, loadResolvedConfig, resolveTrainConfig, type TrainConfig, type TrainInput, type TrainStage, BACKENDS } from '@ringtrain/config';
-import { LocalLauncher, MANIFEST_FILE, checkEvalSamples, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, openRunData, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
+import { DOC_MASK_MODES, POSITION_MODES, TRAIN_KNOB_NAMES, assertRunFits, didYouMean, loadConfigFile, loadResolvedConfig, resolveTrainConfig, type TrainConfig, type TrainInput, type TrainStage, BACKENDS } from '@ringtrain/config';
+import { LocalLauncher, MANIFEST_FILE, checkEvalSamples, checkRunDirPath, checkSameModel, clearEarlierRun, findResumable, readManifest, describeExit, hasEarlierRun, lockRunDir, openRunData, runDirOf, type TrainEvent } from '@ringtrain/coordinator';
 import { parseIntOption, parseNumberOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
 import { cliEntry, workerCommand } from '../cli-entry';
+import { addTrainOptions } from './train-options';
+import { EXIT, afterStart } from '../exit-codes';
 
 export interface TrainFlags {
   config?: string;
@@ -42,44 +44,12 @@ export interface TrainFlags {
 }
 
 export function registerTrainCommand(program: Command): void {
-  program
+  addTrainOptions(program
     .command('train')
-    .description('Train the reference model with P worker processes: starts the coordinator and the workers, shows progress, evaluates on held-out data.')
-    .option('--config <file>', 'JSON or YAML run config; flags override it')
-    .option('--workers <n>', 'worker processes (P)')
-    .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa')
-    .option('--seq-len <n>', 'sequence length S')
-    .option('--batch-size <n>', 'sequences per step')
-    .option('--steps <n>', 'optimizer steps')
-    .option('--model <spec>', 'preset (tiny, passkey, small) and/or dims, e.g. small or dModel=128,layers=2,heads=4,headDim=32 (also mlpRatio, ropeBase, initStd, prevTokenEmbed=0..4)')
-    .option('--data <spec>', 'passkey, copy, or comma list of text/JSONL/.bin files or folders')
-    .option('--doc-mask <mode>', `attention within each packed document: ${DOC_MASK_MODES.join(', ')} (auto: on for file data, off for passkey/copy)`)
-    .option('--positions <mode>', `RoPE positions: ${POSITION_MODES.join(', ')} (per-document: restarting at each document)`)
-    .option('--val-fraction <f>', 'file data: fraction of documents held out for evaluation, never trained on (default 0.01, at least one document)')
-    .option('--val-data <files>', 'file data: comma list of held-out files or folders (training then reads all of --data)')
-    .option('--run-dir <dir>', 'where config.json, metrics.jsonl and logs go (default runs/<timestamp>)')
-    .option('--seed <n>', 'seed of the initial weights and of the data order')
-    .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
-    .option('--lr <x>', 'peak learning rate')
-    .option('--eval-every <n>', 'held-out evaluation every N steps (0 = at the end only)')
-    .option('--eval-samples <n>', 'held-out samples per evaluation')
-    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: not by steps; one is always saved at the end and on a stop signal)')
-    .option('--checkpoint-every-minutes <m>', 'save a checkpoint when M minutes passed since the last (0: not by time; default 30)')
-    .option('--keep-last <k>', 'committed checkpoints to keep (0: all; default 3)')
-    .option('--max-restarts <n>', 'after a failure (a worker died or hung, a step got stuck), restart the workers from the latest checkpoint up to N times (default 0)')
-    .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 30000)')
-    .option('--step-timeout-ms <ms>', 'a step slower than this on the slowest rank is declared stuck (default 1800000)')
+    .description('Train the reference model with P worker processes: starts the coordinator and the workers, shows progress, evaluates on held-out data.'))
     .option('--resume', 'continue the run directory from its newest good checkpoint (from step 0 when it has none)', false)
     .option('--overwrite', 'start over in a run directory that holds an earlier run (its files and checkpoints are removed)', false)
-    .action(async (flags: TrainFlags) => {
-      const cfg = resolveFromFlags(flags);
-      // Open each stage's data and the held-out data once here, so a missing or malformed file, or
-      // a held-out part smaller than --eval-samples, fails before any process starts.
-      const { eval: heldOut } = openRunData(cfg);
-      if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
-      const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false });
-      process.exitCode = summary ? 0 : 1;
-    });
+    .action(trainWith);
 
   program
     .command('resume')
@@ -95,8 +65,23 @@ export function registerTrainCommand(program: Command): void {
       if (!existsSync(configFile)) throw new RingtrainError('RUN_NOT_FOUND', `${path} is not a run directory: ${configFile} does not exist`, { hint: 'pass the --run-dir of an earlier `ringtrain train`' });
       const n = (name: string, v: string | undefined) => (v === undefined ? undefined : parseIntOption(name, v, 1));
       const cfg = loadResolvedConfig(configFile, { workers: n('--workers', o.workers), strategy: o.strategy, backend: o.backend, steps: n('--steps', o.steps) });
-      process.exitCode = (await launchTraining({ ...cfg, runDir }, { resume: resolve(path), overwrite: false })) ? 0 : 1;
+      assertRunFits('resume', cfg, 'train', { seqLen: () => null, batchSize: () => null, workers: '--workers', layers: null });
+      process.exitCode = (await launchTraining({ ...cfg, runDir }, { resume: resolve(path), overwrite: false })) ? EXIT.ok : EXIT.failed;
     });
+}
+
+/** `ringtrain train` (and `launch local`): checks the run, then trains it on this machine. */
+export async function trainWith(flags: TrainFlags): Promise<void> {
+  const cfg = resolveFromFlags(flags);
+  // Sizes that cannot fit, and a run directory that cannot be one, are refused before anything is created or started.
+  assertRunFits('train', cfg, 'train', TRAIN_KNOB_NAMES);
+  checkRunDirPath(cfg.runDir);
+  // Open each stage's data and the held-out data once here, so a missing or malformed file, or
+  // a held-out part smaller than --eval-samples, fails before any process starts.
+  const { eval: heldOut } = openRunData(cfg);
+  if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
+  const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false });
+  process.exitCode = summary ? EXIT.ok : EXIT.failed;
 }
 
 export function resolveFromFlags(f: TrainFlags): TrainConfig {
@@ -188,7 +173,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     }
     progress.note(`${signal} again: stopping at once`);
     signals.current?.kill();
-    process.exit(130);
+    process.exit(EXIT.interrupted);
   };
   const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
   for (const s of stopSignals) process.on(s, onSignal);
@@ -202,7 +187,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
       signals.current = session;
       const outcome = await session.run();
       if (outcome.ok) return true;
-      if (restarts >= cfg.maxRestarts || signals.count > 0 || !outcome.transient) throw outcome.error;
+      if (restarts >= cfg.maxRestarts || signals.count > 0 || !outcome.transient) throw afterStart(outcome.error);
       const backoffMs = Math.min(30_000, 1000 * 2 ** restarts);
       const record = { restart: restarts + 1, of: cfg.maxRestarts, failedAt: new Date(outcome.failedAt).toISOString(), reason: `[${outcome.error.code}] ${outcome.error.message.replace(/\s*\n\s*/g, ' ').slice(0, 300)}`, backoffMs };
       appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify(record) + '\n');
@@ -234,7 +219,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
  * Errors a restart cannot cure: the same config and data would fail the same way again. Anything
  * else (a lost or hung worker, a stuck step, a killed coordinator) is worth a restart.
  */
-const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'DATA_EMPTY', 'DATA_NOT_FOUND', 'DATA_HELD_OUT_OVERLAP', 'HELD_OUT_TOO_SMALL', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
+export const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'DATA_EMPTY', 'DATA_NOT_FOUND', 'DATA_HELD_OUT_OVERLAP', 'HELD_OUT_TOO_SMALL', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
 
 type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number; transient: boolean };
 

@@ -73,6 +73,7 @@ export function registerWorkerCommand(program: Command): void {
       const dataPortRaw = opts.dataPort ?? process.env.RINGTRAIN_DATA_PORT;
       const logger = createLogger({ name: `worker-${env.rank}`, file: process.env.RINGTRAIN_LOG_FILE });
       shareCores(env.localWorldSize);
+      oneGpuPerWorker(env.localRank, env.localWorldSize);
       watchTerm(parseIntOption('--term-grace-ms', opts.termGraceMs, 0), logger);
       const run = () => runWorkerProcess({
         coordinatorUrl,
@@ -136,6 +137,17 @@ function shareCores(localWorldSize: number | null): void {
   if (threads === null) return;
   process.env.OPENBLAS_NUM_THREADS = String(threads);
   process.env.OMP_NUM_THREADS = String(threads);
+}
+
+/**
+ * Several workers on one machine take one GPU each, by local rank. CUDA (the `gpu` backend)
+ * reads CUDA_VISIBLE_DEVICES; it is set here unless the launcher bound the GPUs already (Slurm's
+ * --gpus-per-task does). Vulkan (`webgpu`) has no such variable: there each worker must see one
+ * GPU (docs/gpu.md).
+ */
+function oneGpuPerWorker(localRank: number, localWorldSize: number | null): void {
+  if (process.env.CUDA_VISIBLE_DEVICES !== undefined || localWorldSize === null || localWorldSize < 2) return;
+  process.env.CUDA_VISIBLE_DEVICES = String(localRank);
 }
 
 /**
