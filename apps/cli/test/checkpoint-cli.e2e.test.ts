@@ -129,7 +129,7 @@ describe('ringtrain checkpoint verify', () => {
 
     // One checkpoint directory verifies alone.
     expect((await runCli(['checkpoint', 'verify', step2])).code).toBe(0);
-    expect((await runCli(['checkpoint', 'verify', step4])).code).toBe(1);
+    expect((await runCli(['checkpoint', 'verify', step4])).code).toBe(3);
   });
 
   it('calls a path that does not exist a coded error: exit 2, a hint, no stack trace', async () => {

@@ -25,6 +25,16 @@ describe('lockRunDir', () => {
     lock.release();
   });
 
+  it('takes over a lock of the same job from another host (a requeued job), and refuses another job\'s', () => {
+    const run = dir();
+    writeFileSync(join(run, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: '2026-01-01T00:00:00.000Z', jobId: '4711' }));
+    expect(() => lockRunDir(run, { jobId: '4712' })).toThrow(expect.objectContaining({ code: 'RUN_DIR_LOCKED' }));
+    const lock = lockRunDir(run, { jobId: '4711' });
+    expect(lock.tookOverFrom).toMatch(/pid 1 on elsewhere, an earlier coordinator of job 4711/);
+    expect(JSON.parse(readFileSync(join(run, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, jobId: '4711' });
+    lock.release();
+  });
+
   it('refuses a lock held on another host, naming it', () => {
     const run = dir();
     writeFileSync(join(run, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: '2026-01-01T00:00:00.000Z' }));

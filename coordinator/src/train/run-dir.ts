@@ -6,9 +6,10 @@ import { RingtrainError } from '@ringtrain/core';
 import { CHECKPOINTS_DIR } from '../checkpoint/store';
 
 /**
- * A run directory belongs to one `train` at a time: `.ringtrain.lock` (pid, host, start time)
- * is created exclusively and removed when the process exits. A lock left by a dead process on
- * this host is taken over; any other is refused, naming its holder.
+ * A run directory belongs to one `train` at a time: `.ringtrain.lock` (pid, host, start time,
+ * job id on a cluster) is created exclusively and removed when the process exits. A lock left by
+ * a dead process on this host, or by an earlier coordinator of the same job (requeued elsewhere,
+ * its pod restarted), is taken over; any other is refused, naming its holder.
  */
 export const LOCK_FILE = '.ringtrain.lock';
 
@@ -21,11 +22,11 @@ export interface RunLock {
   tookOverFrom: string | null;
 }
 
-export function lockRunDir(runDir: string): RunLock {
+export function lockRunDir(runDir: string, opts: { jobId?: string } = {}): RunLock {
   checkRunDirPath(runDir);
   makeDirs(runDir);
   const file = join(runDir, LOCK_FILE);
-  const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() });
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), ...(opts.jobId ? { jobId: opts.jobId } : {}) });
   let tookOverFrom: string | null = null;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -34,7 +35,12 @@ export function lockRunDir(runDir: string): RunLock {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw fsError(e, runDir, 'lock the run directory');
       const holder = readHolder(file);
-      if (holder && holder.host === hostname() && !alive(holder.pid)) {
+      const here = holder !== null && holder.host === hostname();
+      // A lock of this same job (requeued on another node, or its pod restarted) is the job's own
+      // earlier coordinator, which a scheduler never runs twice at once: unless a live process
+      // here still holds it, it is taken over like a dead process's.
+      const sameJob = opts.jobId !== undefined && holder?.jobId === opts.jobId && !(here && holder.pid !== process.pid && alive(holder.pid));
+      if (holder && ((here && !alive(holder.pid)) || sameJob)) {
         // Taking over a dead process's lock: renaming it away is atomic, so of two processes
         // doing this at once only one succeeds; the other finds the winner's fresh lock next.
         const stale = `${file}.stale-${process.pid}`;
@@ -50,7 +56,7 @@ export function lockRunDir(runDir: string): RunLock {
           continue;
         }
         unlinkSync(stale);
-        tookOverFrom = `pid ${holder.pid} (no longer running)`;
+        tookOverFrom = sameJob ? `pid ${holder.pid} on ${holder.host}, an earlier coordinator of job ${opts.jobId}` : `pid ${holder.pid} (no longer running)`;
         continue;
       }
       throw new RingtrainError('RUN_DIR_LOCKED', `run directory ${runDir} is in use by ${holder ? `pid ${holder.pid} on ${holder.host} since ${holder.startedAt}` : `another process (${file})`}`, {
@@ -154,11 +160,11 @@ export function clearEarlierRun(runDir: string): void {
   }
 }
 
-function readHolder(file: string): { pid: number; host: string; startedAt: string } | null {
+function readHolder(file: string): { pid: number; host: string; startedAt: string; jobId?: string } | null {
   try {
     const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
     if (typeof v === 'object' && v !== null && 'pid' in v && 'host' in v && 'startedAt' in v && typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.startedAt === 'string') {
-      return { pid: v.pid, host: v.host, startedAt: v.startedAt };
+      return { pid: v.pid, host: v.host, startedAt: v.startedAt, ...('jobId' in v && typeof v.jobId === 'string' ? { jobId: v.jobId } : {}) };
     }
   } catch {
     // unreadable: treated as held by someone unknown

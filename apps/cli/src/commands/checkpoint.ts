@@ -17,6 +17,7 @@ import {
   type CheckpointManifest,
 } from '@ringtrain/coordinator';
 import { formatBytes, formatTable } from '../bench/stats';
+import { EXIT } from '../exit-codes';
 
 const PATH_HINT = 'pass a run directory of `ringtrain train` or one of its checkpoints/step-N directories';
 
@@ -110,7 +111,7 @@ function verify(path: string, json: boolean): void {
     for (const r of results) process.stdout.write(`${r.name}  ${r.ok ? 'ok' : `BAD: ${r.problem}`}\n`);
     process.stdout.write(bad === 0 ? `${results.length} checkpoint(s) ok\n` : `${bad} of ${results.length} checkpoint(s) bad\n`);
   }
-  if (bad > 0) process.exitCode = 1;
+  if (bad > 0) process.exitCode = EXIT.failed;
 }
 
 function inspect(path: string): void {

@@ -136,7 +136,7 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
   const { eval: heldOut } = openRunData(cfg);
   if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
   const jobId = jobIdOf(process.env);
-  const lock = lockRunDir(cfg.runDir);
+  const lock = lockRunDir(cfg.runDir, { jobId });
   const logger = createLogger({ name: 'coordinator', file: join(cfg.runDir, 'coordinator.log') });
   const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
   const notice = (message: string) => {

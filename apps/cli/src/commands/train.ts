@@ -219,7 +219,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
  * Errors a restart cannot cure: the same config and data would fail the same way again. Anything
  * else (a lost or hung worker, a stuck step, a killed coordinator) is worth a restart.
  */
-export const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'DATA_EMPTY', 'DATA_NOT_FOUND', 'DATA_HELD_OUT_OVERLAP', 'HELD_OUT_TOO_SMALL', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS']);
+export const DETERMINISTIC_FAILURES = new Set(['LOSS_NOT_FINITE', 'CHECKPOINT_MISMATCH', 'NO_CHECKPOINT', 'BAD_CHECKPOINT', 'BAD_CONFIG', 'UNKNOWN_CONFIG_KEY', 'CONFIG_PARSE', 'CONFIG_NOT_FOUND', 'RUN_DIR_UNUSABLE', 'CHECKPOINT_WRITE_FAILED', 'DATA_BAD_CURSOR', 'DATA_EMPTY', 'DATA_NOT_FOUND', 'DATA_HELD_OUT_OVERLAP', 'HELD_OUT_TOO_SMALL', 'BAD_MODEL', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS', 'WONT_FIT', 'CONFIG_UNREADABLE', 'WORLD_SIZE_MISMATCH', 'STALE_JOB', 'PORT_IN_USE', 'NO_RUN_DIR', 'SECRET_FILE', 'SECRET_FILE_OPEN']);
 
 type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedAt: number; transient: boolean };
 
