@@ -106,7 +106,7 @@ describe('ringtrain checkpoint ls', () => {
 });
 
 describe('ringtrain checkpoint verify', () => {
-  it('passes intact checkpoints, then names the file of a flipped byte and exits 1', async () => {
+  it('passes intact checkpoints, then names the file of a flipped byte and exits 3', async () => {
     const { run, step2, step4 } = await runWithCheckpoints();
     const ok = await runCli(['checkpoint', 'verify', run]);
     expect(ok.code).toBe(0);
@@ -115,13 +115,13 @@ describe('ringtrain checkpoint verify', () => {
     const damaged = join(step4, 'model.safetensors');
     flipLastByte(damaged);
     const bad = await runCli(['checkpoint', 'verify', run]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(3);
     expect(bad.stdout).toContain('step-000002  ok\n');
     expect(bad.stdout).toContain(`step-000004  BAD: ${damaged} does not match its sha256`);
     expect(bad.stdout).toContain('1 of 2 checkpoint(s) bad');
 
     const json = await runCli(['checkpoint', 'verify', run, '--json']);
-    expect(json.code).toBe(1);
+    expect(json.code).toBe(3);
     const r = JSON.parse(json.stdout);
     expect(r.ok).toBe(false);
     expect(r.checkpoints.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([['step-000002', true], ['step-000004', false]]);
