@@ -10,6 +10,7 @@ import {
   streamBulk,
   tensorsFromFrames,
   tensorsToFrames,
+  wallClockMs,
   type JobKind,
   type JobRequest,
   type JobResult,
@@ -45,8 +46,11 @@ export interface CoordinatorOptions {
   tls?: ServerTls;
 }
 
-/** One rank's validated result of a job of kind K. */
-export type RankResult<K extends JobKind> = JobResult<K> & { rank: number };
+/**
+ * One rank's validated result of a job of kind K, with this process's wall clock (wallClockMs)
+ * when the rank's request was sent and its result frame arrived (clock alignment of traces).
+ */
+export type RankResult<K extends JobKind> = JobResult<K> & { rank: number; sentAtMs: number; receivedAtMs: number };
 
 type RunState = 'rendezvous' | 'ready' | 'closed' | 'failed';
 
@@ -80,6 +84,9 @@ interface PendingJob {
   /** Ranks whose result frame came and whose bulk stream is still arriving. */
   streams: Map<number, { msg: ResultMsg; receiver: BulkReceiver }>;
   remaining: number;
+  /** By rank: when its request was sent and its result frame arrived (wallClockMs). */
+  sentAtMs: number[];
+  receivedAtMs: number[];
   resolve: (r: unknown[]) => void;
   reject: (e: Error) => void;
 }
@@ -174,8 +181,13 @@ export class Coordinator {
     const decode = (rank: number, msg: ResultMsg, bulk: BulkReceiver | null): RankResult<K> => ({
       ...decodeJobResult(kind, { meta: msg.meta, tensors: tensorsFromFrames(msg.tensors), bulk: bulk?.take() }),
       rank,
+      sentAtMs: job.sentAtMs[rank],
+      receivedAtMs: job.receivedAtMs[rank],
     });
-    const job: PendingJob = { jobId, resultBulk: jobSpec(kind).resultBulk, decode, results: new Array(this.opts.worldSize), streams: new Map(), remaining: this.opts.worldSize, resolve: done.resolve, reject: done.reject };
+    const job: PendingJob = {
+      jobId, resultBulk: jobSpec(kind).resultBulk, decode, results: new Array(this.opts.worldSize), streams: new Map(), remaining: this.opts.worldSize,
+      sentAtMs: [], receivedAtMs: [], resolve: done.resolve, reject: done.reject,
+    };
     this.job = job;
     const timer = setTimeout(() => {
       const waiting = [...job.results.keys()].filter((i) => job.results[i] === undefined);
@@ -187,6 +199,7 @@ export class Coordinator {
     try {
       const sends = Promise.all([...this.members.values()].map(async (m) => {
         const p = payloads[m.rank];
+        job.sentAtMs[m.rank] = wallClockMs();
         await m.conn.send({ t: 'job', jobId, kind, params: p.params, tensors: tensorsToFrames(p.tensors), bulk: p.bulk && bulkIndexOf(p.bulk) });
         if (!p.bulk) return;
         // A job that failed meanwhile stops streaming (its receivers are gone or will discard it).
@@ -300,6 +313,7 @@ export class Coordinator {
           this.opts.logger.warn(`ignored an unexpected result for job ${msg.jobId} from rank ${member.rank}`);
           return;
         }
+        job.receivedAtMs[member.rank] = wallClockMs();
         if (msg.bulk && !job.resultBulk) {
           this.refuseMember(member, new RingtrainError('BAD_RESULT', `rank ${member.rank} announced a bulk stream for ${msg.jobId}, whose results carry none`));
           return;

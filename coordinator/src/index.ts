@@ -10,3 +10,5 @@ export * from './checkpoint/manifest';
 export * from './checkpoint/store';
 export * from './checkpoint/saver';
 export * from './train/run-dir';
+export * from './train/run-records';
+export * from './train/tensorboard-log';

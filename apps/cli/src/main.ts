@@ -9,6 +9,7 @@ import { registerEvalCommand } from './commands/eval';
 import { registerCheckpointCommand } from './commands/checkpoint';
 import { EXIT, exitCodeOf } from './exit-codes';
 import { registerLaunchCommand } from './commands/launch';
+import { registerDashboardCommand } from './commands/dashboard';
 
 /**
  * `ringtrain` entry point. Coded errors (RingtrainError) print their message and hint with no
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   registerEvalCommand(program);
   registerCheckpointCommand(program);
   registerLaunchCommand(program);
+  registerDashboardCommand(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

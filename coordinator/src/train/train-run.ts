@@ -10,6 +10,7 @@ import { CheckpointSaver, type CheckpointRecord, type Progress } from '../checkp
 import { checkSameModel } from '../checkpoint/manifest';
 import type { LoadedCheckpoint } from '../checkpoint/store';
 import { saveModel } from './save-model';
+import { TraceLog } from './trace-log';
 import { checkEvalSamples, evaluate, modelBatch, openRunData, stageSeed, type EvalResult } from './evaluate';
 
 /**
@@ -44,7 +45,7 @@ export interface StepMetrics {
 }
 
 export type TrainEvent =
-  | { event: 'step'; metrics: StepMetrics; steps: number; etaSec: number }
+  | { event: 'step'; metrics: StepMetrics; steps: number; etaSec: number; rssBytes: number[] }
   | { event: 'eval'; result: EvalResult }
   | { event: 'checkpoint'; record: CheckpointRecord }
   | { event: 'notice'; message: string }
@@ -124,6 +125,8 @@ export async function runTraining(
   const evalFile = join(cfg.runDir, 'eval.jsonl');
   keepRecordsUpTo(metricsFile, step);
   keepRecordsUpTo(evalFile, step);
+  // Timelines of every traceEvery-th step (the first step, warming up, is not typical); none with 0.
+  const traceLog = cfg.traceEvery > 0 ? new TraceLog(cfg.runDir, step) : null;
   const runEval = async (done: number): Promise<EvalResult | null> => {
     if (!evalSource) return null;
     const documents = { docMask: stageDocMask(cfg, cfg.stages[cfg.stages.length - 1]), positions: cfg.positions };
@@ -158,8 +161,10 @@ export async function runTraining(
         const t0 = performance.now();
         const batch = dataset.nextBatch(stage.batchSize);
         const hashCheck = (step + 1) % cfg.hashCheckEvery === 0 || step === total - 1;
-        const r = await replicas.step(stage.layout, modelBatch(batch, documents), cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false }, `step ${step + 1}`);
+        const trace = traceLog !== null && (step + 1) % cfg.traceEvery === 0;
+        const r = await replicas.step(stage.layout, modelBatch(batch, documents), cfg.model.prevTokenEmbed, { hashCheck, predictions: isPasskey, grads: false, trace }, `step ${step + 1}`);
         const stepMs = performance.now() - t0;
+        if (r.traces) traceLog?.add(step + 1, performance.timeOrigin + t0, stepMs, r.traces, coordinator.workers);
         if (!Number.isFinite(r.loss)) {
           throw new RingtrainError('LOSS_NOT_FINITE', `the loss became ${r.loss} at step ${step + 1}`, { hint: 'lower --lr, or check the data' });
         }
@@ -188,11 +193,12 @@ export async function runTraining(
         stopped = control.stopRequested;
         const last = step === total - 1;
         if (stopped || (!last && (saver.due(step + 1) || control.checkpointRequested))) {
+          const reason = stopped ? `stop: ${stopped}` : control.checkpointRequested ? 'requested' : 'scheduled';
           control.checkpointRequested = false;
-          metrics.checkpointHeldMs = await saver.save(progress(step + 1), stopped ? `stop: ${stopped}` : 'scheduled');
+          metrics.checkpointHeldMs = await saver.save(progress(step + 1), reason);
         }
         appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
-        onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, startStep, step, (performance.now() - start) / 1000) });
+        onEvent({ event: 'step', metrics, steps: total, etaSec: etaSec(stagePlan, startStep, step, (performance.now() - start) / 1000), rssBytes: r.rssBytes });
         const evalNow = cfg.evalEvery > 0 && (step + 1) % cfg.evalEvery === 0 && !last && !stopped;
         if (evalNow) evalResult = await runEval(step + 1);
       }

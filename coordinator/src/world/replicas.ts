@@ -23,6 +23,30 @@ export interface StepOptions {
   predictions: boolean;
   /** Bring back every rank's all-reduced gradients (check --train). */
   grads: boolean;
+  /** Bring back every rank's timeline of the step (a sampled step: trace-log.ts). */
+  trace?: boolean;
+}
+
+/**
+ * One rank's timeline of a traced step, as it came (libs/protocol trace.ts), with the four clock
+ * readings that align it: the coordinator's (sent, received) and the worker's (recvAt, sendAt).
+ */
+export interface RankTrace {
+  rank: number;
+  /** Coordinator clock (wallClockMs): the job sent to this rank, its result arrived. */
+  sentAtMs: number;
+  receivedAtMs: number;
+  /** Worker clock: the job arrived, the result left. */
+  recvAtMs: number;
+  sendAtMs: number;
+  /** Worker clock that `times` are relative to. */
+  originMs: number;
+  /** [n, 2] start, end (ms after originMs). */
+  times: Float32Array;
+  /** [n, 5] name, phase, layer, hop, peer (TRACE_COLUMNS; -1: absent). */
+  codes: Int32Array;
+  /** Spans the worker left out past MAX_TRACE_SPANS. */
+  dropped: number;
 }
 
 export interface StepOutcome {
@@ -45,6 +69,8 @@ export interface StepOutcome {
   predictions?: Int32Array;
   /** Each rank's applied gradients, by rank (with `grads`). */
   grads?: Bulk[];
+  /** Each rank's timeline, by rank (with `trace`). */
+  traces?: RankTrace[];
 }
 
 /**
@@ -67,7 +93,7 @@ export class Replicas {
   /** One optimizer step on a batch cut by `layout`. */
   async step(layout: Layout, batch: TokenBatch, prevLags: number, o: StepOptions, label = 'a step'): Promise<StepOutcome> {
     const globalTokens = countTargets(batch.targets);
-    const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens, hashCheck: o.hashCheck, predictions: o.predictions, grads: o.grads };
+    const params = { seqLen: layout.seqLen, batch: batch.batchSize, globalTokens, hashCheck: o.hashCheck, predictions: o.predictions, grads: o.grads, trace: o.trace ?? false };
     const results = await this.coordinator.runJob('train-step', shardTokenBatch(layout, batch.inputs, batch.targets, batch.batchSize, prevLags, batch).map((tensors) => ({ params, tensors })));
     if (o.hashCheck) sameHash(results.map((r) => r.meta.hash ?? 'missing'), label);
     const slowest = (pick: (r: RankResult<'train-step'>) => number) => Math.max(...results.map(pick));
@@ -86,6 +112,7 @@ export class Replicas {
     };
     if (o.predictions) outcome.predictions = gatherTokenBatch(layout, results.map((r) => required(r.tensors.predictions, 'predictions', r.rank).data), batch.batchSize);
     if (o.grads) outcome.grads = results.map((r) => required(r.bulk, 'gradients', r.rank));
+    if (o.trace) outcome.traces = results.map(rankTrace);
     return outcome;
   }
 
@@ -124,6 +151,17 @@ export function sameHash(hashes: readonly string[], after: string): string {
     });
   }
   return hashes[0];
+}
+
+/** The schema proved a trace comes whole or not at all (checkTrace); a traced step needs it. */
+function rankTrace(r: RankResult<'train-step'>): RankTrace {
+  const { meta, tensors } = r;
+  const times = required(tensors.traceTimes, 'trace', r.rank);
+  return {
+    rank: r.rank, sentAtMs: r.sentAtMs, receivedAtMs: r.receivedAtMs,
+    recvAtMs: meta.recvAtMs!, sendAtMs: meta.sendAtMs!, originMs: meta.traceOriginMs!, // present with traceTimes (checkTrace)
+    times: times.data, codes: tensors.traceCodes!.data, dropped: meta.traceDropped ?? 0,
+  };
 }
 
 function required<T>(v: T | undefined, what: string, rank: number): T {

@@ -65,6 +65,11 @@ export interface TrainConfig {
   /** Held-out evaluation every N steps (0 = only at the end). */
   readonly evalEvery: number;
   readonly evalSamples: number;
+  /**
+   * Record every rank's timeline of every N-th step (RUN/trace.jsonl, RUN/trace.json; steps
+   * N, 2N, …, not the first); 0: never. Untraced steps pay nothing for it.
+   */
+  readonly traceEvery: number;
   /** Compare parameter hashes across ranks every N steps. */
   readonly hashCheckEvery: number;
   /** Save a checkpoint every N steps (0: not by steps). A checkpoint is also saved at the end and on a stop signal. */
@@ -122,6 +127,7 @@ export interface TrainInput {
   optim?: Record<string, unknown>;
   evalEvery?: number;
   evalSamples?: number;
+  traceEvery?: number;
   hashCheckEvery?: number;
   checkpointEvery?: number;
   checkpointEveryMinutes?: number;
@@ -132,7 +138,7 @@ export interface TrainInput {
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'docMask', 'positions', 'valFraction', 'valData', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'docMask', 'positions', 'valFraction', 'valData', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'traceEvery', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 /** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
@@ -157,6 +163,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   backend: 'auto' as BackendName,
   evalEvery: 0,
   evalSamples: 16,
+  traceEvery: 10,
   hashCheckEvery: 25,
   checkpointEvery: 0,
   checkpointEveryMinutes: 30,
@@ -316,6 +323,7 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     optim,
     evalEvery: int('evalEvery', merged.evalEvery ?? TRAIN_DEFAULTS.evalEvery, 0),
     evalSamples: int('evalSamples', merged.evalSamples ?? TRAIN_DEFAULTS.evalSamples, 1),
+    traceEvery: int('traceEvery', merged.traceEvery ?? TRAIN_DEFAULTS.traceEvery, 0),
     hashCheckEvery: int('hashCheckEvery', merged.hashCheckEvery ?? TRAIN_DEFAULTS.hashCheckEvery, 1),
     checkpointEvery: int('checkpointEvery', merged.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery, 0),
     checkpointEveryMinutes: nonNegative('checkpointEveryMinutes', merged.checkpointEveryMinutes ?? TRAIN_DEFAULTS.checkpointEveryMinutes),

@@ -1,12 +1,15 @@
+import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
 import type { Transport } from '@ringtrain/transport';
+import { traceTransfer } from '../trace/tracer';
 import { awaitExposed } from './comm-timer';
 import type { WireBlock } from './wire';
 
 /**
  * Every rank sends parts[j] to rank j and receives one block from each rank. parts[rank]
- * stays local. Returns the received blocks indexed by source rank.
+ * stays local. Returns the received blocks indexed by source rank. `phase` and `layer` label a
+ * traced step's spans (trace/tracer.ts).
  */
-export async function allToAll(transport: Transport, tag: string, parts: readonly WireBlock[]): Promise<WireBlock[]> {
+export async function allToAll(transport: Transport, tag: string, parts: readonly WireBlock[], phase: PhaseCode = PHASE.none, layer = -1): Promise<WireBlock[]> {
   const { rank, worldSize } = transport;
   if (parts.length !== worldSize) throw new Error(`allToAll needs ${worldSize} parts, got ${parts.length}`);
   const ops: Promise<unknown>[] = [];
@@ -16,9 +19,9 @@ export async function allToAll(transport: Transport, tag: string, parts: readonl
       received.push(Promise.resolve(parts[j]));
       continue;
     }
-    ops.push(transport.send(j, { tag, tensors: parts[j] }));
-    received.push(transport.recv(j, tag).then((m) => m.tensors));
+    ops.push(traceTransfer(transport.send(j, { tag, tensors: parts[j] }), SPAN.sendAllToAll, phase, layer, -1, j));
+    received.push(traceTransfer(transport.recv(j, tag), SPAN.recvAllToAll, phase, layer, -1, j).then((m) => m.tensors));
   }
-  const [, blocks] = await awaitExposed(Promise.all([Promise.all(ops), Promise.all(received)])); // nothing overlaps an all-to-all
+  const [, blocks] = await awaitExposed(Promise.all([Promise.all(ops), Promise.all(received)]), phase, layer); // nothing overlaps an all-to-all
   return blocks;
 }

@@ -1,3 +1,6 @@
+import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
+import { spanEnd, spanStart } from '../trace/tracer';
+
 /**
  * Exposed communication: the time this process spends awaiting the network once its compute
  * is done, i.e. the part of a transfer that compute did not hide. RingComm and allToAll add to
@@ -8,13 +11,18 @@
  */
 let exposedMs = 0;
 
-/** Awaits `pending` and adds the time waited to the process's exposed-communication total. */
-export async function awaitExposed<T>(pending: Promise<T>): Promise<T> {
+/**
+ * Awaits `pending` and adds the time waited to the process's exposed-communication total; on a
+ * traced step the wait is also a `wait` span of this layer, phase, ring hop and peer.
+ */
+export async function awaitExposed<T>(pending: Promise<T>, phase: PhaseCode = PHASE.none, layer = -1, hop = -1, peer = -1): Promise<T> {
   const t0 = performance.now();
+  const span = spanStart();
   try {
     return await pending;
   } finally {
     exposedMs += performance.now() - t0;
+    spanEnd(SPAN.wait, span, phase, layer, hop, peer);
   }
 }
 

@@ -1,4 +1,6 @@
+import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
 import type { Transport } from '@ringtrain/transport';
+import { traceTransfer } from '../trace/tracer';
 import { awaitExposed } from './comm-timer';
 import { addInto, type WireBlock } from './wire';
 
@@ -17,6 +19,9 @@ export class RingComm {
     private readonly transport: Transport,
     /** Unique per call: transfers of different calls never mix. */
     private readonly tag: string,
+    /** What a traced step's spans say this circulation serves (tracer.ts); -1: none. */
+    private readonly phase: PhaseCode = PHASE.none,
+    private readonly layer = -1,
   ) {
     const { rank, worldSize } = transport;
     this.next = (rank + 1) % worldSize;
@@ -47,10 +52,10 @@ export class RingComm {
     for (let t = 0; t < P; t++) {
       const last = t === P - 1;
       const tag = `${this.tag}.${t}`;
-      const transfer = last ? null : inFlight(Promise.all([this.transport.send(this.next, { tag, tensors: block }), this.transport.recv(this.prev, tag)]));
+      const transfer = last ? null : inFlight(Promise.all([this.sendKv(tag, block, t), this.recvKv(tag, t)]));
       await visit(block, this.sourceAt(t), t);
       if (transfer) {
-        const [, msg] = await awaitExposed(transfer);
+        const [, msg] = await awaitExposed(transfer, this.phase, this.layer, t, this.prev);
         block = msg.tensors;
       }
     }
@@ -73,27 +78,41 @@ export class RingComm {
     const sends: Promise<void>[] = [];
     for (let t = 0; t < P; t++) {
       const kvTag = `${this.tag}.kv.${t}`;
-      const transfer = t === P - 1 ? null : inFlight(Promise.all([this.transport.send(this.next, { tag: kvTag, tensors: block }), this.transport.recv(this.prev, kvTag)]));
+      const transfer = t === P - 1 ? null : inFlight(Promise.all([this.sendKv(kvTag, block, t), this.recvKv(kvTag, t)]));
       // The accumulator of the block visited now, from rank-1, which visited it at step t-1.
-      const incoming = t >= 2 ? inFlight(this.transport.recv(this.prev, gradTag(t - 1))) : null;
+      const incoming = t >= 2 ? inFlight(this.recvGrads(gradTag(t - 1), t - 1)) : null;
       const mine = await visit(block, this.sourceAt(t), t);
       if (t === 0) {
         ownShare = mine;
       } else {
         let acc = mine;
         if (incoming) {
-          acc = (await awaitExposed(incoming)).tensors;
+          acc = (await awaitExposed(incoming, this.phase, this.layer, t - 1, this.prev)).tensors;
           addInto(acc, mine); // received accumulators are ours to mutate; `mine` is never mutated
         }
-        sends.push(inFlight(this.transport.send(this.next, { tag: gradTag(t), tensors: acc })));
+        sends.push(inFlight(traceTransfer(this.transport.send(this.next, { tag: gradTag(t), tensors: acc }), SPAN.sendDkv, this.phase, this.layer, t, this.next)));
       }
-      if (transfer) block = (await awaitExposed(transfer))[1].tensors;
+      if (transfer) block = (await awaitExposed(transfer, this.phase, this.layer, t, this.prev))[1].tensors;
     }
     if (P === 1) return ownShare!;
-    const [back] = await awaitExposed(Promise.all([this.transport.recv(this.prev, gradTag(P - 1)), ...sends]));
+    const [back] = await awaitExposed(Promise.all([this.recvGrads(gradTag(P - 1), P - 1), ...sends]), this.phase, this.layer, P - 1, this.prev);
     const total = back.tensors;
     addInto(total, ownShare!);
     return total;
+  }
+
+  /** The K/V block of ring step `hop` to rank+1 (a `send kv` span on a traced step). */
+  private sendKv(tag: string, block: WireBlock, hop: number): Promise<void> {
+    return traceTransfer(this.transport.send(this.next, { tag, tensors: block }), SPAN.sendKv, this.phase, this.layer, hop, this.next);
+  }
+
+  private recvKv(tag: string, hop: number) {
+    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvKv, this.phase, this.layer, hop, this.prev);
+  }
+
+  /** The dK/dV accumulator rank-1 sent at its ring step `hop`. */
+  private recvGrads(tag: string, hop: number) {
+    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvDkv, this.phase, this.layer, hop, this.prev);
   }
 
   /** One RingComm serves one circulation; reusing it would reuse its tags. */

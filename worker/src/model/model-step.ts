@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { RingtrainError } from '@ringtrain/core';
 import type { AttentionKernel } from '@ringtrain/kernels';
+import { PHASE, SPAN } from '@ringtrain/protocol';
 import type { Transport } from '@ringtrain/transport';
 import { makeProblem } from '../attention/problem';
 import type { Saved, ShardGrads, Strategy } from '../strategies/types';
@@ -11,6 +12,7 @@ import { postBackward, postForward, preBackward, preForward, type PostSaved, typ
 import type { HeadShape } from './heads';
 import { EMBEDDING, FINAL_NORM, layerParam, layerPrefix, paramSpecs, prevTokenProj, type LayerPart, type Params } from './params';
 import { stepOps } from './step-ops';
+import { spanEnd, spanStart } from '../trace/tracer';
 
 /**
  * One forward + backward of the reference model on this rank's shard. The model is a chain of
@@ -62,46 +64,59 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
   const { weights, problem, embed, head } = seg;
   let attentionMs = 0;
 
-  const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}` });
+  const ctx = (layer: number, phase: string) => ({ transport: env.transport, kernel: env.kernel, problem, tag: `${tag}.L${layer}.${phase}`, layer });
+  // A traced step records each local segment as a span (trace/tracer.ts); otherwise these are no-ops.
+  let span = 0;
 
   // ---- forward ----
   const t0 = performance.now();
   const embedNames = seg.embedNames;
+  span = spanStart();
   const xs: tf.Tensor2D[] = [tf.tidy(() => embed(...embedNames.map((n) => weights.get(n)!)))];
+  spanEnd(SPAN.embedding, span, PHASE.fwd);
   const attnIn: Array<{ q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D }> = [];
   const attnOut: tf.Tensor2D[] = [];
   const saved: Saved[] = [];
   const postSaved: PostSaved[] = [];
   for (let l = 0; l < cfg.layers; l++) {
+    span = spanStart();
     const qkv = preForward(xs[l], seg.pre[l], seg.eps);
     const heads = seg.toHeads(qkv);
     qkv.dispose();
     attnIn.push(heads);
+    spanEnd(SPAN.preAttention, span, PHASE.fwd, l);
     const ta = performance.now();
     const { out, saved: s } = await seg.strategy.forward(ctx(l, 'attn'), { ...heads, pos: b.pos, doc: seg.doc });
     attentionMs += performance.now() - ta;
     saved.push(s);
+    span = spanStart();
     const o = seg.toRows(out);
     out.dispose();
     attnOut.push(o);
     const post = postForward(xs[l], o, seg.post[l], seg.eps);
     xs.push(post.y);
     postSaved.push(post.saved);
+    spanEnd(SPAN.postAttention, span, PHASE.fwd, l);
   }
   const xL = xs[cfg.layers];
   // Read back while backward runs; awaited at the end.
+  span = spanStart();
   const result = seg.lossAndPredictions(xL);
   result.catch(() => undefined);
+  spanEnd(SPAN.head, span, PHASE.fwd);
   const t1 = performance.now();
 
   // ---- backward ----
   const grads = new Map<string, Float32Array>();
   const reads = new GradReads(grads);
+  span = spanStart();
   const headGrads = tf.tidy(() => tf.grads(head)([xL, weights.get(FINAL_NORM)!, weights.get(EMBEDDING)!]));
   let dx = headGrads[0] as tf.Tensor2D;
   reads.add(FINAL_NORM, headGrads[1]);
   reads.add(EMBEDDING, headGrads[2]);
+  spanEnd(SPAN.head, span, PHASE.bwd);
   for (let l = cfg.layers - 1; l >= 0; l--) {
+    span = spanStart();
     const post = postBackward(attnOut[l], seg.post[l], seg.eps, postSaved[l], dx);
     reads.add(layerParam(l, 'wo'), post.dwo);
     reads.add(layerParam(l, 'norm2'), post.dg2);
@@ -110,9 +125,11 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     tf.dispose([dx, postSaved[l].x1, postSaved[l].u]);
     const dOut = seg.toRowsGrad(post.dO);
     post.dO.dispose();
+    spanEnd(SPAN.postAttention, span, PHASE.bwd, l);
     const ta = performance.now();
     const g = await seg.strategy.backward(ctx(l, 'attn'), saved[l], dOut);
     attentionMs += performance.now() - ta;
+    span = spanStart();
     dOut.dispose();
     const dqkv = seg.toHeadsGrad(g);
     tf.dispose([g.dq, g.dk, g.dv, attnIn[l].q, attnIn[l].k, attnIn[l].v]);
@@ -121,12 +138,19 @@ export async function modelStep(env: StepEnv, cfg: ModelConfig, params: Params, 
     reads.addRead(QKV.map((n) => layerParam(l, n)), seg.ops.readColumns(pre.dwqkv, seg.qkvWidths));
     dx = tf.add(post.dx, pre.dx) as tf.Tensor2D;
     tf.dispose([post.dx, pre.dx, dqkv]);
+    spanEnd(SPAN.preAttention, span, PHASE.bwd, l);
+    span = spanStart();
     await reads.flush();
+    spanEnd(SPAN.gradRead, span, PHASE.bwd, l);
     env.onLayerGrads?.(l, layerGrads(grads, l));
   }
+  span = spanStart();
   const embedGrads = tf.tidy(() => tf.grads(embed)(embedNames.map((n) => weights.get(n)!), dx));
   embedGrads.forEach((g, i) => reads.add(embedNames[i], g));
+  spanEnd(SPAN.embedding, span, PHASE.bwd);
+  span = spanStart();
   await reads.flush();
+  spanEnd(SPAN.gradRead, span, PHASE.bwd);
   const { loss, predictions } = await result;
   const t2 = performance.now();
   tf.dispose([dx, ...xs, ...attnOut]);

@@ -2,10 +2,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RingtrainError } from '@ringtrain/core';
 import { checkModelConfig, type ModelConfig } from '@ringtrain/config';
 import { checkDeviceFits, stepTensors } from '../device-limits';
-import type { Bulk, JobRequest } from '@ringtrain/protocol';
+import { TRACE_COLUMNS, wallClockMs, type Bulk, type JobRequest } from '@ringtrain/protocol';
 import type { ShardBatch } from '../model/model-step';
 import { getStrategy } from '../strategies/registry';
 import { TrainSession } from '../train/train-session';
+import { withTrace, type TraceDump } from '../trace/tracer';
 import type { JobEnv, JobHandler } from './job-env';
 
 /** `train-init`: build the replica (identical on every rank: same seed). */
@@ -16,16 +17,22 @@ export const trainInitJob: JobHandler<'train-init'> = async (env, { params }) =>
   return { meta: { hash: env.state.train.paramHash() }, tensors: {} };
 };
 
-/** `train-step`: forward, backward, all-reduce, AdamW on this rank's shard of the batch. */
+/**
+ * `train-step`: forward, backward, all-reduce, AdamW on this rank's shard of the batch. With
+ * `trace`, the step's spans come back too, with this worker's clock when the job arrived and
+ * when its result left: the coordinator aligns the clocks from them (trace-log.ts).
+ */
 export const trainStepJob: JobHandler<'train-step'> = async (env, request) => {
+  const recvAtMs = wallClockMs();
   const { session, strategy } = sessionOf(env);
   const { params } = request;
+  const batch = shardBatch(request, session.model);
   // How long the event loop goes without a turn is how long a heartbeat can go unanswered.
   const blocked = monitorEventLoopDelay({ resolution: 10 });
   blocked.enable();
-  const r = await session.step({ transport: env.transport, kernel: env.kernel, strategy }, shardBatch(request, session.model));
+  const { result: r, trace } = await withTrace(params.trace, () => session.step({ transport: env.transport, kernel: env.kernel, strategy }, batch));
   blocked.disable();
-  return {
+  const result = {
     meta: {
       loss: r.loss, gradNorm: r.gradNorm, lr: r.lr,
       computeMs: r.computeMs, attentionMs: r.attentionMs, commMs: r.commMs, allReduceMs: r.allReduceMs, optimizerMs: r.optimizerMs,
@@ -34,11 +41,24 @@ export const trainStepJob: JobHandler<'train-step'> = async (env, request) => {
       maxBlockMs: blocked.max / 1e6,
       hash: params.hashCheck ? session.paramHash() : undefined,
     },
-    tensors: { predictions: params.predictions ? { dtype: 'int32', shape: [r.predictions.length], data: r.predictions } : undefined },
+    tensors: { predictions: params.predictions ? { dtype: 'int32' as const, shape: [r.predictions.length], data: r.predictions } : undefined },
     // The all-reduced gradients this step applied, with the parameters' shapes (check --train).
     bulk: params.grads ? session.shaped(r.grads) : undefined,
   };
+  if (!trace) return result;
+  return { ...result, meta: { ...result.meta, ...traceMeta(trace), recvAtMs, sendAtMs: wallClockMs() }, tensors: { ...result.tensors, ...traceTensors(trace) } };
 };
+
+function traceMeta(t: TraceDump) {
+  return { traceOriginMs: t.originMs, traceDropped: t.dropped > 0 ? t.dropped : undefined };
+}
+
+function traceTensors(t: TraceDump) {
+  return {
+    traceTimes: { dtype: 'float32' as const, shape: [t.count, 2], data: t.times },
+    traceCodes: { dtype: 'int32' as const, shape: [t.count, TRACE_COLUMNS.length], data: t.codes },
+  };
+}
 
 /** `eval-step`: forward only; returns the loss share and argmax predictions. */
 export const evalStepJob: JobHandler<'eval-step'> = async (env, request, jobId) => {

@@ -2,8 +2,10 @@ import { STRATEGY_LAYOUTS } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import { backwardAsync, forwardAsync, mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { LayoutName } from '@ringtrain/layout';
+import { PHASE, SPAN } from '@ringtrain/protocol';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
+import { spanEnd, spanStart } from '../trace/tracer';
 import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
 import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy, StrategyName } from './types';
@@ -27,15 +29,18 @@ class RingFamily implements Strategy {
 
   async forward(ctx: AttentionContext, shard: ShardInputs): Promise<{ out: tf.Tensor3D; saved: Saved }> {
     const { kernel, problem } = ctx;
-    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.fwd`);
+    const layer = ctx.layer ?? -1;
+    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.fwd`, PHASE.fwd, layer);
     let acc: BlockForward | null = null;
-    await ring.circulate(await kvBlock(shard), async (block) => {
+    await ring.circulate(await kvBlock(shard), async (block, source, hop) => {
       const posK = positionsOf(block.pos);
       const docK = docsOf(block);
       if (blockFullyMasked(problem.causal, shard.pos, posK, shard.doc, docK)) return;
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
+      const t0 = spanStart();
       const part = await forwardAsync(kernel, { q: shard.q, k, v, posQ: shard.pos, posK, docQ: shard.doc, docK, causal: problem.causal, scale: problem.scale });
+      spanEnd(SPAN.attention, t0, PHASE.fwd, layer, hop, source);
       tf.dispose([k, v]);
       acc = mergeInto(acc, part);
     });
@@ -48,9 +53,10 @@ class RingFamily implements Strategy {
     const saved = savedAny as RingSaved;
     const { kernel, problem } = ctx;
     const { shard } = saved;
-    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`);
+    const layer = ctx.layer ?? -1;
+    const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`, PHASE.bwd, layer);
     let dq: tf.Tensor3D | null = null;
-    const grads = await ring.circulateWithGrads(await kvBlock(shard), async (block) => {
+    const grads = await ring.circulateWithGrads(await kvBlock(shard), async (block, source, hop) => {
       const posK = positionsOf(block.pos);
       const docK = docsOf(block);
       const [hkv, sk, d] = block.k.shape;
@@ -59,10 +65,12 @@ class RingFamily implements Strategy {
       }
       const k = fromWire3d(block.k);
       const v = fromWire3d(block.v);
+      const t0 = spanStart();
       const g = await backwardAsync(kernel, {
         q: shard.q, k, v, posQ: shard.pos, posK, docQ: shard.doc, docK, causal: problem.causal, scale: problem.scale,
         dout, out: saved.out, lse: saved.lse,
       });
+      spanEnd(SPAN.attention, t0, PHASE.bwd, layer, hop, source);
       dq = accumulate(dq, g.dq);
       const mine = { k: await toWire(g.dk), v: await toWire(g.dv) };
       tf.dispose([k, v, g.dk, g.dv]);

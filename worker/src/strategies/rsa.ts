@@ -1,7 +1,9 @@
 import { STRATEGY_LAYOUTS } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
+import { PHASE, SPAN } from '@ringtrain/protocol';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
+import { spanEnd, spanStart } from '../trace/tracer';
 import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, type WireBlock } from '../comm/wire';
 import { accumulate } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
@@ -27,13 +29,15 @@ class RingSelfAttention implements Strategy {
     const [H, Sq, D] = shard.q.shape;
     const Hkv = problem.kvHeads;
     const qg = shard.q.reshape([Hkv, (H / Hkv) * Sq, D]) as tf.Tensor3D; // [Hkv, G·Sq, D]
+    const layer = ctx.layer ?? -1;
 
     // 1. Keys circulate: scores[src] = q·k_srcᵀ·scale, masked by global position.
     const scores: tf.Tensor3D[] = new Array(P);
     const keyPos: Int32Array[] = new Array(P);
-    await new RingComm(ctx.transport, `${ctx.tag}.rsa.k`).circulate(
+    await new RingComm(ctx.transport, `${ctx.tag}.rsa.k`, PHASE.fwd, layer).circulate(
       { k: await toWire(shard.k), pos: positionsWire(shard.pos), ...docsWire(shard.doc) },
-      (block, src) => {
+      (block, src, hop) => {
+        const t0 = spanStart();
         const posK = positionsOf(block.pos);
         const docK = docsOf(block);
         keyPos[src] = posK;
@@ -42,6 +46,7 @@ class RingSelfAttention implements Strategy {
           const s = tf.mul(tf.matMul(qg, k, false, true), problem.scale) as tf.Tensor3D; // [Hkv, G·Sq, Sk]
           return problem.causal || docK ? tf.add(s, maskBias(shard.pos, posK, problem.causal, H / Hkv, shard.doc, docK)) : s;
         });
+        spanEnd(SPAN.attention, t0, PHASE.fwd, layer, hop, src);
       },
     );
 
@@ -60,10 +65,12 @@ class RingSelfAttention implements Strategy {
 
     // 3. Values circulate: out = Σ_src p[src]·v_src.
     let outG: tf.Tensor3D | null = null;
-    await new RingComm(ctx.transport, `${ctx.tag}.rsa.v`).circulate({ v: await toWire(shard.v) }, (block, src) => {
+    await new RingComm(ctx.transport, `${ctx.tag}.rsa.v`, PHASE.fwd, layer).circulate({ v: await toWire(shard.v) }, (block, src, hop) => {
+      const t0 = spanStart();
       const v = fromWire3d(block.v);
       outG = accumulate(outG, tf.matMul(probs[src], v));
       v.dispose();
+      spanEnd(SPAN.attention, t0, PHASE.fwd, layer, hop, src);
     });
     const out = tf.tidy(() => outG!.reshape([H, Sq, D]) as tf.Tensor3D);
     qg.dispose();
@@ -83,9 +90,11 @@ class RingSelfAttention implements Strategy {
 
     // K and V circulate again with their dK/dV accumulators, using the stored probabilities.
     let dqG: tf.Tensor3D | null = null;
-    const grads = await new RingComm(ctx.transport, `${ctx.tag}.rsa.bwd`).circulateWithGrads(
+    const layer = ctx.layer ?? -1;
+    const grads = await new RingComm(ctx.transport, `${ctx.tag}.rsa.bwd`, PHASE.bwd, layer).circulateWithGrads(
       { k: await toWire(shard.k), v: await toWire(shard.v) },
-      async (block, src) => {
+      async (block, src, hop) => {
+        const t0 = spanStart();
         const k = fromWire3d(block.k);
         const v = fromWire3d(block.v);
         const p = probs[src];
@@ -97,6 +106,7 @@ class RingSelfAttention implements Strategy {
         const dk = tf.tidy(() => tf.mul(tf.matMul(dS, qg, true, false), problem.scale));
         const mine: WireBlock = { k: await toWire(dk), v: await toWire(dv) };
         tf.dispose([k, v, dS, dv, dk]);
+        spanEnd(SPAN.attention, t0, PHASE.bwd, layer, hop, src);
         return mine;
       },
     );

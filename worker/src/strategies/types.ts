@@ -24,6 +24,8 @@ export interface AttentionContext {
   problem: AttentionProblem;
   /** Unique per attention call (e.g. `L3.s17`); every transfer tag starts with it. */
   tag: string;
+  /** The model layer this call serves, for a traced step's spans (trace/tracer.ts); absent outside training. */
+  layer?: number;
 }
 
 /** What forward keeps for backward. The strategy owns its tensors until dispose(). */

@@ -1,9 +1,11 @@
 import { STRATEGY_LAYOUTS, checkUlyssesHeads } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
+import { PHASE, SPAN } from '@ringtrain/protocol';
 import type { WireTensor } from '@ringtrain/transport';
 import { mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { AttentionProblem } from '../attention/problem';
 import { allToAll } from '../comm/all-to-all';
+import { spanEnd, spanStart } from '../trace/tracer';
 import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
 import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
@@ -30,6 +32,7 @@ class Ulysses implements Strategy {
     const P = transport.worldSize;
     this.checkProblem(problem, P);
     const hp = problem.heads / P;
+    const layer = ctx.layer ?? -1;
     const parts: WireBlock[] = [];
     for (let j = 0; j < P; j++) {
       const [lo, hi] = kvRange(problem, P, j);
@@ -41,20 +44,22 @@ class Ulysses implements Strategy {
         ...docsWire(shard.doc),
       });
     }
-    const chunks = (await allToAll(transport, `${ctx.tag}.uly.in`, parts)).map(toChunk);
+    const chunks = (await allToAll(transport, `${ctx.tag}.uly.in`, parts, PHASE.fwd, layer)).map(toChunk);
 
     // Full-sequence attention for this rank's heads, one query chunk at a time.
     const outs: BlockForward[] = chunks.map((qc) => {
       let acc: BlockForward | null = null;
-      for (const kc of chunks) {
+      for (const [source, kc] of chunks.entries()) {
         if (blockFullyMasked(problem.causal, qc.pos, kc.pos, qc.doc, kc.doc)) continue;
+        const t0 = spanStart();
         const part = kernel.forward({ q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, docQ: qc.doc, docK: kc.doc, causal: problem.causal, scale: problem.scale });
+        spanEnd(SPAN.attention, t0, PHASE.fwd, layer, -1, source);
         acc = mergeInto(acc, part);
       }
       return acc ?? emptyPartial(hp, qc.pos.length, problem.headDim);
     });
 
-    const back = await allToAll(transport, `${ctx.tag}.uly.out`, await Promise.all(outs.map(async (o) => ({ out: await toWire(o.out) }))));
+    const back = await allToAll(transport, `${ctx.tag}.uly.out`, await Promise.all(outs.map(async (o) => ({ out: await toWire(o.out) }))), PHASE.fwd, layer);
     const out = tf.tidy(() => tf.concat(back.map((b) => fromWire3d(b.out)), 0) as tf.Tensor3D);
     const saved: UlyssesSaved = {
       chunks,
@@ -72,9 +77,10 @@ class Ulysses implements Strategy {
     const { transport, kernel, problem } = ctx;
     const P = transport.worldSize;
     const hp = problem.heads / P;
+    const layer = ctx.layer ?? -1;
     const doutParts: WireBlock[] = [];
     for (let j = 0; j < P; j++) doutParts.push({ dout: await sliceHeads(dout, j * hp, hp) });
-    const douts = (await allToAll(transport, `${ctx.tag}.uly.dout`, doutParts)).map((b) => fromWire3d(b.dout));
+    const douts = (await allToAll(transport, `${ctx.tag}.uly.dout`, doutParts, PHASE.bwd, layer)).map((b) => fromWire3d(b.dout));
 
     const { chunks, outs } = saved;
     const dq: Array<tf.Tensor3D | null> = chunks.map(() => null);
@@ -83,10 +89,12 @@ class Ulysses implements Strategy {
     chunks.forEach((qc, s) => {
       chunks.forEach((kc, t) => {
         if (blockFullyMasked(problem.causal, qc.pos, kc.pos, qc.doc, kc.doc)) return;
+        const t0 = spanStart();
         const g = kernel.backward({
           q: qc.q, k: kc.k, v: kc.v, posQ: qc.pos, posK: kc.pos, docQ: qc.doc, docK: kc.doc, causal: problem.causal, scale: problem.scale,
           dout: douts[s], out: outs[s].out, lse: outs[s].lse,
         });
+        spanEnd(SPAN.attention, t0, PHASE.bwd, layer, -1, t);
         dq[s] = accumulate(dq[s], g.dq);
         dk[t] = accumulate(dk[t], g.dk);
         dv[t] = accumulate(dv[t], g.dv);
@@ -99,7 +107,7 @@ class Ulysses implements Strategy {
     tf.dispose([...douts, ...[...dq, ...dk, ...dv].filter((t): t is tf.Tensor3D => t !== null)]);
     saved.dispose();
 
-    const back = await allToAll(transport, `${ctx.tag}.uly.grad`, gradParts);
+    const back = await allToAll(transport, `${ctx.tag}.uly.grad`, gradParts, PHASE.bwd, layer);
     const mySeq = back[0].dq.shape[1];
     const dkSum = new Float32Array(problem.kvHeads * mySeq * problem.headDim);
     const dvSum = new Float32Array(dkSum.length);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RingtrainError } from '@ringtrain/core';
-import { ADAM_M, ADAM_V, type Bulk } from '@ringtrain/protocol';
+import { ADAM_M, ADAM_V, PHASE, SPAN, type Bulk } from '@ringtrain/protocol';
 import type { AttentionKernel } from '@ringtrain/kernels';
 import type { Transport } from '@ringtrain/transport';
 import { allReduceBucket } from '../comm/all-reduce';
@@ -11,6 +11,7 @@ import { initParams, isLayerParam, paramSpecs, type Params } from '../model/para
 import type { OptimConfig } from '@ringtrain/config';
 import { AdamW } from '../optim/adamw';
 import type { Strategy } from '../strategies/types';
+import { spanEnd, spanStart, traceTransfer } from '../trace/tracer';
 
 
 function stateMismatch(problem: string): RingtrainError {
@@ -56,12 +57,15 @@ export class TrainSession {
   async step(env: { transport: Transport; kernel: AttentionKernel; strategy: Strategy }, batch: ShardBatch): Promise<StepReport> {
     const tag = `train.${this.stepIndex}`;
     const buckets: Promise<void>[] = [];
+    // Each bucket is an `allreduce` span of a traced step, from launch until its sums are in place.
+    const allReduce = (name: string, grads: Map<string, Float32Array>, layer: number) =>
+      buckets.push(traceTransfer(allReduceBucket(env.transport, `${tag}.ar.${name}`, grads), SPAN.allReduce, PHASE.none, layer, -1, -1));
     resetExposedComm();
     const t0 = performance.now();
     const r = await modelStep(
       {
         ...env,
-        onLayerGrads: (layer, grads) => buckets.push(allReduceBucket(env.transport, `${tag}.ar.L${layer}`, grads)),
+        onLayerGrads: (layer, grads) => allReduce(`L${layer}`, grads, layer),
       },
       this.model,
       this.params,
@@ -71,10 +75,14 @@ export class TrainSession {
     const t1 = performance.now();
     const commMs = exposedCommMs();
     const rest = new Map([...r.grads].filter(([name]) => !isLayerParam(name)));
-    buckets.push(allReduceBucket(env.transport, `${tag}.ar.rest`, rest));
+    allReduce('rest', rest, -1);
+    let span = spanStart();
     await Promise.all(buckets);
+    spanEnd(SPAN.allReduceWait, span);
     const t2 = performance.now();
+    span = spanStart();
     const { gradNorm, lr } = this.optimizer.step(this.params, r.grads);
+    spanEnd(SPAN.optimizer, span);
     const t3 = performance.now();
     this.stepIndex++;
     return {

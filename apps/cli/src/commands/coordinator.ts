@@ -3,11 +3,12 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, isRingtrainError, type Logger } from '@ringtrain/core';
 import { loadResolvedConfig, parseResolvedConfig, type TrainConfig } from '@ringtrain/config';
-import { Coordinator, checkEvalSamples, checkSameModel, cleanUnfinished, fsError, hasEarlierRun, lockRunDir, openRunData, readManifest, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
+import { Coordinator, RunRecords, TensorBoardLog, checkEvalSamples, type TrainEvent, checkSameModel, cleanUnfinished, fsError, hasEarlierRun, lockRunDir, openRunData, readManifest, supersedeNewer, findResumable, loadCheckpoint, newTrainControl, runDirOf, runTraining, type LoadedCheckpoint, type TrainControl } from '@ringtrain/coordinator';
 import { heartbeatOptions } from '@ringtrain/transport';
 import { parseIntOption } from '../check/config';
 import { SLURM_PORT_BASE, SLURM_PORT_SPAN, coordinatorPort, jobIdOf, readSecret } from '../launch-env';
-import { addTrainOptions } from './train-options';
+import { addTrainOptions, dashboardPlace, type DashboardPlace } from './train-options';
+import { startDashboard, type Dashboard } from '@ringtrain/dashboard';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-flags';
 import { DETERMINISTIC_FAILURES, resolveFromFlags, type TrainFlags } from './train';
 
@@ -60,11 +61,9 @@ export function registerCoordinatorCommand(program: Command): void {
       const secret = readSecret(process.env, 'the coordinator');
       const { cfg, resume } = opts.configStdin ? await readStdinConfig(control) : fromFlags(opts);
       const logger = createLogger({ name: 'coordinator', file: `${cfg.runDir}/coordinator.log` });
-      const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
-      const notice = (message: string) => {
-        logger.warn(message);
-        emit({ event: 'notice', message });
-      };
+      const { emit, notice, records } = runOutput(cfg.runDir, logger);
+      records.event('start', `coordinator pid ${process.pid}: ${cfg.workers} workers, ${cfg.strategy} attention`);
+      const dashboard = await liveDashboard(dashboardPlace(opts), cfg.runDir, secret, control, logger, emit);
       const checkpoint = resume === null ? null : await resumable(resume, logger, notice);
       const coordinator = await Coordinator.start({
         worldSize: cfg.workers,
@@ -82,11 +81,14 @@ export function registerCoordinatorCommand(program: Command): void {
       try {
         await coordinator.waitForWorld();
         emit({ event: 'world', workers: cfg.workers });
+        records.world(coordinator.workers);
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
       } catch (err) {
+        records.event('failure', (err as Error)?.message ?? String(err));
         throw storageError(err, cfg.runDir);
       } finally {
         await coordinator.shutdown('training finished');
+        await dashboard?.close();
         process.stdin.destroy(); // the liveness pipe from `train` would keep this process alive
       }
     });
@@ -138,11 +140,8 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
   const jobId = jobIdOf(process.env);
   const lock = lockRunDir(cfg.runDir, { jobId });
   const logger = createLogger({ name: 'coordinator', file: join(cfg.runDir, 'coordinator.log') });
-  const emit = (e: object) => process.stdout.write(JSON.stringify(e) + '\n');
-  const notice = (message: string) => {
-    logger.warn(message);
-    emit({ event: 'notice', message });
-  };
+  const { emit, notice, records } = runOutput(cfg.runDir, logger);
+  records.event('start', `coordinator pid ${process.pid}${jobId ? ` of job ${jobId}` : ''}: ${cfg.workers} workers, ${cfg.strategy} attention`);
   if (lock.tookOverFrom) notice(`took over the lock of ${cfg.runDir} from ${lock.tookOverFrom}`);
   let resume = hasEarlierRun(cfg.runDir);
   if (resume) {
@@ -153,6 +152,7 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
   }
   writeFileSync(join(cfg.runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const port = listenPort(opts);
+  const dashboard = await liveDashboard(dashboardPlace(opts), cfg.runDir, secret, control, logger, emit);
   try {
     for (let restarts = 0; ; restarts++) {
       const checkpoint = resume ? await resumable(cfg.runDir, logger, notice) : null;
@@ -173,6 +173,7 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
       try {
         await coordinator.waitForWorld();
         emit({ event: 'world', workers: cfg.workers });
+        records.world(coordinator.workers);
         await runTraining(cfg, coordinator, logger, emit, { resume: checkpoint, control });
         await coordinator.shutdown(control.stopRequested ? `stopped: ${control.stopRequested}` : 'training finished');
         return;
@@ -182,18 +183,50 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
       const code = isRingtrainError(failure) ? failure.code : 'INTERNAL';
       const message = (failure as Error)?.message ?? String(failure);
       if (restarts >= cfg.maxRestarts || control.stopRequested || DETERMINISTIC_FAILURES.has(code) || code === 'RENDEZVOUS_TIMEOUT' || !isRingtrainError(failure)) {
+        records.event('failure', message);
         await coordinator.shutdown(`the run failed: ${message}`);
         throw failure;
       }
       const record = { restart: restarts + 1, of: cfg.maxRestarts, failedAt: new Date().toISOString(), reason: `[${code}] ${message.replace(/\s*\n\s*/g, ' ').slice(0, 300)}`, rejoin: true };
       appendFileSync(join(cfg.runDir, 'restarts.jsonl'), JSON.stringify(record) + '\n');
+      const lost = isRingtrainError(failure) && typeof failure.details?.rank === 'number' ? failure.details.rank : null;
+      records.broke(lost, record.reason);
       notice(`the world broke (${record.reason}); re-forming it (restart ${record.restart} of ${cfg.maxRestarts}) from the latest checkpoint: waiting for every rank to register again`);
       await coordinator.shutdown(`re-forming the world after: ${message.slice(0, 200)}`, { rejoin: true });
       resume = true;
     }
   } finally {
+    await dashboard?.close();
     lock.release();
   }
+}
+
+/**
+ * The live dashboard of the run, served by this process: the run directory's files, plus the
+ * actions "checkpoint now" and "stop gracefully" (after the current step), which need the job
+ * secret. Its URL goes out as an event (`train` prints it) and into events.jsonl.
+ */
+async function liveDashboard(place: DashboardPlace | null, runDir: string, secret: string, control: TrainControl, logger: Logger, emit: (e: object) => void): Promise<Dashboard | null> {
+  if (place === null) return null;
+  const dashboard = await startDashboard({
+    runDir,
+    host: place.host,
+    port: place.port,
+    secret,
+    logger,
+    actions: {
+      checkpoint: () => {
+        control.checkpointRequested = true;
+        recordSignal('dashboard', 'checkpoint after the current step');
+      },
+      stop: () => {
+        control.stopRequested ??= 'asked from the dashboard';
+        recordSignal('dashboard', 'stopping after the current step, with a checkpoint');
+      },
+    },
+  });
+  emit({ event: 'dashboard', url: dashboard.url });
+  return dashboard;
 }
 
 function fromFlags(opts: CoordinatorFlags): { cfg: TrainConfig; resume: string | null } {
@@ -236,22 +269,56 @@ async function readStdinConfig(control: TrainControl): Promise<{ cfg: TrainConfi
  * The first SIGTERM/SIGINT/SIGHUP asks for a stop after the current step (with a checkpoint);
  * the second ends the process. SIGUSR1 asks for a checkpoint after the current step.
  */
+/** Where a signal is recorded once the run directory is known (events.jsonl). */
+let recordSignal: (signal: string, what: string) => void = () => undefined;
+
 function watchSignals(control: TrainControl, logger: Logger): void {
+  const said = (signal: string, what: string, level: 'info' | 'warn' = 'info') => {
+    logger[level](`${signal}: ${what}`);
+    recordSignal(signal, what);
+  };
   process.on('SIGUSR1', () => {
     control.checkpointRequested = true;
-    logger.info('SIGUSR1: checkpoint after the current step');
+    said('SIGUSR1', 'checkpoint after the current step');
   });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (control.stopRequested) {
-        logger.warn(`${signal} again: stopping at once, without a checkpoint`);
+        said(signal, 'again: stopping at once, without a checkpoint', 'warn');
         process.exit(130);
       }
       control.stopRequested = signal;
-      logger.info(`${signal}: stopping after the current step, with a checkpoint`);
+      said(signal, 'stopping after the current step, with a checkpoint');
     });
   }
 }
+
+/**
+ * The coordinator's output: JSON events on stdout for `train` (or the job's log), the run's own
+ * records for people and the dashboard (events.jsonl, workers.json; signals are recorded as
+ * events too) and TensorBoard event files (RUN/tb).
+ */
+function runOutput(runDir: string, logger: Logger): { emit: (e: object) => void; notice: (message: string) => void; records: RunRecords } {
+  const records = new RunRecords(runDir);
+  const tensorboard = new TensorBoardLog(runDir);
+  const emit = (e: object) => {
+    process.stdout.write(JSON.stringify(e) + '\n');
+    if (!('event' in e) || !TRAIN_EVENTS.has(String(e.event))) return;
+    records.train(e as TrainEvent);
+    tensorboard.train(e as TrainEvent);
+  };
+  recordSignal = (signal, what) => records.event('signal', `${signal}: ${what}`);
+  return {
+    emit,
+    notice: (message: string) => {
+      logger.warn(message);
+      emit({ event: 'notice', message });
+    },
+    records,
+  };
+}
+
+const TRAIN_EVENTS = new Set(['step', 'eval', 'checkpoint', 'notice', 'resumed', 'stopped', 'done']);
 
 async function resumable(path: string, logger: Logger, notice: (message: string) => void): Promise<LoadedCheckpoint | null> {
   const dir = findResumable(path, notice);

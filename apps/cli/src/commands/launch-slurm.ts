@@ -1,16 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, optionError } from '@ringtrain/core';
 import { checkEvalSamples, makeDirs, openRunData } from '@ringtrain/coordinator';
 import { parseIntOption } from '../check/config';
 import { cliEntry } from '../cli-entry';
-import { SECRET_FILE, slurmScript, type SlurmJob } from '../launch/slurm-script';
+import { slurmScript, type SlurmJob } from '../launch/slurm-script';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-flags';
 import { parseTrainFlags } from './train-options';
-import { resolveFromFlags } from './train';
+import { resolveFromFlags, writeJobSecret } from './train';
 
 interface SlurmFlags extends TlsFlags {
   nodes: string;
@@ -124,11 +123,7 @@ function submit(job: SlurmJob, script: string): void {
     throw new RingtrainError('SLURM_NOT_FOUND', 'sbatch is not on the PATH: this is not a Slurm login node', { hint: 'run it where sbatch works, or pass --dry-run to see the script' });
   }
   makeDirs(job.runDir);
-  // A fresh secret for every launch, readable by its owner only; written aside and renamed, so a
-  // reader never sees half of it.
-  const secretFile = join(job.runDir, SECRET_FILE);
-  writeFileSync(`${secretFile}.tmp`, randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
-  renameSync(`${secretFile}.tmp`, secretFile);
+  writeJobSecret(job.runDir); // fresh for every launch; the script names the file, never the secret
   const scriptFile = join(job.runDir, `${job.jobName}.sbatch`);
   writeFileSync(scriptFile, script, { mode: 0o700 });
   const r = spawnSync('sbatch', ['--parsable', scriptFile], { encoding: 'utf8' });

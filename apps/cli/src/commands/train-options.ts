@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { RingtrainError } from '@ringtrain/core';
+import { RingtrainError, optionError } from '@ringtrain/core';
 import { BACKENDS, DOC_MASK_MODES, POSITION_MODES } from '@ringtrain/config';
 import type { TrainFlags } from './train';
 
@@ -28,12 +28,29 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--lr <x>', 'peak learning rate')
     .option('--eval-every <n>', 'held-out evaluation every N steps (0 = at the end only)')
     .option('--eval-samples <n>', 'held-out samples per evaluation')
+    .option('--trace-every <n>', 'record every rank\'s timeline of every N-th step in trace.jsonl and trace.json (0: never; default 10)')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: not by steps; one is always saved at the end and on a stop signal)')
     .option('--checkpoint-every-minutes <m>', 'save a checkpoint when M minutes passed since the last (0: not by time; default 30)')
     .option('--keep-last <k>', 'committed checkpoints to keep (0: all; default 3)')
     .option('--max-restarts <n>', 'after a failure (a worker died or hung, a step got stuck), restart the workers from the latest checkpoint up to N times (default 0)')
     .option('--heartbeat-timeout-ms <ms>', 'a worker or the coordinator silent this long is declared dead (default 30000)')
-    .option('--step-timeout-ms <ms>', 'a step slower than this on the slowest rank is declared stuck (default 1800000)');
+    .option('--step-timeout-ms <ms>', 'a step slower than this on the slowest rank is declared stuck (default 1800000)')
+    .option('--dashboard-host <address>', 'interface the live dashboard listens on (default 127.0.0.1: this machine only)')
+    .option('--dashboard-port <n>', 'port of the live dashboard (default: any free port; its URL is printed)')
+    .option('--no-dashboard', 'serve no live dashboard');
+}
+
+/** Where the live dashboard listens; null: none. */
+export interface DashboardPlace {
+  host: string;
+  port: number;
+}
+
+export function dashboardPlace(flags: { dashboard?: boolean; dashboardHost?: string; dashboardPort?: string }): DashboardPlace | null {
+  if (flags.dashboard === false) return null;
+  const port = flags.dashboardPort === undefined ? 0 : Number(flags.dashboardPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw optionError('--dashboard-port', flags.dashboardPort, 'a port number 0-65535 (0: any free port)');
+  return { host: flags.dashboardHost ?? '127.0.0.1', port };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
@@ -11,7 +11,7 @@ import { LocalLauncher, MANIFEST_FILE, checkEvalSamples, checkRunDirPath, checkS
 import { parseIntOption, parseNumberOption } from '../check/config';
 import { ProgressLine } from '../train/progress';
 import { cliEntry, workerCommand } from '../cli-entry';
-import { addTrainOptions } from './train-options';
+import { addTrainOptions, dashboardPlace, type DashboardPlace } from './train-options';
 import { EXIT, afterStart } from '../exit-codes';
 
 export interface TrainFlags {
@@ -33,6 +33,11 @@ export interface TrainFlags {
   lr?: string;
   evalEvery?: string;
   evalSamples?: string;
+  traceEvery?: string;
+  /** The live dashboard (not part of the run's config). */
+  dashboard?: boolean;
+  dashboardHost?: string;
+  dashboardPort?: string;
   checkpointEvery?: string;
   checkpointEveryMinutes?: string;
   keepLast?: string;
@@ -80,7 +85,7 @@ export async function trainWith(flags: TrainFlags): Promise<void> {
   // a held-out part smaller than --eval-samples, fails before any process starts.
   const { eval: heldOut } = openRunData(cfg);
   if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
-  const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false });
+  const summary = await launchTraining(cfg, { resume: flags.resume ? cfg.runDir : null, overwrite: flags.overwrite ?? false, dashboard: dashboardPlace(flags) });
   process.exitCode = summary ? EXIT.ok : EXIT.failed;
 }
 
@@ -105,6 +110,7 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
     lr: f.lr === undefined ? undefined : Number(f.lr),
     evalEvery: n('--eval-every', f.evalEvery),
     evalSamples: n('--eval-samples', f.evalSamples),
+    traceEvery: n('--trace-every', f.traceEvery),
     checkpointEvery: n('--checkpoint-every', f.checkpointEvery),
     checkpointEveryMinutes: f.checkpointEveryMinutes === undefined ? undefined : parseNumberOption('--checkpoint-every-minutes', f.checkpointEveryMinutes),
     keepLast: n('--keep-last', f.keepLast),
@@ -143,7 +149,7 @@ function fractionOption(option: string, raw: string): number {
  * SIGINT or SIGHUP stops the run after the current step with a checkpoint; a second one stops
  * it at once. Leaves no process behind.
  */
-export async function launchTraining(cfg: TrainConfig, how: { resume: string | null; overwrite: boolean }): Promise<boolean> {
+export async function launchTraining(cfg: TrainConfig, how: { resume: string | null; overwrite: boolean; dashboard?: DashboardPlace | null }): Promise<boolean> {
   const lock = lockRunDir(cfg.runDir);
   if (hasEarlierRun(cfg.runDir) && how.resume === null) {
     if (!how.overwrite) {
@@ -159,6 +165,9 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     if (dir) checkSameModel(readManifest(dir), cfg.model, dir);
   }
   writeFileSync(join(cfg.runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const secret = writeJobSecret(cfg.runDir);
+  // Every session (a restart) serves the dashboard at the first one's address, so its URL holds.
+  const dashboard = { place: how.dashboard === undefined ? { host: '127.0.0.1', port: 0 } : how.dashboard, told: false };
   const logger = createLogger({ name: 'train', file: join(cfg.runDir, 'train.log') });
   if (lock.tookOverFrom) logger.warn(`took over the lock of ${cfg.runDir} from ${lock.tookOverFrom}`);
   const progress = new ProgressLine(process.stdout);
@@ -183,7 +192,7 @@ export async function launchTraining(cfg: TrainConfig, how: { resume: string | n
     let resume = how.resume;
     let recovery: ((step: number) => void) | undefined;
     for (let restarts = 0; ; restarts++) {
-      const session = new Session(cfg, resume, logger, progress, recovery);
+      const session = new Session(secret, cfg, resume, logger, progress, recovery, dashboard);
       signals.current = session;
       const outcome = await session.run();
       if (outcome.ok) return true;
@@ -227,19 +236,24 @@ type SessionOutcome = { ok: true } | { ok: false; error: RingtrainError; failedA
 class Session {
   private readonly coordinator: ChildProcess;
   private launcher: LocalLauncher | null = null;
-  private readonly secret = randomBytes(24).toString('hex');
 
   constructor(
+    /** The run's job secret (RUN/.secret): the processes' and the dashboard's actions'. */
+    private readonly secret: string,
     private readonly cfg: TrainConfig,
     resume: string | null,
     private readonly logger: Logger,
     private readonly progress: ProgressLine,
     /** After a restart: called with the first step trained again, as metrics.jsonl counts it (the time to recover is recorded). */
     private onFirstStep: ((step: number) => void) | undefined,
+    /** Where the coordinator serves the live dashboard (the port of the first session, once known). */
+    private readonly dashboard: { place: DashboardPlace | null; told: boolean },
   ) {
     // Its own process group: a Ctrl-C in the terminal reaches `train` only, which then asks the
     // coordinator to stop in order (its stdin closing, should `train` die, does the same).
-    this.coordinator = spawn(process.execPath, [cliEntry(), 'coordinator', '--config-stdin'], {
+    const place = dashboard.place;
+    const dashboardArgs = place === null ? ['--no-dashboard'] : ['--dashboard-host', place.host, '--dashboard-port', String(place.port)];
+    this.coordinator = spawn(process.execPath, [cliEntry(), 'coordinator', '--config-stdin', ...dashboardArgs], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       // RINGTRAIN_RUN_DIR names the run the process belongs to (for people and tests looking at `ps`).
@@ -277,7 +291,7 @@ class Session {
     let failedAt = 0;
     let finished = false;
     createInterface({ input: this.coordinator.stdout! }).on('line', (line) => {
-      let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' };
+      let e: TrainEvent | { event: 'listening'; url: string } | { event: 'world' } | { event: 'dashboard'; url: string };
       try {
         e = JSON.parse(line);
       } catch {
@@ -305,6 +319,13 @@ class Session {
           });
           this.launcher.start();
           return;
+        case 'dashboard': {
+          const port = Number(new URL(e.url).port);
+          if (this.dashboard.place && this.dashboard.place.port === 0) this.dashboard.place = { ...this.dashboard.place, port };
+          if (!this.dashboard.told) progress.note(`dashboard: ${e.url} (its actions ask for the job secret, in ${join(cfg.runDir, '.secret')})`);
+          this.dashboard.told = true;
+          return;
+        }
         case 'world':
           logger.info(`world of ${cfg.workers} workers formed`);
           return;
@@ -351,6 +372,19 @@ class Session {
     const codes = userError.map((l) => /^ringtrain: \[([A-Z_]+)\]/.exec(l)?.[1]).filter((c): c is string => c !== undefined && c !== 'TRAINING_FAILED');
     return { ok: false, error, failedAt, transient: !codes.some((c) => DETERMINISTIC_FAILURES.has(c)) };
   }
+}
+
+/**
+ * A fresh job secret for this run, in RUN/.secret, readable by its owner only: the processes get
+ * it through their environment, and the dashboard's actions ask for it (never on a command line
+ * or in a log).
+ */
+export function writeJobSecret(runDir: string): string {
+  const secret = randomBytes(24).toString('hex');
+  const file = join(runDir, '.secret');
+  writeFileSync(`${file}.tmp`, secret + '\n', { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return secret;
 }
 
 /** ", after 300 steps at seq 128 × 16, …" when the run starts with shorter sequences. */

@@ -1,4 +1,5 @@
 export * from './registry';
 export * from './kinds';
+export * from './trace';
 export type { JobSpec } from './spec';
 export type { Parsed } from './schema';

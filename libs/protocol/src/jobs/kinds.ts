@@ -1,6 +1,7 @@
 import { MODEL_FIELDS, OPTIM_FIELDS, TRAIN_STRATEGIES } from '@ringtrain/config';
 import { FrameIssue } from '../check';
 import { defineJob } from './spec';
+import { checkTrace } from './trace';
 import { bool, expectShape, int, num, numbers, oneOf, optional, tensor, text, type Parsed } from './schema';
 
 /*
@@ -91,16 +92,29 @@ function checkTokenShard(params: Parsed<typeof BATCH_PARAMS>, t: Parsed<typeof T
 
 const STEP_TIMINGS = { computeMs: num, attentionMs: num, commMs: num, allReduceMs: num, optimizerMs: num };
 
+/**
+ * A sampled step's timeline (trace.ts): the spans, the worker's clock they are relative to, and
+ * when (on the worker's clock) the job arrived and its result left, for clock alignment;
+ * traceDropped: spans over MAX_TRACE_SPANS left out.
+ */
+const TRACE_META = { traceOriginMs: optional(num), recvAtMs: optional(num), sendAtMs: optional(num), traceDropped: optional(int(0)) };
+const TRACE_TENSORS = { traceTimes: optional(f32(2)), traceCodes: optional(i32(2)) };
+
+/** maxBlockMs: the longest stretch the worker's event loop was blocked (heartbeats unanswered) during the step. */
+const TRAIN_STEP_META = { loss: num, gradNorm: num, lr: num, ...STEP_TIMINGS, rssBytes: int(0), maxBlockMs: num, hash: optional(text(64)), ...TRACE_META };
+const TRAIN_STEP_RESULTS = { predictions: optional(i32(1)), ...TRACE_TENSORS };
+
 export const TRAIN_STEP_JOB = defineJob({
-  /** `grads`: return the all-reduced gradients as a bulk stream (check --train). */
-  params: { ...BATCH_PARAMS, hashCheck: bool, predictions: bool, grads: bool },
+  /** `grads`: return the all-reduced gradients as a bulk stream (check --train); `trace`: return the step's timeline. */
+  params: { ...BATCH_PARAMS, hashCheck: bool, predictions: bool, grads: bool, trace: bool },
   tensors: TOKEN_SHARD,
-  /** maxBlockMs: the longest stretch the worker's event loop was blocked (heartbeats unanswered) during the step. */
-  meta: { loss: num, gradNorm: num, lr: num, ...STEP_TIMINGS, rssBytes: int(0), maxBlockMs: num, hash: optional(text(64)) },
-  results: { predictions: optional(i32(1)) },
+  meta: TRAIN_STEP_META,
+  results: TRAIN_STEP_RESULTS,
   requestBulk: false,
   resultBulk: true,
   checkRequest: (r) => checkTokenShard(r.params, r.tensors),
+  // Annotated: context-typed like checkRequest, it leaves this spec's schema types uninferred (TypeScript falls back to Schema).
+  checkResult: (r: { meta: Parsed<typeof TRAIN_STEP_META>; tensors: Parsed<typeof TRAIN_STEP_RESULTS> }) => checkTrace(r),
 });
 
 export const EVAL_STEP_JOB = defineJob({
