@@ -46,6 +46,16 @@ for (const d of fs.readdirSync(work).filter((d) => !d.includes('.'))) {
   }
   if (fs.existsSync(`${work}/${d}/trace.jsonl`)) for (const l of lines(`${work}/${d}/trace.jsonl`)) spans.push(...l.ranks.map((r) => r.spans.length));
 }
+// Per round too: how far the estimate moves from round to round is its noise.
+const perRound = [];
+for (let i = 1; fs.existsSync(`${work}/r${i}-e2`); i++) {
+  const d = (e) => {
+    const ms = new Map(lines(`${work}/r${i}-e${e}/metrics.jsonl`).map((x) => [x.step, x.stepMs]));
+    return median([...ms].filter(([s]) => s % 2 === 0 && s - 1 > warmup).map(([s, t]) => t - ms.get(s - 1)));
+  };
+  perRound.push(d(2) - d(0));
+}
+console.error(`a traced step's cost by round: ${perRound.map((x) => x.toFixed(2)).join(', ')} ms`);
 const base = median([...steps[0].odd, ...steps[0].even, ...steps[2].odd]);
 const diff = median(steps[2].diff) - median(steps[0].diff);
 const pct = (x) => `${((100 * x) / base).toFixed(2)}%`;

@@ -37,3 +37,20 @@ describe('ringtrain dashboard refuses what it cannot serve', () => {
     expect(bad.stderr).toMatch(/--port 70000 is not valid/);
   });
 });
+
+describe('the live dashboard never costs the run', () => {
+  it('a dashboard port in use: train says so and trains anyway', async () => {
+    const busy = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => busy.once('listening', r));
+    const port = String((busy.address() as { port: number }).port);
+    try {
+      const runDir = join(mkdtempSync(join(tmpdir(), 'ringtrain-dash-busy-')), 'run');
+      const run = await runCli(['train', '--workers', '2', '--model', 'tiny', '--seq-len', '128', '--steps', '3', '--eval-samples', '1', '--backend', 'native', '--dashboard-port', port, '--run-dir', runDir], {}, 180000);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`no live dashboard: .*${port}[\\s\\S]*the run goes on`));
+      expect(run.stdout).toMatch(/step\s+3\/3/);
+    } finally {
+      busy.close();
+    }
+  }, 200000);
+});

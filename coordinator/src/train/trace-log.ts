@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RankTrace } from '../world/replicas';
 import { chromeMetadata, chromeStep, type ChromeStep } from './chrome-trace';
@@ -60,20 +60,29 @@ export class TraceLog {
     const tmp = `${this.chromeFile}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, `{"displayTimeUnit":"ms","traceEvents":[\n${meta}`);
+      writeAll(fd, `{"displayTimeUnit":"ms","traceEvents":[\n${meta}`);
       let empty = meta.length === 0;
       for (const { events } of this.recent) {
         if (events.length === 0) continue;
-        if (!empty) writeSync(fd, ',\n');
-        writeSync(fd, events);
+        if (!empty) writeAll(fd, ',\n');
+        writeAll(fd, events);
         empty = false;
       }
-      writeSync(fd, '\n]}\n');
-    } finally {
+      writeAll(fd, '\n]}\n');
+    } catch (err) {
       closeSync(fd);
+      rmSync(tmp, { force: true }); // a full disk leaves no half-written tmp behind
+      throw err;
     }
+    closeSync(fd);
     renameSync(tmp, this.chromeFile);
   }
+}
+
+/** writeSync may write less than it was given; this does not. */
+function writeAll(fd: number, data: string | Buffer): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let at = 0; at < buf.length; ) at += writeSync(fd, buf, at, buf.length - at);
 }
 
 /** The well-formed lines of trace.jsonl in order; a truncated or foreign line is skipped. */

@@ -21,6 +21,8 @@ import { checkEvalSamples, evaluate, modelBatch, openRunData, stageSeed, type Ev
 export interface StepMetrics {
   /** Optimizer steps done once this step was applied (1 for the first). */
   step: number;
+  /** When the step ended (ISO 8601): the dashboard's wall-time axis. */
+  time: string;
   loss: number;
   lr: number;
   gradNorm: number;
@@ -172,7 +174,7 @@ export async function runTraining(
         lastLoss = r.loss;
         peakRss = Math.max(peakRss, ...r.rssBytes);
         const metrics: StepMetrics = {
-          step: step + 1, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
+          step: step + 1, time: new Date().toISOString(), loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
           tokens: stage.batchSize * stage.seqLen,
           tokensPerSec: (stage.batchSize * stage.seqLen) / (stepMs / 1000),
           stepMs,

@@ -208,23 +208,32 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
  */
 async function liveDashboard(place: DashboardPlace | null, runDir: string, secret: string, control: TrainControl, logger: Logger, emit: (e: object) => void): Promise<Dashboard | null> {
   if (place === null) return null;
-  const dashboard = await startDashboard({
-    runDir,
-    host: place.host,
-    port: place.port,
-    secret,
-    logger,
-    actions: {
-      checkpoint: () => {
-        control.checkpointRequested = true;
-        recordSignal('dashboard', 'checkpoint after the current step');
+  let dashboard: Dashboard;
+  try {
+    dashboard = await startDashboard({
+      runDir,
+      host: place.host,
+      port: place.port,
+      secret,
+      logger,
+      actions: {
+        checkpoint: () => {
+          control.checkpointRequested = true;
+          recordSignal('dashboard', 'checkpoint after the current step');
+        },
+        stop: () => {
+          control.stopRequested ??= 'asked from the dashboard';
+          recordSignal('dashboard', 'stopping after the current step, with a checkpoint');
+        },
       },
-      stop: () => {
-        control.stopRequested ??= 'asked from the dashboard';
-        recordSignal('dashboard', 'stopping after the current step, with a checkpoint');
-      },
-    },
-  });
+    });
+  } catch (err) {
+    // The dashboard is for watching: a port in use costs the run its dashboard, never the run.
+    const message = `no live dashboard: ${(err as Error)?.message ?? String(err)}; the run goes on (watch it with \`ringtrain dashboard ${runDir}\`)`;
+    logger.warn(message);
+    emit({ event: 'notice', message });
+    return null;
+  }
   emit({ event: 'dashboard', url: dashboard.url });
   return dashboard;
 }
