@@ -15,7 +15,7 @@ import { CLI, runCli } from './testing/cli';
  */
 const tmp = () => mkdtempSync(join(tmpdir(), 'ringtrain-cluster-'));
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const TRAIN = ['--strategy', 'striped', '--seq-len', '3072', '--steps', '30', '--model', 'tiny', '--seed', '11', '--eval-samples', '1', '--checkpoint-every', '3', '--heartbeat-timeout-ms', '3000'];
+const TRAIN = ['--strategy', 'striped', '--seq-len', '3072', '--steps', '45', '--model', 'tiny', '--seed', '11', '--eval-samples', '1', '--checkpoint-every', '3', '--heartbeat-timeout-ms', '3000'];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -66,38 +66,44 @@ describe('coordinator and workers started by separate commands, from the environ
     expect(run.code).toBe(0);
   }, 300000);
 
-  it('a killed worker started again rejoins; the world re-forms from the latest checkpoint and ends with an uninterrupted run\'s parameters', async () => {
+  it('workers killed three times in one run rejoin each time; the world re-forms from the latest checkpoint and ends with an uninterrupted run\'s parameters', async () => {
     const runDir = join(tmp(), 'run');
     const port = String(await freePort());
     const job = { WORLD_SIZE: '2', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, RINGTRAIN_SECRET_FILE: secretFile, RINGTRAIN_JOB_ID: 'job-7' };
-    const coordinator = start(['coordinator', '--run-dir', runDir, '--max-restarts', '2', ...TRAIN], job);
+    const coordinator = start(['coordinator', '--run-dir', runDir, '--max-restarts', '5', ...TRAIN], job);
     const workers = [0, 1].map((rank) => start(['worker'], { ...job, RANK: String(rank) }));
+    const all = [...workers];
     try {
-      await until('5 steps', () => lines(join(runDir, 'metrics.jsonl')).length >= 5);
-      workers[1].child.kill('SIGKILL');
-      await workers[1].exited;
-      const again = start(['worker'], { ...job, RANK: '1' });
+      // Rank 1, then rank 0, then rank 1 again: each time the other one is the survivor that registers again by itself.
+      for (const [i, victim] of [1, 0, 1].entries()) {
+        await until(`step ${5 + 12 * i}`, () => lines(join(runDir, 'metrics.jsonl')).length >= 5 + 12 * i);
+        workers[victim].child.kill('SIGKILL');
+        await workers[victim].exited;
+        workers[victim] = start(['worker'], { ...job, RANK: String(victim) });
+        all.push(workers[victim]);
+      }
       expect(await coordinator.exited).toBe(0);
-      expect(await workers[0].exited).toBe(0);
-      expect(await again.exited).toBe(0);
+      for (const w of all.slice(3)) expect(await w.exited).toBe(0); // the killed ones are all[0..2]
 
       const restarts = lines(join(runDir, 'restarts.jsonl')).map((l) => JSON.parse(l));
-      expect(restarts).toHaveLength(1);
-      expect(restarts[0]).toMatchObject({ restart: 1, of: 2, rejoin: true });
+      expect(restarts.map((r) => r.restart)).toEqual([1, 2, 3]);
+      expect(restarts[0]).toMatchObject({ of: 5, rejoin: true });
       const resumed = coordinator.out().split('\n').filter((l) => l.includes('"event":"resumed"')).map((l) => JSON.parse(l));
-      expect(resumed).toHaveLength(1);
-      expect(resumed[0].step % 3).toBe(0); // a committed checkpoint, not step 0
-      expect(resumed[0].step).toBeGreaterThanOrEqual(3);
-      expect(workers[0].out()).toMatch(/registering again/);
-      expect(lines(join(runDir, 'metrics.jsonl')).map((l) => JSON.parse(l).step).at(-1)).toBe(30);
+      expect(resumed).toHaveLength(3);
+      for (const r of resumed) {
+        expect(r.step % 3).toBe(0); // a committed checkpoint, not step 0
+        expect(r.step).toBeGreaterThanOrEqual(3);
+      }
+      expect(all[0].out()).toMatch(/registering again/);
+      expect(lines(join(runDir, 'metrics.jsonl')).map((l) => JSON.parse(l).step).at(-1)).toBe(45);
       expect(sha(join(runDir, 'model.safetensors'))).toBe(sha(join(straight, 'model.safetensors')));
     } catch (err) {
-      process.stderr.write(`coordinator:\n${coordinator.out().slice(-3000)}\nworker 0:\n${workers[0].out().slice(-2000)}\n`);
+      process.stderr.write(`coordinator:\n${coordinator.out().slice(-3000)}\n`);
       throw err;
     } finally {
-      for (const p of [coordinator, ...workers]) p.child.kill('SIGKILL');
+      for (const p of [coordinator, ...all]) p.child.kill('SIGKILL');
     }
-  }, 300000);
+  }, 400000);
 
   it('a restarted (or requeued) coordinator continues its run directory instead of starting over', async () => {
     const runDir = join(tmp(), 'run');
