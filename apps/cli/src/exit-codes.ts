@@ -28,6 +28,9 @@ const RUNTIME_CODES: ReadonlySet<string> = new Set([
   'REPLICA_DIVERGED', 'LOSS_NOT_FINITE', 'CHECKPOINT_WRITE_FAILED', 'OUT_OF_MEMORY',
 ]);
 
+/** Codes a run's processes raise over what they were asked to do, not over what happened to them. */
+const OPTION_FAULTS: ReadonlySet<string> = new Set(['DEVICE_BUFFER_LIMIT', 'WONT_FIT', 'ULYSSES_HEADS', 'ULYSSES_KV_HEADS', 'BAD_MODEL', 'BAD_CONFIG', 'PASSKEY_SEQ_TOO_SHORT']);
+
 const failedAfterStart = new WeakSet<object>();
 
 /**
@@ -55,5 +58,9 @@ export function exitCodeOf(err: unknown): number {
   // A worker that exited 2 refused what it was given (`--backend webgpu` on a machine without
   // Vulkan): the command's options are at fault, as they would be had it refused them itself.
   if (err.code === 'WORKER_EXITED' && err.details?.code === EXIT.refused) return EXIT.refused;
+  // Training that stopped at its first step over what it was asked (a tensor over the GPU's
+  // per-buffer limit, a model the strategy cannot split): the options are at fault too.
+  const codes = err.code === 'TRAINING_FAILED' ? err.details?.codes : undefined;
+  if (Array.isArray(codes) && codes.length > 0 && codes.every((c) => OPTION_FAULTS.has(String(c)))) return EXIT.refused;
   return failedAfterStart.has(err) || RUNTIME_CODES.has(err.code) ? EXIT.failed : EXIT.refused;
 }

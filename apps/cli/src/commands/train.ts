@@ -366,10 +366,11 @@ class Session {
     if (code === 0 && finished) return { ok: true };
     if (workerFailure) return { ok: false, error: workerFailure, failedAt, transient: true };
     const userError = stderrTail.filter((l) => l.startsWith('ringtrain:') || l.startsWith('  hint:'));
+    const codes = userError.map((l) => /^ringtrain: \[([A-Z_]+)\]/.exec(l)?.[1]).filter((c): c is string => c !== undefined && c !== 'TRAINING_FAILED');
     const error = new RingtrainError('TRAINING_FAILED', `the coordinator exited with ${code === null ? 'a signal' : `code ${code}`}${userError.length ? `:\n${userError.join('\n')}` : ''}`, {
       hint: userError.length ? undefined : `its log is in ${join(cfg.runDir, 'coordinator.log')}; last output:\n${stderrTail.slice(-10).join('\n')}`,
+      details: { codes },
     });
-    const codes = userError.map((l) => /^ringtrain: \[([A-Z_]+)\]/.exec(l)?.[1]).filter((c): c is string => c !== undefined && c !== 'TRAINING_FAILED');
     return { ok: false, error, failedAt, transient: !codes.some((c) => DETERMINISTIC_FAILURES.has(c)) };
   }
 }
