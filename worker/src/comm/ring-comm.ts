@@ -49,7 +49,8 @@ export class RingComm {
 
   /**
    * Forward circulation: every rank visits every rank's block once, its own first.
-   * P steps, P-1 transfers per rank.
+   * P steps, P-1 transfers per rank. `visit` is told the world's rank whose block it holds
+   * (on a hybrid's ring axis, not the axis rank).
    */
   async circulate(own: WireBlock, visit: (block: WireBlock, source: number, step: number) => void | Promise<void>): Promise<void> {
     this.claim();
