@@ -44,6 +44,8 @@ export interface CheckpointManifest {
   createdAt: string;
   worldSize: number;
   strategy: TrainStrategy;
+  /** hybrid only: ranks per Ulysses group (`layout` is then its ring's layout across the groups). */
+  ulyssesDegree?: number;
   layout: LayoutName;
   model: ModelConfig;
   optim: OptimConfig;
@@ -121,6 +123,7 @@ export function parseManifest(value: unknown, where: string): CheckpointManifest
     createdAt: str(m.createdAt, 'createdAt'),
     worldSize: int(m.worldSize, 'worldSize', 1),
     strategy: oneOf(m.strategy, 'strategy', TRAIN_STRATEGIES),
+    ...(m.ulyssesDegree !== undefined ? { ulyssesDegree: int(m.ulyssesDegree, 'ulyssesDegree', 1) } : {}),
     layout: oneOf(m.layout, 'layout', LAYOUT_NAMES),
     model: numbers(m.model, 'model', MODEL_FIELDS),
     optim: numbers(m.optim, 'optim', OPTIM_FIELDS),

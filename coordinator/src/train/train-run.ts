@@ -1,9 +1,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingtrainError, type Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, stageDocMask, type TrainConfig } from '@ringtrain/config';
+import { strategyLayout, stageDocMask, type TrainConfig } from '@ringtrain/config';
 import { isBuiltinSource, passkeyAccuracy, type Dataset, type PasskeyBatch } from '@ringtrain/data';
-import { makeLayout } from '@ringtrain/layout';
 import type { Coordinator } from '../coordinator';
 import { Replicas } from '../world/replicas';
 import { CheckpointSaver, type CheckpointRecord, type Progress } from '../checkpoint/saver';
@@ -95,11 +94,11 @@ export async function runTraining(
   const control = opts.control ?? newTrainControl();
   const resume = opts.resume ?? null;
   mkdirSync(cfg.runDir, { recursive: true });
-  const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
+  const layout = strategyLayout(cfg, cfg.seqLen, cfg.workers);
   // The main stage reads the data as a run without warmup would; warmup stages get their own seeds.
   const stagePlan = cfg.stages.map((stage, i) => ({
     ...stage,
-    layout: i === cfg.stages.length - 1 ? layout : makeLayout(STRATEGY_LAYOUTS[cfg.strategy], stage.seqLen, cfg.workers),
+    layout: i === cfg.stages.length - 1 ? layout : strategyLayout(cfg, stage.seqLen, cfg.workers),
     seed: stageSeed(cfg, i),
   }));
   // Every stage's data and the held-out data are opened before any work starts, so a stage the

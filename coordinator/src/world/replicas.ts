@@ -85,8 +85,10 @@ export class Replicas {
   }
 
   /** Every rank builds the same weights from the seed; the hashes prove they did. */
-  async init(p: { model: ModelConfig; optim: OptimConfig; seed: number; strategy: TrainStrategy }): Promise<string> {
-    const results = await this.coordinator.runOnAll('train-init', { params: { model: { ...p.model }, optim: { ...p.optim }, seed: p.seed, strategy: p.strategy }, tensors: {} });
+  /** `ulyssesDegree`: hybrid's U (ignored by the other strategies). */
+  async init(p: { model: ModelConfig; optim: OptimConfig; seed: number; strategy: TrainStrategy; ulyssesDegree?: number }): Promise<string> {
+    const degree = p.strategy === 'hybrid' && p.ulyssesDegree !== undefined ? { ulyssesDegree: p.ulyssesDegree } : {};
+    const results = await this.coordinator.runOnAll('train-init', { params: { model: { ...p.model }, optim: { ...p.optim }, seed: p.seed, strategy: p.strategy, ...degree }, tensors: {} });
     return sameHash(results.map((r) => r.meta.hash), 'initialisation');
   }
 

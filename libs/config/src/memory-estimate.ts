@@ -22,11 +22,15 @@ import type { BackendName, TrainConfig } from './train-config';
  *                                (x, q/k/v, out and lse, the output rows, x1, u); eval keeps one layer
  *   kept_strategy: ring/striped/zigzag 0 (blockwise: no S×S matrix);
  *                  ulysses 2·B·H·S·Dh/P + B·H·S/P + 2·max(B·Hkv/P, 1)·S·Dh (its heads over the whole sequence);
- *                  rsa B·H·⌈S/P⌉·(S + Dh) (the probabilities of its rows over all S keys)
+ *                  rsa B·H·⌈S/P⌉·(S + Dh) (the probabilities of its rows over all S keys);
+ *                  hybrid (degree U) 2·B·H·⌈S/P⌉·Dh + B·H·⌈S/P⌉ + 2·max(B·Hkv/U, 1)·U·⌈S/P⌉·Dh
+ *                  (its heads of the group's tokens, and the ring's out and lse on them)
  *   logits     = T · (4V + (2 + lags)·d)     the loss head's [T, V] logits, softmax and their gradients (eval: 2V)
  *   workspace  = max(layer: T·(2f + 2·(H + 2·Hkv)·Dh + 3d),
  *                    attention: K/V blocks in flight 8·B·Hkv·⌈S/P⌉·Dh, plus with the plain tfjs kernel
- *                    (backend cpu/tensorflow/gpu) 4·B·H·⌈S/P⌉² scores of one block; rsa 6·B·H·⌈S/P⌉·S)
+ *                    (backend cpu/tensorflow/gpu) 4·B·H·⌈S/P⌉² scores of one block; rsa 6·B·H·⌈S/P⌉·S;
+ *                    hybrid's blocks are U times the tokens for 1/U of the heads: 8·max(B·Hkv/U, 1)·U·⌈S/P⌉·Dh,
+ *                    scores 4·B·H·U·⌈S/P⌉²)
  *   worker     = 200 MiB (a Node process with tfjs and the native kernels: a tiny worker measured 167 MiB)
  *                + state + max over stages of (activations + logits + workspace)
  *
@@ -56,6 +60,8 @@ export interface RunShape {
   readonly model: ModelConfig;
   readonly backend: BackendName;
   readonly stages: ReadonlyArray<{ readonly seqLen: number; readonly batchSize: number }>;
+  /** hybrid's Ulysses degree (ranks per group). */
+  readonly ulyssesDegree?: number;
 }
 
 export interface MemoryEstimate {
@@ -86,8 +92,12 @@ const tiled = (backend: BackendName) => backend === 'native' || backend === 'web
  * Floats one worker holds for one attention call beyond the shard's q/k/v and output: `kept` until
  * the layer's backward, `transient` at the call's peak. B·H and B·Hkv: the batch folded into heads.
  */
-function attentionFloats(strategy: string, blockScores: boolean, S: number, P: number, BH: number, BHkv: number, Dh: number): { kept: number; transient: number } {
+function attentionFloats(strategy: string, blockScores: boolean, S: number, P: number, BH: number, BHkv: number, Dh: number, U = 1): { kept: number; transient: number } {
   const Sr = Math.ceil(S / P);
+  if (strategy === 'hybrid' && U > 1) {
+    const kvRows = 2 * Math.max(BHkv / U, 1) * U * Sr * Dh; // this rank's K/V heads of the group's U·Sr tokens
+    return { kept: 2 * BH * Sr * Dh + BH * Sr + kvRows, transient: 4 * kvRows + (blockScores ? 4 * BH * U * Sr * Sr : 0) };
+  }
   if (strategy === 'rsa') return { kept: BH * Sr * (S + Dh), transient: 6 * BH * Sr * S };
   if (strategy === 'ulysses') {
     const kvPerRank = Math.max(BHkv / P, 1); // K/V heads are replicated when there are fewer than P
@@ -104,7 +114,7 @@ function stageBytes(run: RunShape, seqLen: number, batchSize: number, mode: 'tra
   const f = m.mlpRatio * d;
   const P = run.workers;
   const T = batchSize * Math.ceil(seqLen / P);
-  const attn = attentionFloats(run.strategy, !tiled(run.backend), seqLen, P, batchSize * H, batchSize * Hkv, Dh);
+  const attn = attentionFloats(run.strategy, !tiled(run.backend), seqLen, P, batchSize * H, batchSize * Hkv, Dh, run.ulyssesDegree);
   const keptLayers = mode === 'train' ? m.layers : 1;
   const activations = keptLayers * (T * (2 * d + f + (3 * H + 2 * Hkv) * Dh + H) + attn.kept);
   const logits = T * ((mode === 'train' ? 4 : 2) * V + (2 + m.prevTokenEmbed) * d);
@@ -160,6 +170,8 @@ export interface AttentionCheckShape {
   readonly workers: number;
   readonly strategies: readonly string[];
   readonly backend: BackendName;
+  /** hybrid's Ulysses degree, when strategies name it. */
+  readonly ulyssesDegree?: number;
 }
 
 /**
@@ -172,7 +184,7 @@ export function estimateAttentionCheckMemory(p: AttentionCheckShape): MemoryEsti
   const { seqLen: S, heads: H, kvHeads: Hkv, headDim: Dh, workers: P } = p;
   const shard = F32 * 2 * Math.ceil(S / P) * Dh * (4 * H + 4 * Hkv);
   const attention = Math.max(0, ...p.strategies.map((s) => {
-    const a = attentionFloats(s, !tiled(p.backend), S, P, H, Hkv, Dh);
+    const a = attentionFloats(s, !tiled(p.backend), S, P, H, Hkv, Dh, p.ulyssesDegree);
     return F32 * (a.kept + a.transient);
   }));
   const parts = { process: PROCESS_OVERHEAD_BYTES, 'shard tensors': shard, attention };

@@ -140,3 +140,40 @@ describe('bounds on what a config may ask for', () => {
     expect(() => loadConfigFile(dir)).toThrow(expect.objectContaining({ code: 'CONFIG_UNREADABLE', message: `config file ${dir} is a directory` }));
   });
 });
+
+describe('hybrid in the train config', () => {
+  const model = { preset: 'tiny', heads: 6, kvHeads: 2, headDim: 8, dModel: 48 };
+
+  it('keeps the Ulysses degree and ring layout for hybrid only, with defaults', () => {
+    const cfg = resolve({ strategy: 'hybrid', workers: 6, model, seqLen: 64 }, { ulyssesDegree: 3, ringLayout: 'zigzag' });
+    expect([cfg.ulyssesDegree, cfg.ringLayout]).toEqual([3, 'zigzag']);
+    const byDefault = resolve({ strategy: 'hybrid', workers: 6, model, seqLen: 64 });
+    expect([byDefault.ulyssesDegree, byDefault.ringLayout]).toEqual([3, 'contiguous']);
+    expect(resolve({ strategy: 'hybrid', workers: 4, model: { ...model, heads: 4 }, seqLen: 64, ringLayout: 'ring' }).ringLayout).toBe('contiguous');
+    const ring = resolve({ strategy: 'ring', workers: 6, model, seqLen: 64 });
+    expect('ulyssesDegree' in ring || 'ringLayout' in ring).toBe(false);
+  });
+
+  it('refuses a degree that does not divide the workers or the heads, naming the nearest that work', () => {
+    const at = (u: number, workers = 6, heads = 6) => () => resolve({ strategy: 'hybrid', workers, model: { ...model, heads }, seqLen: 64, ulyssesDegree: u });
+    expect(at(4)).toThrow(/ulyssesDegree 4 does not divide workers 6/);
+    expect(at(4)).toThrow(expect.objectContaining({ code: 'HYBRID_DEGREE', hint: expect.stringContaining('use ulyssesDegree 3 (the degrees that divide both workers 6 and model heads 6: 1, 2, 3, 6)') }));
+    expect(at(12)).toThrow(/R = 6\/12 = 0 groups/);
+    expect(at(0)).toThrow(expect.objectContaining({ code: 'HYBRID_DEGREE', hint: expect.stringContaining('use ulyssesDegree 1 ') }));
+    expect(at(3, 6, 4)).toThrow(expect.objectContaining({ code: 'ULYSSES_HEADS', hint: expect.stringContaining('use ulyssesDegree 2 ') }));
+    // Batch folded into heads: 6 heads × batch 2 split over 4.
+    expect(() => resolve({ strategy: 'hybrid', workers: 4, model, seqLen: 64, batchSize: 2, ulyssesDegree: 4 })).not.toThrow();
+  });
+
+  it('refuses hybrid keys for another strategy; a hybrid run resumed as another leaves them behind', () => {
+    expect(() => resolve({ strategy: 'ring', workers: 6, model, seqLen: 64 }, { ulyssesDegree: 2 })).toThrow(/ulyssesDegree 2 only applies to strategy hybrid/);
+    expect(() => resolve({ strategy: 'hybrid', ringLayout: 'spiral', workers: 6, model, seqLen: 64 })).toThrow(/ringLayout "spiral" is not one of ring, contiguous, striped, zigzag/);
+    const dir = mkdtempSync(join(tmpdir(), 'ringtrain-hybrid-'));
+    const cfg = resolve({ strategy: 'hybrid', workers: 6, model, seqLen: 64, runDir: dir }, { ulyssesDegree: 2, ringLayout: 'striped' });
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify(cfg));
+    expect(loadResolvedConfig(file)).toMatchObject({ strategy: 'hybrid', ulyssesDegree: 2, ringLayout: 'striped' });
+    const asRing = loadResolvedConfig(file, { strategy: 'ring' });
+    expect([asRing.strategy, asRing.ulyssesDegree, asRing.ringLayout]).toEqual(['ring', undefined, undefined]);
+  });
+});

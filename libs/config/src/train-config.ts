@@ -5,7 +5,8 @@ import { RingtrainError } from '@ringtrain/core';
 import { MAX_WORKERS, checkSizeLimits } from './memory-estimate';
 import { checkModelConfig, MODEL_FIELDS, MODEL_PRESETS, type ModelConfig, type ModelPresetName } from './model';
 import { OPTIM_DEFAULTS, OPTIM_FIELDS, type OptimConfig } from './optim';
-import { checkUlyssesHeads, TRAIN_STRATEGIES, type TrainStrategy } from './strategy';
+import type { LayoutName } from '@ringtrain/layout';
+import { checkHybridDegree, checkUlyssesHeads, defaultUlyssesDegree, TRAIN_STRATEGIES, type TrainStrategy } from './strategy';
 import { didYouMean } from './suggest';
 
 /**
@@ -32,6 +33,10 @@ export interface TrainConfig {
   readonly runDir: string;
   readonly workers: number;
   readonly strategy: TrainStrategy;
+  /** hybrid only (absent otherwise): ranks per Ulysses group U; the ring runs across workers/U groups. */
+  readonly ulyssesDegree?: number;
+  /** hybrid only (absent otherwise): the layout of the ring across groups. */
+  readonly ringLayout?: LayoutName;
   readonly seqLen: number;
   readonly batchSize: number;
   readonly steps: number;
@@ -109,6 +114,8 @@ export interface TrainInput {
   runDir?: string;
   workers?: number;
   strategy?: string;
+  ulyssesDegree?: number;
+  ringLayout?: string;
   seqLen?: number;
   batchSize?: number;
   steps?: number;
@@ -138,7 +145,7 @@ export interface TrainInput {
   seqLenWarmup?: Array<Record<string, unknown>>;
 }
 
-const TOP_KEYS = ['runDir', 'workers', 'strategy', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'docMask', 'positions', 'valFraction', 'valData', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'traceEvery', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
+const TOP_KEYS = ['runDir', 'workers', 'strategy', 'ulyssesDegree', 'ringLayout', 'seqLen', 'batchSize', 'steps', 'model', 'data', 'passkeyKeyLength', 'passkeyFiller', 'passkeyLossOn', 'docMask', 'positions', 'valFraction', 'valData', 'seed', 'backend', 'lr', 'optim', 'evalEvery', 'evalSamples', 'traceEvery', 'hashCheckEvery', 'checkpointEvery', 'checkpointEveryMinutes', 'keepLast', 'maxRestarts', 'heartbeatTimeoutMs', 'stepTimeoutMs', 'seqLenWarmup'];
 const STAGE_KEYS = ['seqLen', 'batchSize', 'steps', 'data', 'passkeyLossOn'];
 const MODEL_KEYS = ['preset', ...MODEL_FIELDS];
 /** What a config may set of the optimizer: every field but totalSteps, which the stages decide. */
@@ -231,7 +238,9 @@ export function parseResolvedConfig(value: unknown, path: string, flags: TrainIn
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new RingtrainError('BAD_CONFIG', `${path} must hold an object of settings`, { hint: 'pass the config.json of a run directory' });
   }
-  const { stages, totalSteps, optim, ...rest } = value as Record<string, unknown>; // a JSON object, checked just above
+  const { stages, totalSteps, optim, ...all } = value as Record<string, unknown>; // a JSON object, checked just above
+  // A hybrid run resumed as another strategy leaves hybrid's own keys behind.
+  const rest = flags.strategy !== undefined && flags.strategy !== 'hybrid' ? Object.fromEntries(Object.entries(all).filter(([k]) => k !== 'ulyssesDegree' && k !== 'ringLayout')) : all;
   if (!Array.isArray(stages) || stages.length === 0) {
     throw new RingtrainError('BAD_CONFIG', `${path} has no "stages": it is not a config.json written by \`ringtrain train\``, { hint: 'pass the config.json of a run directory, or start the run with `ringtrain train --config FILE`' });
   }
@@ -266,8 +275,9 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   const steps = int('steps', merged.steps ?? TRAIN_DEFAULTS.steps, 1);
   const seed = int('seed', merged.seed ?? TRAIN_DEFAULTS.seed, 0);
   const strategy = oneOf('strategy', merged.strategy ?? TRAIN_DEFAULTS.strategy, TRAIN_STRATEGIES);
-  const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
   const model = resolveModel(merged.model ?? TRAIN_DEFAULTS.model);
+  const hybrid = hybridKeys(merged, strategy, model.heads, workers);
+  const backend = oneOf('backend', merged.backend ?? TRAIN_DEFAULTS.backend, BACKENDS);
   const data = dataSpec('data', merged.data ?? TRAIN_DEFAULTS.data);
   const passkeyLossOn = oneOf('passkeyLossOn', merged.passkeyLossOn ?? TRAIN_DEFAULTS.passkeyLossOn, PASSKEY_LOSS_ON);
   const valFraction = fraction('valFraction', merged.valFraction ?? TRAIN_DEFAULTS.valFraction);
@@ -291,21 +301,22 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
     if (stage.seqLen < workers) {
       throw new RingtrainError('SEQ_TOO_SHORT', `${where} ${stage.seqLen} is shorter than workers ${workers}: some worker would own no token`, { hint: `use a sequence length of ${workers} or more, or fewer --workers` });
     }
+    // Training folds the batch into the heads, so each sequence's heads are split with the others';
+    // with document masking a batch attends sequence by sequence, so one sequence's heads must split.
+    const b = stageDocMask({ docMask: oneOf('docMask', merged.docMask ?? TRAIN_DEFAULTS.docMask, DOC_MASK_MODES) }, stage) ? 1 : stage.batchSize;
+    const heads = b === 1 ? `model heads ${model.heads}` : `model heads ${model.heads} × batch ${b}`;
     if (strategy === 'ulysses') {
-      // Training folds the batch into the heads, so each sequence's heads are split with the others';
-      // with document masking a batch attends sequence by sequence, so one sequence's heads must split.
-      const b = stageDocMask({ docMask: oneOf('docMask', merged.docMask ?? TRAIN_DEFAULTS.docMask, DOC_MASK_MODES) }, stage) ? 1 : stage.batchSize;
-      checkUlyssesHeads(model.heads * b, model.kvHeads * b, workers, {
-        heads: b === 1 ? `model heads ${model.heads}` : `model heads ${model.heads} × batch ${b}`,
-        kvHeads: b === 1 ? `kv heads ${model.kvHeads}` : `kv heads ${model.kvHeads} × batch ${b}`,
-        workers: `${workers} workers`,
-      });
+      checkUlyssesHeads(model.heads * b, model.kvHeads * b, workers, { heads, kvHeads: b === 1 ? `kv heads ${model.kvHeads}` : `kv heads ${model.kvHeads} × batch ${b}`, workers: `${workers} workers` });
+    }
+    if (hybrid.ulyssesDegree !== undefined) {
+      checkHybridDegree(hybrid.ulyssesDegree, model.heads * b, workers, { degree: `ulyssesDegree ${hybrid.ulyssesDegree}`, heads, workers: `workers ${workers}` });
     }
   }
   const cfg: TrainConfig = Object.freeze({
     runDir: merged.runDir === undefined ? runDirDefault : runDirPath(merged.runDir),
     workers,
     strategy,
+    ...hybrid,
     seqLen,
     batchSize,
     steps,
@@ -336,6 +347,31 @@ export function resolveTrainConfig(file: TrainInput, flags: TrainInput, runDirDe
   });
   checkSizeLimits(cfg);
   return cfg;
+}
+
+/** `ringLayout`: the ring family's layouts (ring = contiguous). */
+const RING_LAYOUTS: Readonly<Record<string, LayoutName>> = { ring: 'contiguous', contiguous: 'contiguous', striped: 'striped', zigzag: 'zigzag' };
+
+/**
+ * hybrid's `ulyssesDegree` (default: the largest divisor of the workers and the model's heads
+ * below the workers) and `ringLayout` (default contiguous); refused for the other strategies,
+ * which have neither. Checked against each stage's heads by the caller.
+ */
+function hybridKeys(merged: TrainInput, strategy: TrainStrategy, heads: number, workers: number): { ulyssesDegree?: number; ringLayout?: LayoutName } {
+  if (strategy !== 'hybrid') {
+    for (const key of ['ulyssesDegree', 'ringLayout'] as const) {
+      if (merged[key] !== undefined) {
+        throw new RingtrainError('BAD_CONFIG', `${key} ${JSON.stringify(merged[key])} only applies to strategy hybrid, and strategy is ${strategy}`, {
+          hint: `set strategy to hybrid (--strategy hybrid), or drop ${key}`,
+          details: { key, value: merged[key] },
+        });
+      }
+    }
+    return {};
+  }
+  const ulyssesDegree = merged.ulyssesDegree === undefined ? defaultUlyssesDegree(heads, workers) : int('ulyssesDegree', merged.ulyssesDegree, 0) // 0 is refused by checkHybridDegree, naming the degrees that work;
+  const layoutName = oneOf('ringLayout', merged.ringLayout ?? 'contiguous', Object.keys(RING_LAYOUTS));
+  return { ulyssesDegree, ringLayout: RING_LAYOUTS[layoutName] };
 }
 
 /**

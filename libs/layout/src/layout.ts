@@ -12,6 +12,12 @@ export interface Layout {
   readonly name: LayoutName;
   readonly seqLen: number;
   readonly worldSize: number;
+  /**
+   * Ranks per group (a hybrid's Ulysses degree U; 1 otherwise): the layout is `name` over the
+   * worldSize/groupSize groups, and group g's positions are split in groupSize consecutive runs
+   * among ranks g·U … g·U+U−1.
+   */
+  readonly groupSize: number;
   /** Global positions owned by `rank`, increasing. Uneven sizes when seqLen does not divide. */
   positions(rank: number): Int32Array;
   shardSize(rank: number): number;
@@ -68,9 +74,22 @@ const BUILDERS: Record<LayoutName, (seqLen: number, worldSize: number) => Int32A
   zigzag: zigzagPositions,
 };
 
-export function makeLayout(name: LayoutName, seqLen: number, worldSize: number): Layout {
+/**
+ * The layout `name` of seqLen positions over worldSize ranks or, with groupSize U > 1, over the
+ * worldSize/U groups of U consecutive ranks (a hybrid: a ring across groups, Ulysses inside one):
+ * group g owns what rank g would own under `name` over the groups, and its U ranks take
+ * consecutive runs of that list (evenSplit), so rank g·U + u holds run u. Every rank's positions
+ * stay increasing; groupSize 1 is the plain layout.
+ */
+export function makeLayout(name: LayoutName, seqLen: number, worldSize: number, groupSize = 1): Layout {
   if (!Number.isInteger(worldSize) || worldSize < 1) {
     throw new RingtrainError('BAD_WORLD_SIZE', `world size ${worldSize} must be a positive integer`, { hint: 'use --workers 1 or more' });
+  }
+  if (!Number.isInteger(groupSize) || groupSize < 1 || worldSize % groupSize !== 0) {
+    throw new RingtrainError('BAD_WORLD_SIZE', `groups of ${groupSize} ranks do not divide the world size ${worldSize}`, {
+      hint: `use a group size that divides ${worldSize}`,
+      details: { worldSize, groupSize },
+    });
   }
   if (!Number.isInteger(seqLen) || seqLen < worldSize) {
     throw new RingtrainError('SEQ_TOO_SHORT', `sequence length ${seqLen} is shorter than the world size ${worldSize}: some rank would own no token`, {
@@ -82,14 +101,21 @@ export function makeLayout(name: LayoutName, seqLen: number, worldSize: number):
   if (!builder) {
     throw new RingtrainError('BAD_LAYOUT', `unknown layout "${name}"`, { hint: `use one of ${LAYOUT_NAMES.join(', ')}` });
   }
-  const shards = builder(seqLen, worldSize);
+  const shards = groupSize === 1 ? builder(seqLen, worldSize) : builder(seqLen, worldSize / groupSize).flatMap((group) => splitRuns(group, groupSize));
   return Object.freeze({
     name,
     seqLen,
     worldSize,
+    groupSize,
     positions: (rank: number) => shards[rank].slice(),
     shardSize: (rank: number) => shards[rank].length,
   });
+}
+
+/** A group's positions cut into `parts` consecutive runs of nearly equal size. */
+function splitRuns(positions: Int32Array, parts: number): Int32Array[] {
+  let start = 0;
+  return evenSplit(positions.length, parts).map((n) => positions.slice(start, (start += n)));
 }
 
 /** Cuts rows (each `rowSize` floats, in global order) into the shard of `rank`. */

@@ -1,6 +1,7 @@
 import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
 import type { Transport } from '@ringtrain/transport';
 import { traceTransfer } from '../trace/tracer';
+import { peerRank } from './axis-transport';
 import { awaitExposed } from './comm-timer';
 import type { WireBlock } from './wire';
 
@@ -19,8 +20,8 @@ export async function allToAll(transport: Transport, tag: string, parts: readonl
       received.push(Promise.resolve(parts[j]));
       continue;
     }
-    ops.push(traceTransfer(transport.send(j, { tag, tensors: parts[j] }), SPAN.sendAllToAll, phase, layer, -1, j));
-    received.push(traceTransfer(transport.recv(j, tag), SPAN.recvAllToAll, phase, layer, -1, j).then((m) => m.tensors));
+    ops.push(traceTransfer(transport.send(j, { tag, tensors: parts[j] }), SPAN.sendAllToAll, phase, layer, -1, peerRank(transport, j)));
+    received.push(traceTransfer(transport.recv(j, tag), SPAN.recvAllToAll, phase, layer, -1, peerRank(transport, j)).then((m) => m.tensors));
   }
   const [, blocks] = await awaitExposed(Promise.all([Promise.all(ops), Promise.all(received)]), phase, layer); // nothing overlaps an all-to-all
   return blocks;

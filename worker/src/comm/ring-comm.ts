@@ -1,6 +1,7 @@
 import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
 import type { Transport } from '@ringtrain/transport';
 import { traceTransfer } from '../trace/tracer';
+import { peerRank } from './axis-transport';
 import { awaitExposed } from './comm-timer';
 import { addInto, type WireBlock } from './wire';
 
@@ -41,9 +42,15 @@ export class RingComm {
     return (this.rank - step + this.worldSize * 2) % this.worldSize;
   }
 
+  /** The world's rank of ring rank i (they differ on an axis of a hybrid, axis-transport.ts): what `visit` and traces are told. */
+  private world(i: number): number {
+    return peerRank(this.transport, i);
+  }
+
   /**
    * Forward circulation: every rank visits every rank's block once, its own first.
-   * P steps, P-1 transfers per rank.
+   * P steps, P-1 transfers per rank. `visit` is told the world's rank whose block it holds
+   * (on a hybrid's ring axis, not the axis rank).
    */
   async circulate(own: WireBlock, visit: (block: WireBlock, source: number, step: number) => void | Promise<void>): Promise<void> {
     this.claim();
@@ -53,9 +60,9 @@ export class RingComm {
       const last = t === P - 1;
       const tag = `${this.tag}.${t}`;
       const transfer = last ? null : inFlight(Promise.all([this.sendKv(tag, block, t), this.recvKv(tag, t)]));
-      await visit(block, this.sourceAt(t), t);
+      await visit(block, this.world(this.sourceAt(t)), t);
       if (transfer) {
-        const [, msg] = await awaitExposed(transfer, this.phase, this.layer, t, this.prev);
+        const [, msg] = await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev));
         block = msg.tensors;
       }
     }
@@ -81,21 +88,21 @@ export class RingComm {
       const transfer = t === P - 1 ? null : inFlight(Promise.all([this.sendKv(kvTag, block, t), this.recvKv(kvTag, t)]));
       // The accumulator of the block visited now, from rank-1, which visited it at step t-1.
       const incoming = t >= 2 ? inFlight(this.recvGrads(gradTag(t - 1), t - 1)) : null;
-      const mine = await visit(block, this.sourceAt(t), t);
+      const mine = await visit(block, this.world(this.sourceAt(t)), t);
       if (t === 0) {
         ownShare = mine;
       } else {
         let acc = mine;
         if (incoming) {
-          acc = (await awaitExposed(incoming, this.phase, this.layer, t - 1, this.prev)).tensors;
+          acc = (await awaitExposed(incoming, this.phase, this.layer, t - 1, this.world(this.prev))).tensors;
           addInto(acc, mine); // received accumulators are ours to mutate; `mine` is never mutated
         }
-        sends.push(inFlight(traceTransfer(this.transport.send(this.next, { tag: gradTag(t), tensors: acc }), SPAN.sendDkv, this.phase, this.layer, t, this.next)));
+        sends.push(inFlight(traceTransfer(this.transport.send(this.next, { tag: gradTag(t), tensors: acc }), SPAN.sendDkv, this.phase, this.layer, t, this.world(this.next))));
       }
-      if (transfer) block = (await awaitExposed(transfer, this.phase, this.layer, t, this.prev))[1].tensors;
+      if (transfer) block = (await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev)))[1].tensors;
     }
     if (P === 1) return ownShare!;
-    const [back] = await awaitExposed(Promise.all([this.recvGrads(gradTag(P - 1), P - 1), ...sends]), this.phase, this.layer, P - 1, this.prev);
+    const [back] = await awaitExposed(Promise.all([this.recvGrads(gradTag(P - 1), P - 1), ...sends]), this.phase, this.layer, P - 1, this.world(this.prev));
     const total = back.tensors;
     addInto(total, ownShare!);
     return total;
@@ -103,16 +110,16 @@ export class RingComm {
 
   /** The K/V block of ring step `hop` to rank+1 (a `send kv` span on a traced step). */
   private sendKv(tag: string, block: WireBlock, hop: number): Promise<void> {
-    return traceTransfer(this.transport.send(this.next, { tag, tensors: block }), SPAN.sendKv, this.phase, this.layer, hop, this.next);
+    return traceTransfer(this.transport.send(this.next, { tag, tensors: block }), SPAN.sendKv, this.phase, this.layer, hop, this.world(this.next));
   }
 
   private recvKv(tag: string, hop: number) {
-    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvKv, this.phase, this.layer, hop, this.prev);
+    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvKv, this.phase, this.layer, hop, this.world(this.prev));
   }
 
   /** The dK/dV accumulator rank-1 sent at its ring step `hop`. */
   private recvGrads(tag: string, hop: number) {
-    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvDkv, this.phase, this.layer, hop, this.prev);
+    return traceTransfer(this.transport.recv(this.prev, tag), SPAN.recvDkv, this.phase, this.layer, hop, this.world(this.prev));
   }
 
   /** One RingComm serves one circulation; reusing it would reuse its tags. */

@@ -13,7 +13,7 @@ export const attentionJob: JobHandler<'attention'> = async (env, { params, tenso
   const { pos, doc, q, k, v, dout } = tensors;
   // Every strategy holds tensors of a shard's size (Ulysses: H/P heads of the whole sequence, as many values).
   checkDeviceFits([[`this rank's q [${q.shape.join(', ')}]`, q.data.length]]);
-  const r = await runAttentionShard(env, getStrategy(params.strategy), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data, doc: doc?.data }, jobId);
+  const r = await runAttentionShard(env, getStrategy(params.strategy, { ulyssesDegree: params.ulyssesDegree }), problemOf(params), { q: q.data, k: k.data, v: v.data, dout: dout.data, pos: pos.data, doc: doc?.data }, jobId);
   return {
     meta: { forwardMs: r.forwardMs, backwardMs: r.backwardMs },
     tensors: {

@@ -11,9 +11,9 @@ import type { JobEnv, JobHandler } from './job-env';
 
 /** `train-init`: build the replica (identical on every rank: same seed). */
 export const trainInitJob: JobHandler<'train-init'> = async (env, { params }) => {
-  const strategy = getStrategy(params.strategy);
+  const strategy = getStrategy(params.strategy, { ulyssesDegree: params.ulyssesDegree });
   env.state.train = new TrainSession(checkModelConfig(params.model), params.optim, params.seed);
-  env.state.strategy = strategy.name;
+  env.state.strategy = strategy;
   return { meta: { hash: env.state.train.paramHash() }, tensors: {} };
 };
 
@@ -87,7 +87,7 @@ function sessionOf(env: JobEnv) {
   if (!env.state.train || !env.state.strategy) {
     throw new RingtrainError('BAD_STATE', 'a training job arrived before train-init', { hint: 'the coordinator sends train-init first' });
   }
-  return { session: env.state.train, strategy: getStrategy(env.state.strategy) };
+  return { session: env.state.train, strategy: env.state.strategy };
 }
 
 function shardBatch({ params, tensors }: JobRequest<'train-step'> | JobRequest<'eval-step'>, model: ModelConfig): ShardBatch {

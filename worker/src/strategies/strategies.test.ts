@@ -44,7 +44,8 @@ function runCase(strategyName: string, P: number, S: number, H: number, Hkv: num
 }
 
 describe('strategies over the in-memory transport match the reference', () => {
-  const cases = STRATEGY_NAMES.flatMap((name) =>
+  // hybrid takes a degree of its own: hybrid.test.ts.
+  const cases = STRATEGY_NAMES.filter((name) => name !== 'hybrid').flatMap((name) =>
     [1, 2, 3, 4].flatMap((P) =>
       [true, false].map((causal) => [name, P, causal] as const),
     ),

@@ -1,13 +1,13 @@
 import { STRATEGY_LAYOUTS, checkUlyssesHeads } from '@ringtrain/config';
 import * as tf from '@tensorflow/tfjs';
 import { PHASE, SPAN } from '@ringtrain/protocol';
-import type { WireTensor } from '@ringtrain/transport';
 import { mergeInto, type BlockForward } from '@ringtrain/kernels';
 import type { AttentionProblem } from '../attention/problem';
 import { allToAll } from '../comm/all-to-all';
 import { spanEnd, spanStart } from '../trace/tracer';
 import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
 import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
+import { addRows, kvRange, sliceHeads } from './head-split';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy } from './types';
 
 /**
@@ -141,27 +141,6 @@ interface UlyssesSaved extends Saved {
 
 function toChunk(b: WireBlock): Chunk {
   return { q: fromWire3d(b.q), k: fromWire3d(b.k), v: fromWire3d(b.v), pos: positionsOf(b.pos), doc: docsOf(b) };
-}
-
-/** The K/V heads [lo, hi) used by the query heads of rank j. */
-export function kvRange(p: AttentionProblem, worldSize: number, j: number): [number, number] {
-  const hp = p.heads / worldSize;
-  const group = p.heads / p.kvHeads;
-  const lo = Math.floor((j * hp) / group);
-  const hi = Math.floor(((j + 1) * hp - 1) / group) + 1;
-  return [lo, hi];
-}
-
-/** Heads [first, first+count) of a head-major tensor, read out for the wire. */
-async function sliceHeads(t: tf.Tensor3D, first: number, count: number): Promise<WireTensor> {
-  const part = t.slice([first, 0, 0], [count, -1, -1]);
-  const wire = await toWire(part);
-  part.dispose();
-  return wire;
-}
-
-function addRows(dst: Float32Array, src: Float32Array, offset: number): void {
-  for (let i = 0; i < src.length; i++) dst[offset + i] += src[i];
 }
 
 export const ulyssesStrategy: Strategy = new Ulysses();

@@ -1,9 +1,8 @@
 import type { Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, stagePasskeyOptions, type ModelConfig, type TrainConfig } from '@ringtrain/config';
+import { strategyLayout, stagePasskeyOptions, type ModelConfig, type TrainConfig } from '@ringtrain/config';
 import { withLocalWorld, type WorkerSummary } from '@ringtrain/coordinator';
 import { openDataset } from '@ringtrain/data';
 import { nativeStatus, sgemm } from '@ringtrain/kernels';
-import { makeLayout } from '@ringtrain/layout';
 import { median } from './stats';
 
 export interface TrainBenchReport {
@@ -76,7 +75,7 @@ export function measureSgemmGflops(n = 2048, reps = 7): number | null {
 }
 
 export async function runTrainBench(cfg: TrainConfig, opts: { warmup: number; logger: Logger; workerCommand: readonly string[] }): Promise<TrainBenchReport> {
-  const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
+  const layout = strategyLayout(cfg, cfg.seqLen, cfg.workers);
   const data = openDataset([...cfg.data], { seqLen: cfg.seqLen, seed: cfg.seed, passkey: stagePasskeyOptions(cfg, cfg.stages[cfg.stages.length - 1]) });
   const stepMs: number[] = [];
   // On a shared host the speed drifts by tens of percent within minutes: each timed step is paired

@@ -87,6 +87,8 @@ export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, 
       return ulysses(p, link, flopsPerSec);
     case 'rsa':
       return rsa(p, link, flopsPerSec);
+    case 'hybrid':
+      return { strategy, feasible: false, reason: 'hybrid is not modelled (its degree is a choice of its own)' };
   }
 }
 
@@ -215,6 +217,7 @@ export function hiddenFromTokens(strategy: StrategyName, p: Omit<SimProblem, 'wo
         crossover((8 * D * H) / flopsPerSec, 4 * Hkv * D * e * perByte, link.latencySec),
       );
     case 'ulysses':
+    case 'hybrid': // its ring hides its transfers as the ring does; its all-to-alls are not hidden
       return null;
   }
 }

@@ -39,7 +39,7 @@ export function projectStrategies(problem: AttentionProblem, sim: SimulateConfig
   const rows: SimulationRow[] = [];
   const hiddenFrom: SimulationReport['hiddenFrom'] = [];
   for (const link of sim.links) {
-    for (const strategy of STRATEGY_NAMES) {
+    for (const strategy of STRATEGY_NAMES.filter((name) => name !== 'hybrid')) { // hybrid is not modelled
       hiddenFrom.push({ link: link.name, strategy, tokensPerRank: hiddenFromTokens(strategy, dims, link, flopsPerSec) });
       for (const seqLen of sim.seqLens) {
         for (const workers of sim.workers) {

@@ -1,7 +1,7 @@
 import { parseDocuments, type DocumentSpec } from './documents';
 import { RingtrainError, optionError } from '@ringtrain/core';
-import { makeLayout } from '@ringtrain/layout';
-import { OPTIM_DEFAULTS, didYouMean, resolveModel, type ModelConfig, type OptimConfig } from '@ringtrain/config';
+import type { LayoutName } from '@ringtrain/layout';
+import { OPTIM_DEFAULTS, checkHybridDegree, defaultUlyssesDegree, didYouMean, resolveModel, strategyLayout, type HybridLabels, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import { getStrategy, makeProblem, STRATEGY_NAMES, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
 
 /** `ringtrain check` options as commander hands them over (strings for the numeric ones). */
@@ -25,6 +25,16 @@ export interface CheckOptions {
   docs?: string;
   docLens?: string;
   positions: string;
+  /** hybrid: ranks per Ulysses group (default: defaultUlyssesDegree). */
+  ulyssesDegree?: string;
+  /** hybrid: the layout of its ring across groups. */
+  ringLayout?: string;
+}
+
+/** hybrid's choices: the Ulysses degree U and the layout of the ring across the P/U groups. */
+export interface HybridConfig {
+  readonly ulyssesDegree: number;
+  readonly ringLayout: LayoutName;
 }
 
 export interface CheckConfig {
@@ -43,6 +53,8 @@ export interface CheckConfig {
   readonly documents: DocumentSpec | null;
   /** With --train and documents: RoPE positions restart at each document. */
   readonly perDocumentPositions: boolean;
+  /** hybrid's degree and ring layout (those of the run; present even when hybrid is not run). */
+  readonly hybrid: HybridConfig;
 }
 
 export function parseIntOption(option: string, raw: string, min: number): number {
@@ -98,10 +110,10 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
   }
   // With documents a batch attends sequence by sequence (worker per-sequence.ts): H heads per call, not B·H.
   const perCall = train && documents ? makeProblem({ ...problem, heads: train.model.heads, kvHeads: train.model.kvHeads }) : problem;
+  const hybrid = hybridConfigFrom(opts, strategies, perCall.heads, workers, train ? { heads: train.model.heads, batch: train && !documents ? train.batchSize : 1 } : null);
   for (const name of strategies) {
-    const strategy = getStrategy(name);
-    strategy.checkProblem(perCall, workers);
-    makeLayout(strategy.layout, seqLen, workers);
+    getStrategy(name, hybrid).checkProblem(perCall, workers);
+    strategyLayout({ strategy: name, ...hybrid }, seqLen, workers);
   }
   return Object.freeze({
     strategies: Object.freeze(strategies),
@@ -115,7 +127,53 @@ export function checkConfigFrom(opts: CheckOptions): CheckConfig {
     train,
     documents,
     perDocumentPositions: opts.positions === 'per-document',
+    hybrid,
   });
+}
+
+/** `--ring-layout`: the ring family's names (ring = contiguous). */
+const RING_LAYOUTS: Readonly<Record<string, LayoutName>> = { ring: 'contiguous', contiguous: 'contiguous', striped: 'striped', zigzag: 'zigzag' };
+
+export function parseRingLayout(raw: string): LayoutName {
+  const layout = RING_LAYOUTS[raw.trim()];
+  if (layout === undefined) {
+    throw new RingtrainError('BAD_OPTION', `--ring-layout "${raw}" is not a ring layout`, {
+      hint: `use one of ring (contiguous), striped, zigzag${didYouMean(raw, Object.keys(RING_LAYOUTS))}`,
+      details: { option: '--ring-layout', value: raw },
+    });
+  }
+  return layout;
+}
+
+/**
+ * `--ulysses-degree` and `--ring-layout`, which only hybrid reads: refused without it, checked
+ * against the heads each attention call splits (`perCallHeads`: with --train, model heads ×
+ * batch, or per sequence with documents) and the workers.
+ */
+export function hybridConfigFrom(
+  opts: Pick<CheckOptions, 'ulyssesDegree' | 'ringLayout'>,
+  strategies: readonly StrategyName[],
+  perCallHeads: number,
+  workers: number,
+  model: { heads: number; batch: number } | null,
+): HybridConfig {
+  const used = strategies.includes('hybrid');
+  for (const [option, value] of [['--ulysses-degree', opts.ulyssesDegree], ['--ring-layout', opts.ringLayout]] as const) {
+    if (value !== undefined && !used) {
+      throw new RingtrainError('BAD_OPTION', `${option} ${value} only applies to the hybrid strategy, which --strategies does not name`, {
+        hint: `add hybrid to --strategies, or drop ${option}`,
+        details: { option, value },
+      });
+    }
+  }
+  const ringLayout = opts.ringLayout === undefined ? 'contiguous' : parseRingLayout(opts.ringLayout);
+  const ulyssesDegree = opts.ulyssesDegree === undefined ? defaultUlyssesDegree(perCallHeads, workers) : parseIntOption('--ulysses-degree', opts.ulyssesDegree, 0) // 0 is refused below, naming the degrees that work;
+  if (used) {
+    const heads = model === null ? `--heads ${perCallHeads}` : model.batch === 1 ? `model heads ${model.heads}` : `model heads ${model.heads} × --batch-size ${model.batch}`;
+    const labels: HybridLabels = { degree: `--ulysses-degree ${ulyssesDegree}`, heads, workers: `--workers ${workers}` };
+    checkHybridDegree(ulyssesDegree, perCallHeads, workers, labels);
+  }
+  return Object.freeze({ ulyssesDegree, ringLayout });
 }
 
 /** `--strategies a,b`: known names, deduplicated, in the order given. */

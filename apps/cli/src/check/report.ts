@@ -11,6 +11,9 @@ export interface CaseErrors {
 
 export interface CheckCase {
   strategy: StrategyName;
+  /** hybrid: ranks per Ulysses group, and the layout of the ring across groups. */
+  ulyssesDegree?: number;
+  ringLayout?: string;
   workers: number;
   seqLen: number;
   causal: boolean;
@@ -38,6 +41,11 @@ export function describeWorkers(workers: readonly WorkerSummary[]): string {
   return [...groups].map(([what, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')}: ${what}`).join('; ');
 }
 
+/** `hybrid U=2×R=3 zigzag` for a hybrid, else the name. */
+export function strategyLabel(c: Pick<CheckCase, 'strategy' | 'ulyssesDegree' | 'ringLayout' | 'workers'>): string {
+  return c.ulyssesDegree === undefined ? c.strategy : `${c.strategy} U=${c.ulyssesDegree}×R=${c.workers / c.ulyssesDegree} ${c.ringLayout}`;
+}
+
 export function caseOk(c: CheckCase, tolerance: number): boolean {
   return CHECKED_TENSORS.every((t) => c.errors[t].maxRel <= tolerance);
 }
@@ -50,6 +58,7 @@ export function reportJson(report: CheckReport): string {
     workers: report.workers,
     cases: report.cases.map((c) => ({
       strategy: c.strategy,
+      ...(c.ulyssesDegree !== undefined ? { ulyssesDegree: c.ulyssesDegree, ringLayout: c.ringLayout } : {}),
       workers: c.workers,
       seqLen: c.seqLen,
       causal: c.causal,
@@ -69,7 +78,7 @@ export function reportTable(report: CheckReport): string {
     for (const t of CHECKED_TENSORS) {
       const e = c.errors[t];
       rows.push([
-        t === 'out' ? c.strategy : '',
+        t === 'out' ? strategyLabel(c) : '',
         t,
         e.maxAbs.toExponential(2),
         e.maxRel.toExponential(2),
@@ -86,7 +95,7 @@ export function reportTable(report: CheckReport): string {
   const balance = report.cases.filter((c) => c.attentionFlopsPerRank).map((c) => {
     const f = c.attentionFlopsPerRank!;
     const mean = f.reduce((a, b) => a + b, 0) / f.length;
-    return `${c.strategy}: attention FLOPs per rank ${f.map((x) => (x / 1e6).toFixed(2)).join(', ')} M (max/mean ${(Math.max(...f) / mean).toFixed(2)})`;
+    return `${strategyLabel(c)}: attention FLOPs per rank ${f.map((x) => (x / 1e6).toFixed(2)).join(', ')} M (max/mean ${(Math.max(...f) / mean).toFixed(2)})`;
   });
   if (balance.length > 0) lines.push(`${report.cases[0].documents} documents; forward attention work under the mask:`, ...balance.map((b) => `  ${b}`));
   const verdict = report.ok ? 'ok: every strategy matches the single-process reference' : 'FAILED: some error is above the tolerance';

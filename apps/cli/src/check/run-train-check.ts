@@ -1,16 +1,19 @@
 import type { Logger } from '@ringtrain/core';
-import { STRATEGY_LAYOUTS, type ModelConfig, type OptimConfig } from '@ringtrain/config';
+import { strategyLayout, type ModelConfig, type OptimConfig } from '@ringtrain/config';
 import { withLocalWorld, type WorkerSummary } from '@ringtrain/coordinator';
-import { describeWorkers } from './report';
+import { describeWorkers, strategyLabel } from './report';
+import type { HybridConfig } from './config';
 import { documentIds, documentLengths, type DocumentSpec } from './documents';
 import { passkeyBatch } from '@ringtrain/data';
 import { errorStats } from '@ringtrain/kernels';
-import { makeLayout } from '@ringtrain/layout';
 import type { Bulk } from '@ringtrain/protocol';
 import { AdamW, initParams, paramSpecs, referenceLossAndGrads, type Params, type StrategyName } from '@ringtrain/worker';
 
 export interface TrainCheckCase {
   strategy: StrategyName;
+  /** hybrid: ranks per Ulysses group, and the layout of the ring across groups. */
+  ulyssesDegree?: number;
+  ringLayout?: string;
   workers: number;
   loss: number;
   lossRef: number;
@@ -31,6 +34,8 @@ export interface TrainCheckCase {
 
 export interface TrainCheckOptions {
   strategies: readonly StrategyName[];
+  /** hybrid's degree and ring layout, when strategies name it. */
+  hybrid?: HybridConfig;
   workers: number;
   seqLen: number;
   batchSize: number;
@@ -64,8 +69,9 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
   await withLocalWorld({ workers: o.workers, logger, workerCommand, jobTimeoutMs: o.timeoutMs }, async ({ coordinator, replicas }) => {
     workers = coordinator.workers;
     for (const strategy of o.strategies) {
-      const layout = makeLayout(STRATEGY_LAYOUTS[strategy], o.seqLen, o.workers);
-      await replicas.init({ model: o.model, optim: o.optim, seed: o.seed, strategy });
+      const hybrid = strategy === 'hybrid' ? o.hybrid : undefined;
+      const layout = strategyLayout({ strategy, ...hybrid }, o.seqLen, o.workers);
+      await replicas.init({ model: o.model, optim: o.optim, seed: o.seed, strategy, ...hybrid });
       // No hash check inside the step: replicas that differ are reported (as an infinite error), not thrown.
       const step = await replicas.step(layout, { ...batch, batchSize: o.batchSize }, o.model.prevTokenEmbed, { hashCheck: false, predictions: false, grads: true });
       let state: Bulk | null = null;
@@ -83,7 +89,7 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
       if (state !== null) for (const [name, p] of refParams) maxParamRelErr = Math.max(maxParamRelErr, errorStats(floats(params, name), p).rel);
       const { loss, gradNorm } = step;
       const c: TrainCheckCase = {
-        strategy, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxUpdateRelErr, maxParamRelErr,
+        strategy, ...hybrid, workers: o.workers, loss, lossRef: ref.loss, gradNorm, gradNormRef: refStep.gradNorm, maxGradRelErr, maxUpdateRelErr, maxParamRelErr,
         ok:
           Math.abs(loss - ref.loss) <= o.tolerance * Math.abs(ref.loss) &&
           Math.abs(gradNorm - refStep.gradNorm) <= o.tolerance * refStep.gradNorm &&
@@ -92,7 +98,7 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
           maxParamRelErr <= o.tolerance,
       };
       cases.push(c);
-      logger.info(`${strategy}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max update rel err ${maxUpdateRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
+      logger.info(`${strategyLabel(c)}: loss ${loss.toFixed(6)} (ref ${ref.loss.toFixed(6)}), grad norm ${gradNorm.toFixed(6)} (ref ${refStep.gradNorm.toFixed(6)}), max grad rel err ${maxGradRelErr.toExponential(2)}, max update rel err ${maxUpdateRelErr.toExponential(2)}, max param rel err ${maxParamRelErr.toExponential(2)} ${c.ok ? 'ok' : 'FAIL'}`);
     }
   });
   return { ok: cases.every((c) => c.ok), cases, workers };
@@ -101,7 +107,7 @@ export async function runTrainCheck(o: TrainCheckOptions, logger: Logger, worker
 export function trainCheckTable(r: { ok: boolean; cases: TrainCheckCase[]; workers: WorkerSummary[] }, tolerance: number): string {
   const rows = [['strategy', 'workers', 'loss', 'loss ref', 'grad norm', 'grad norm ref', 'max grad rel err', 'max update rel err', 'max param rel err', '']];
   for (const c of r.cases) {
-    rows.push([c.strategy, String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxUpdateRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
+    rows.push([strategyLabel(c), String(c.workers), c.loss.toFixed(7), c.lossRef.toFixed(7), c.gradNorm.toFixed(7), c.gradNormRef.toFixed(7), c.maxGradRelErr.toExponential(2), c.maxUpdateRelErr.toExponential(2), c.maxParamRelErr.toExponential(2), c.ok ? 'ok' : 'FAIL']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return [

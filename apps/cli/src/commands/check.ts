@@ -34,6 +34,8 @@ export function registerCheckCommand(program: Command): void {
     .option('--docs <n>', 'pack N documents of random lengths into each sequence: attention stays within a document (compared under the block-diagonal causal mask)')
     .option('--doc-lens <list>', 'pack documents of these lengths (comma list summing to --seq-len), e.g. 1,500,37')
     .option('--positions <mode>', 'with --train and documents: RoPE positions "global" or "per-document" (restarting at each document)', 'global')
+    .option('--ulysses-degree <n>', 'hybrid: ranks per Ulysses group U, dividing --workers and the heads (the ring runs across the P/U groups); default: the largest such U below P')
+    .option('--ring-layout <name>', 'hybrid: layout of the ring across groups: ring (contiguous, the default), striped or zigzag')
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--dump <dir>', 'write the first strategy\'s inputs and results as .npy files and meta.json')
     .action(async (opts: CheckOptions & { backend: string }) => {
@@ -41,14 +43,16 @@ export function registerCheckCommand(program: Command): void {
       const int = (option: string, raw: string) => parseIntOption(option, raw, 1);
       const sizes = { seqLen: int('--seq-len', opts.seqLen), workers: int('--workers', opts.workers), backend: parseBackend(opts.backend) };
       const strategies = parseStrategyList(opts.strategies);
-      if (opts.train) assertTrainCheckFits({ ...sizes, strategy: strategies[0], model: resolveModel(opts.model), stages: [{ seqLen: sizes.seqLen, batchSize: int('--batch-size', opts.batchSize) }] }, strategies);
-      else assertAttentionCheckFits({ ...sizes, strategies, heads: int('--heads', opts.heads), kvHeads: int('--kv-heads', opts.kvHeads ?? opts.heads), headDim: int('--head-dim', opts.headDim) });
+      const u = opts.ulyssesDegree === undefined ? 0 : parseIntOption('--ulysses-degree', opts.ulyssesDegree, 0);
+      const degree = u >= 1 ? { ulyssesDegree: u } : {}; // 0 is refused by checkConfigFrom, naming the degrees that work
+      if (opts.train) assertTrainCheckFits({ ...sizes, ...degree, strategy: strategies[0], model: resolveModel(opts.model), stages: [{ seqLen: sizes.seqLen, batchSize: int('--batch-size', opts.batchSize) }] }, strategies);
+      else assertAttentionCheckFits({ ...sizes, ...degree, strategies, heads: int('--heads', opts.heads), kvHeads: int('--kv-heads', opts.kvHeads ?? opts.heads), headDim: int('--head-dim', opts.headDim) });
       const cfg = checkConfigFrom(opts);
       if (cfg.dumpDir !== null) checkRunDirPath(cfg.dumpDir, { what: 'dump directory', option: '--dump', code: 'BAD_OPTION' }); // Node's mkdir -p never returns under /proc
       const worker = workerCommand('--backend', parseBackend(opts.backend));
       const logger = createLogger({ name: 'check', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
       if (cfg.train) {
-        const r = await started(runTrainCheck({ strategies: cfg.strategies, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs, documents: cfg.documents, perDocumentPositions: cfg.perDocumentPositions }, logger, worker));
+        const r = await started(runTrainCheck({ strategies: cfg.strategies, hybrid: cfg.hybrid, workers: cfg.workers, seqLen: cfg.problem.seqLen, ...cfg.train, seed: cfg.seed, tolerance: cfg.tolerance, timeoutMs: cfg.timeoutMs, documents: cfg.documents, perDocumentPositions: cfg.perDocumentPositions }, logger, worker));
         process.stdout.write((cfg.json ? JSON.stringify(r) : trainCheckTable(r, cfg.tolerance)) + '\n');
         process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
         return;

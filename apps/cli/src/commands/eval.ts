@@ -2,10 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RingtrainError, createLogger, decodeSafetensors } from '@ringtrain/core';
-import { BACKENDS, STRATEGY_LAYOUTS, assertRunFits, loadResolvedConfig, resolveTrainConfig, stageDocMask } from '@ringtrain/config';
+import { BACKENDS, strategyLayout, assertRunFits, loadResolvedConfig, resolveTrainConfig, stageDocMask } from '@ringtrain/config';
 import { checkEvalSamples, evaluate, filesEvalSource, heldOutEvalSource, withLocalWorld, type EvalResult, type EvalSource } from '@ringtrain/coordinator';
 import { isBuiltinSource } from '@ringtrain/data';
-import { makeLayout } from '@ringtrain/layout';
 import type { Bulk } from '@ringtrain/protocol';
 import { parseIntOption } from '../check/config';
 import { workerCommand } from '../cli-entry';
@@ -63,6 +62,8 @@ export function registerEvalCommand(program: Command): void {
         seqLen: o.seqLen ? parseIntOption('--seq-len', o.seqLen, 1) : saved.seqLen,
         workers: o.workers ? parseIntOption('--workers', o.workers, 1) : saved.workers,
         strategy: o.strategy ?? saved.strategy,
+        // hybrid's own keys go with it when --strategy names another
+        ...((o.strategy ?? saved.strategy) === 'hybrid' ? {} : { ulyssesDegree: undefined, ringLayout: undefined }),
         backend: o.backend ? parseBackend(o.backend) : saved.backend,
         batchSize: o.batchSize ? parseIntOption('--batch-size', o.batchSize, 1) : saved.batchSize,
       }, o.runDir);
@@ -82,7 +83,7 @@ export function registerEvalCommand(program: Command): void {
         async ({ replicas }) => {
           await replicas.init(cfg);
           await replicas.setState(weights);
-          const layout = makeLayout(STRATEGY_LAYOUTS[cfg.strategy], cfg.seqLen, cfg.workers);
+          const layout = strategyLayout(cfg, cfg.seqLen, cfg.workers);
           return evaluate(replicas, layout, source, { step: saved.totalSteps, samples, batchSize: cfg.batchSize, prevLags: cfg.model.prevTokenEmbed, samplesOption: '--samples', documents });
         },
       ));

@@ -18,6 +18,8 @@ export interface TrainFlags {
   config?: string;
   workers?: string;
   strategy?: string;
+  ulyssesDegree?: string;
+  ringLayout?: string;
   seqLen?: string;
   batchSize?: string;
   steps?: string;
@@ -61,15 +63,18 @@ export function registerTrainCommand(program: Command): void {
     .argument('<path>', 'a run directory, or one of its checkpoints/step-N directories')
     .description('Continue a stopped or crashed run from its newest good checkpoint (or the checkpoint given), with the run\'s own config; the world size, strategy, backend and step count may change.')
     .option('--workers <n>', 'worker processes (P); the state and the data stream are re-cut')
-    .option('--strategy <name>', 'ring, striped, zigzag, ulysses or rsa')
+    .option('--strategy <name>', 'ring, striped, zigzag, ulysses, rsa or hybrid')
+    .option('--ulysses-degree <n>', 'hybrid: ranks per Ulysses group (dividing the workers and the heads)')
+    .option('--ring-layout <name>', 'hybrid: layout of the ring across groups: ring, striped or zigzag')
     .option('--backend <name>', `compute backend of the workers: ${BACKENDS.join(', ')}`)
     .option('--steps <n>', 'steps of the main stage (more, to train on)')
-    .action(async (path: string, o: { workers?: string; strategy?: string; backend?: string; steps?: string }) => {
+    .action(async (path: string, o: { workers?: string; strategy?: string; ulyssesDegree?: string; ringLayout?: string; backend?: string; steps?: string }) => {
       const runDir = existsSync(join(path, MANIFEST_FILE)) ? runDirOf(resolve(path)) : resolve(path);
       const configFile = join(runDir, 'config.json');
       if (!existsSync(configFile)) throw new RingtrainError('RUN_NOT_FOUND', `${path} is not a run directory: ${configFile} does not exist`, { hint: 'pass the --run-dir of an earlier `ringtrain train`' });
       const n = (name: string, v: string | undefined) => (v === undefined ? undefined : parseIntOption(name, v, 1));
-      const cfg = loadResolvedConfig(configFile, { workers: n('--workers', o.workers), strategy: o.strategy, backend: o.backend, steps: n('--steps', o.steps) });
+      const degree = o.ulyssesDegree === undefined ? undefined : parseIntOption('--ulysses-degree', o.ulyssesDegree, 0);
+      const cfg = loadResolvedConfig(configFile, { workers: n('--workers', o.workers), strategy: o.strategy, ulyssesDegree: degree, ringLayout: o.ringLayout, backend: o.backend, steps: n('--steps', o.steps) });
       assertRunFits('resume', cfg, 'train', { seqLen: () => null, batchSize: () => null, workers: '--workers', layers: null });
       process.exitCode = (await launchTraining({ ...cfg, runDir }, { resume: resolve(path), overwrite: false })) ? EXIT.ok : EXIT.failed;
     });
@@ -95,6 +100,8 @@ export function resolveFromFlags(f: TrainFlags): TrainConfig {
   const flags: TrainInput = {
     workers: n('--workers', f.workers),
     strategy: f.strategy,
+    ulyssesDegree: n('--ulysses-degree', f.ulyssesDegree),
+    ringLayout: f.ringLayout,
     seqLen: n('--seq-len', f.seqLen),
     batchSize: n('--batch-size', f.batchSize),
     steps: n('--steps', f.steps),

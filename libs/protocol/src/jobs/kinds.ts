@@ -19,8 +19,10 @@ const anyText = (v: unknown, p: string): string => {
 
 // ---- attention (ringtrain check) ----
 
+/** ulyssesDegree: hybrid's U (ranks per group); absent for the other strategies. */
 const PROBLEM = {
   strategy: oneOf(TRAIN_STRATEGIES),
+  ulyssesDegree: optional(int(1)),
   seqLen: int(1),
   heads: int(1),
   kvHeads: int(1),
@@ -62,7 +64,7 @@ export const ATTENTION_JOB = defineJob({
 // ---- training ----
 
 export const TRAIN_INIT_JOB = defineJob({
-  params: { model: numbers(MODEL_FIELDS), optim: numbers(OPTIM_FIELDS), seed: int(0), strategy: oneOf(TRAIN_STRATEGIES) },
+  params: { model: numbers(MODEL_FIELDS), optim: numbers(OPTIM_FIELDS), seed: int(0), strategy: oneOf(TRAIN_STRATEGIES), ulyssesDegree: optional(int(1)) },
   tensors: {},
   meta: { hash: text(64) },
   results: {},
