@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RingtrainError } from '@ringtrain/core';
@@ -33,7 +34,9 @@ import { getStrategy } from '../strategies/registry';
  *
  * `bench-transport`: rank `from` streams `chunks` × `chunkBytes` to rank `to`, either as data
  * frames through this world's real transport (ws + msgpack) or over a plain node:net socket
- * between the same two processes; the sender times first byte to the receiver's ack.
+ * between the same two processes; the sender times first byte to the receiver's ack. Both ends
+ * report `gcShare`: the share of the timed rounds' wall time their JS thread spent in garbage
+ * collection pauses.
  */
 const TIMING_COLUMNS = 3; // wallMs, kernelMs, waitMs
 
@@ -91,13 +94,50 @@ export const benchTransportJob: JobHandler<'bench-transport'> = async (env, { pa
   const { rank } = transport;
   if (rank !== from && rank !== to) return { meta: { idle: true }, tensors: {} };
   const peer = rank === from ? to : from;
-  const ms = mode === 'ws'
-    ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
-    : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
-  if (rank !== from) return { meta: { receiver: true }, tensors: {} };
+  const gc = new GcClock();
+  stream.timedStart = () => gc.start();
+  let ms: number[];
+  try {
+    ms = mode === 'ws'
+      ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
+      : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
+  } finally {
+    gc.stop();
+  }
+  const gcShare = gc.share();
+  if (rank !== from) return { meta: { receiver: true, gcShare }, tensors: {} };
   const timed = Float32Array.from(ms.slice(stream.warmup));
-  return { tensors: { ms: { dtype: 'float32', shape: [timed.length], data: timed } }, meta: { sender: true, bytesPerRound: chunkBytes * stream.chunks } };
+  return { tensors: { ms: { dtype: 'float32', shape: [timed.length], data: timed } }, meta: { sender: true, bytesPerRound: chunkBytes * stream.chunks, gcShare } };
 };
+
+/** Time in garbage collection pauses (PerformanceObserver 'gc') against wall time, from start() to stop(). */
+class GcClock {
+  private gcMs = 0;
+  private startedAt: number | null = null;
+  private wallMs = 0;
+  private readonly observer = new PerformanceObserver((list) => this.add(list.getEntries()));
+
+  start(): void {
+    if (this.startedAt !== null) return;
+    this.startedAt = performance.now();
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): void {
+    if (this.startedAt === null) return;
+    this.add(this.observer.takeRecords()); // entries not yet delivered to the callback
+    this.observer.disconnect();
+    this.wallMs = performance.now() - this.startedAt;
+  }
+
+  share(): number {
+    return this.wallMs > 0 ? this.gcMs / this.wallMs : 0;
+  }
+
+  private add(entries: readonly { duration: number }[]): void {
+    for (const e of entries) this.gcMs += e.duration;
+  }
+}
 
 interface Stream {
   chunkBytes: number;
@@ -105,6 +145,8 @@ interface Stream {
   /** warmup + reps */
   rounds: number;
   warmup: number;
+  /** Called on both ends as the first timed round starts. */
+  timedStart?: () => void;
 }
 
 /** Data frames through the real transport; returns the sender's ms per round (receiver: []). */
@@ -115,6 +157,7 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
   for (let round = 0; round < s.rounds; round++) {
     const t = `${tag}.${round}`;
     await pairBarrier(transport, peer, `${t}.ready`);
+    if (round === s.warmup) s.timedStart?.();
     if (sending) {
       const t0 = performance.now();
       for (let c = 0; c < s.chunks; c++) await transport.send(peer, { tag: t, tensors: { x: data } });
@@ -153,10 +196,12 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
         while (received >= roundBytes && acked < s.rounds) {
           received -= roundBytes;
           acked++;
+          if (acked === s.warmup) s.timedStart?.();
           if (acked === s.rounds) socket.end(ACK, () => resolve());
           else socket.write(ACK);
         }
       });
+      if (s.warmup === 0) s.timedStart?.();
       socket.resume();
     });
     return [];
@@ -175,6 +220,7 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
   const ms: number[] = [];
   try {
     for (let round = 0; round < s.rounds; round++) {
+      if (round === s.warmup) s.timedStart?.();
       const t0 = performance.now();
       for (let c = 0; c < s.chunks; c++) {
         if (!socket.write(chunk)) await once(socket, 'drain');
