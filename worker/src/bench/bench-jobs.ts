@@ -173,26 +173,29 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
 
 /**
  * The same volume over a plain TCP socket on 127.0.0.1 between the same two processes: the
- * receiver listens on loopback only and passes its port and a one-time token through the
+ * sender listens on loopback only and passes its port and a one-time token through the
  * authenticated transport; a connection that does not open with that token is dropped. One
  * connection serves every round (as one ws link does); the receiver answers each round's last
- * byte with a 1-byte ack.
+ * byte with a 1-byte ack. Neither end allocates or copies per byte: the sender writes one chunk
+ * again and again, and the receiver reads into one reused buffer (`onread`), so the baseline is
+ * what the kernel moves. (With Node's default reads every 64 KiB read is a fresh buffer, and how
+ * fast those are faulted in depends on what the process freed before: 0.2-3.6 GB/s measured.)
  */
 async function streamOverTcp(transport: Transport, sending: boolean, peer: number, tag: string, s: Stream): Promise<number[]> {
   const roundBytes = s.chunkBytes * s.chunks;
   if (!sending) {
-    const token = randomBytes(TOKEN_BYTES);
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
-    const socket = await acceptWithToken(server, token, () => transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port, token: token.toString('hex') } }));
-    await new Promise<void>((resolve, reject) => {
-      let received = 0;
-      let acked = 0;
-      socket.on('error', reject);
-      socket.on('data', (buf: Buffer) => {
-        received += buf.length;
+    const msg = await transport.recv(peer, `${tag}.port`);
+    const port = msg.meta?.port;
+    const token = msg.meta?.token;
+    if (typeof port !== 'number' || !Number.isInteger(port) || typeof token !== 'string' || token.length !== 2 * TOKEN_BYTES) {
+      throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port and token for the baseline, got ${JSON.stringify(msg.meta)}`);
+    }
+    let received = 0;
+    let acked = 0;
+    let socket!: Socket;
+    const done = new Promise<void>((resolve, reject) => {
+      const onBytes = (n: number) => {
+        received += n;
         while (received >= roundBytes && acked < s.rounds) {
           received -= roundBytes;
           acked++;
@@ -200,23 +203,27 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
           if (acked === s.rounds) socket.end(ACK, () => resolve());
           else socket.write(ACK);
         }
-      });
-      if (s.warmup === 0) s.timedStart?.();
-      socket.resume();
+        return true;
+      };
+      socket = connect({ port, host: '127.0.0.1', noDelay: true, onread: { buffer: Buffer.allocUnsafe(READ_BYTES), callback: onBytes } });
+      socket.on('error', reject);
     });
+    await once(socket, 'connect');
+    if (s.warmup === 0) s.timedStart?.();
+    socket.write(Buffer.from(token, 'hex'));
+    await done;
     return [];
   }
-  const msg = await transport.recv(peer, `${tag}.port`);
-  const port = msg.meta?.port;
-  const token = msg.meta?.token;
-  if (typeof port !== 'number' || !Number.isInteger(port) || typeof token !== 'string' || token.length !== 2 * TOKEN_BYTES) {
-    throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port and token for the baseline, got ${JSON.stringify(msg.meta)}`);
-  }
-  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-  await once(socket, 'connect');
-  socket.write(Buffer.from(token, 'hex'));
+  const token = randomBytes(TOKEN_BYTES);
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const socket = await acceptWithToken(server, token, () => transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port, token: token.toString('hex') } }));
+  socket.setNoDelay(true);
   const chunk = Buffer.from(filledChunk(s.chunkBytes).buffer);
   const acks = new AckCounter(socket);
+  socket.resume(); // acceptWithToken hands it over paused
   const ms: number[] = [];
   try {
     for (let round = 0; round < s.rounds; round++) {
@@ -234,11 +241,14 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
   return ms;
 }
 
+/** The receiver's read size: Node's own default, so both paths make as many read calls. */
+const READ_BYTES = 64 * 1024;
 const TOKEN_BYTES = 16;
 
 /**
  * The first connection that opens with `token`; others are dropped. Bytes after the token are
- * put back for the caller's reader. The server is closed once one is accepted.
+ * put back for the caller's reader (the receiver's acks). The server is closed once one is
+ * accepted.
  */
 async function acceptWithToken(server: Server, token: Buffer, announce: () => Promise<unknown>): Promise<Socket> {
   const accepted = new Promise<Socket>((resolve) => {
