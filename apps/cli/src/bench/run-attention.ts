@@ -21,7 +21,8 @@ import { formatBytes, median } from './stats';
  *     with every worker doing it at once (what one core delivers while all cores are busy);
  *   - every strategy: warmup + reps forward + backward, per rank wall, compute and network wait;
  *   - the data plane: the same volume between ranks 0 and 1 as ws + msgpack data frames through
- *     the real WsTransport and as a plain node:net stream, both between the two worker processes.
+ *     the real WsTransport and as a plain node:net stream (the kernel's limit: nothing allocated
+ *     or copied per byte), both between the two worker processes, with each end's GC share.
  */
 export interface RankTiming {
   rank: number;
@@ -328,7 +329,7 @@ async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfi
     );
   }
   return {
-    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
+    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket read into one reused buffer; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
     volumeBytes: cfg.transportBytes,
     chunkBytes: cfg.chunkBytes,
     wsMsgpackBytesPerSec: mean(directions.map((d) => d.wsMsgpackBytesPerSec)),
