@@ -34,6 +34,11 @@ describe('ringtrain bench', () => {
     expect(positive(r.transport.wsMsgpackBytesPerSec)).toBe(true);
     expect(positive(r.transport.rawTcpBytesPerSec)).toBe(true);
     expect(r.transport.volumeBytes).toBe(256 * 2 ** 20);
+    const share = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
+    expect(r.transport.directions).toHaveLength(2);
+    for (const d of r.transport.directions) {
+      for (const g of [d.gcShare.ws, d.gcShare.tcp]) expect(share(g.sender) && share(g.receiver)).toBe(true);
+    }
     expect(positive(r.singleProcess.wallMs)).toBe(true);
     expect(positive(r.singleProcess.allBusyWallMs)).toBe(true);
     expect(r.config).toMatchObject({ workers: 2, seqLen: 64, heads: 1, headDim: 64, causal: true, reps: 1, warmup: 0, threadsPerWorker: expect.any(Number) });

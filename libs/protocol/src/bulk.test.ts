@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { BulkReceiver, bulkBytes, bulkChunks, bulkIndexOf, chunkBytesFor, type Bulk, type ChunkPiece } from './bulk';
 import { decodeFrame, encodeFrame } from './codec';
+import { frameFromHeader } from './frame';
 import type { WireTensor } from './tensor';
 
 function f32(shape: number[], start: number): WireTensor {
@@ -47,7 +48,7 @@ describe('bulk streams', () => {
     const r = new BulkReceiver(bulkIndexOf(bulk), 'test');
     for (const p of bulkChunks(bulk, 256)) {
       const frame = encodeFrame({ t: 'result-chunk', jobId: 'j', ...p });
-      expect(frame.byteLength).toBeLessThan(256 + 64);
+      expect(frame.byteLength).toBeLessThan(256 + 80); // preamble, header and padding
       const msg = decodeFrame(frame, 'worker-to-coordinator');
       if (msg.t !== 'result-chunk') throw new Error(msg.t);
       r.accept(msg);
@@ -92,8 +93,8 @@ describe('bulk streams', () => {
     const job = (bulk: unknown) => encodeFrameRaw({ t: 'job', jobId: 'j', kind: 'set-state', params: {}, tensors: [], bulk });
     expect(() => decodeFrame(job([{ name: 'x', dtype: 'float32', shape: [2 ** 40] }]), 'coordinator-to-worker')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'bulk[0].shape' }) }));
     expect(() => decodeFrame(job([{ name: 'x', dtype: 'float32', shape: [1] }, { name: 'x', dtype: 'float32', shape: [1] }]), 'coordinator-to-worker')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'bulk[1].name' }) }));
-    expect(() => decodeFrame(encodeFrameRaw({ t: 'job-chunk', jobId: 'j', seq: 0, bytes: new Uint8Array(4) }), 'coordinator-to-worker')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'last' }) }));
-    expect(() => decodeFrame(encodeFrameRaw({ t: 'result-chunk', jobId: 'j', seq: -1, bytes: new Uint8Array(4), last: true }), 'worker-to-coordinator')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'seq' }) }));
+    expect(() => decodeFrame(encodeFrameRaw({ t: 'job-chunk', jobId: 'j', seq: 0, offset: 0, length: 4 }, [new Uint8Array(4)]), 'coordinator-to-worker')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'last' }) }));
+    expect(() => decodeFrame(encodeFrameRaw({ t: 'result-chunk', jobId: 'j', seq: -1, offset: 0, length: 4, last: true }, [new Uint8Array(4)]), 'worker-to-coordinator')).toThrow(expect.objectContaining({ code: 'BAD_FRAME', details: expect.objectContaining({ path: 'seq' }) }));
   });
 
   it('chunk size fits the frame limit', () => {
@@ -103,7 +104,7 @@ describe('bulk streams', () => {
   });
 });
 
-/** msgpack of an arbitrary value, bypassing the sender's own validation (what a hostile peer sends). */
-function encodeFrameRaw(value: unknown): Uint8Array {
-  return new Packr({ useRecords: false, moreTypes: false }).pack(value);
+/** A frame around an arbitrary header value, bypassing the sender's own validation (what a hostile peer sends). */
+function encodeFrameRaw(value: unknown, payloads: Uint8Array[] = []): Uint8Array {
+  return frameFromHeader(new Packr({ useRecords: false, moreTypes: false }).pack(value), payloads);
 }

@@ -1,8 +1,8 @@
 import { RingtrainError } from '@ringtrain/core';
 
 /**
- * Tensors on the wire: raw little-endian bytes, packed by msgpack as one `bin` each (no
- * per-element arrays), so encoding is one memcpy and decoding can be a view.
+ * Tensors on the wire: raw little-endian bytes, each a payload of the frame at a 4-byte aligned
+ * offset (frame.ts), so a sender hands the socket the array's own memory and a receiver views it.
  */
 export type WireDtype = 'float32' | 'int32';
 
@@ -43,8 +43,8 @@ export function elementCount(shape: readonly number[]): number {
 }
 
 /**
- * Byte views over the tensors' own memory (no copy on little-endian hosts). The frame must be
- * encoded before the caller mutates the tensors.
+ * Byte views over the tensors' own memory (no copy on little-endian hosts). The frame carries
+ * these views to the socket: the caller must not mutate the tensors until the send resolves.
  */
 export function tensorsToFrames(tensors: Readonly<Record<string, WireTensor>>): TensorFrame[] {
   return Object.entries(tensors).map(([name, t]) => tensorToFrame(name, t));
@@ -71,8 +71,9 @@ export function tensorToFrame(name: string, t: WireTensor): TensorFrame {
 }
 
 /**
- * Typed arrays over the received bytes. When a payload starts at a byte offset that is a
- * multiple of 4 the array is a view (it keeps the whole received frame alive); otherwise the
+ * Typed arrays over the received bytes. Payloads sit at 4-byte aligned offsets of their frame, so
+ * the array is a view (it keeps the whole received frame alive) whenever the frame itself starts
+ * 4-byte aligned in memory, as `ws` delivers every frame larger than a socket read; otherwise the
  * payload is copied once. Frames are assumed validated (decodeFrame checks byte lengths).
  */
 export function tensorsFromFrames(frames: readonly TensorFrame[]): Record<string, WireTensor> {

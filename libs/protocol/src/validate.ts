@@ -1,5 +1,6 @@
 import * as c from './check';
 import { FrameIssue, type Fields } from './check';
+import type { PayloadSource } from './frame';
 import type { FrameLimits } from './limits';
 import type {
   CoordinatorToWorkerMsg,
@@ -18,35 +19,39 @@ import { BYTES_PER_ELEMENT, WIRE_DTYPES, type TensorFrame } from './tensor';
 import { PROTOCOL_VERSION } from './version';
 
 /**
- * Proves that a decoded value is a message of the given direction and returns a fresh copy
- * built only from checked fields (tensor bytes are shared, not copied). Throws FrameIssue.
+ * Proves that a value is a message of the given direction and returns a fresh copy built only
+ * from checked fields (binary values are shared, not copied). `payloads` says where binary
+ * values are: inline (a message about to be sent) or referenced from a received frame's header
+ * (frame.ts). Throws FrameIssue.
  */
-export function validateMsg<D extends Direction>(value: unknown, direction: D, limits: FrameLimits): MsgOf<D> {
+export function validateMsg<D extends Direction>(value: unknown, direction: D, limits: FrameLimits, payloads: PayloadSource): MsgOf<D> {
   const o = c.map(value, '', Number.MAX_SAFE_INTEGER); // each message checks its own fields below
   const t = o.t;
-  const byType = VALIDATORS[direction] as Record<string, (o: Fields, l: FrameLimits) => Msg>;
+  const byType = VALIDATORS[direction] as Record<string, Validator<Msg>>;
   if (typeof t !== 'string' || !Object.prototype.hasOwnProperty.call(byType, t)) {
     throw new FrameIssue('t', `a ${direction} message type (${Object.keys(byType).join(', ')})`, c.describe(t));
   }
-  return byType[t](o, limits) as MsgOf<D>; // the table for D only builds MsgOf<D>
+  return byType[t](o, limits, payloads) as MsgOf<D>; // the table for D only builds MsgOf<D>
 }
 
-const PEER: Record<PeerMsg['t'], (o: Fields, l: FrameLimits) => PeerMsg> = {
+type Validator<M> = (o: Fields, l: FrameLimits, p: PayloadSource) => M;
+
+const PEER: Record<PeerMsg['t'], Validator<PeerMsg>> = {
   hello(o, l) {
     c.object(o, '', ['t', 'v', 'rank', 'worldSize']);
     const v = version(o.v);
     const worldSize = c.integer(o.worldSize, 'worldSize', 1, l.maxWorldSize);
     return { t: 'hello', v, rank: c.integer(o.rank, 'rank', 0, worldSize - 1), worldSize };
   },
-  data(o, l) {
+  data(o, l, p) {
     c.object(o, '', ['t', 'tag', 'tensors'], ['meta']);
-    const msg: PeerMsg = { t: 'data', tag: c.string(o.tag, 'tag', l.maxTagChars, 1), tensors: tensors(o.tensors, 'tensors', l) };
+    const msg: PeerMsg = { t: 'data', tag: c.string(o.tag, 'tag', l.maxTagChars, 1), tensors: tensors(o.tensors, 'tensors', l, p) };
     if (o.meta !== undefined) msg.meta = meta(o.meta, 'meta', l);
     return msg;
   },
 };
 
-const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLimits) => WorkerToCoordinatorMsg> = {
+const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], Validator<WorkerToCoordinatorMsg>> = {
   register(o, l) {
     c.object(o, '', ['t', 'v', 'rank', 'host', 'dataPort', 'pid'], ['worldSize', 'job']);
     return {
@@ -69,19 +74,19 @@ const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLi
       ...(o.device === undefined ? {} : { device: c.string(o.device, 'device', l.maxNameChars * 4, 1) }),
     };
   },
-  result(o, l) {
+  result(o, l, p) {
     c.object(o, '', ['t', 'jobId', 'tensors', 'meta'], ['bulk']);
     const msg: WorkerToCoordinatorMsg = {
       t: 'result',
       jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1),
-      tensors: tensors(o.tensors, 'tensors', l),
+      tensors: tensors(o.tensors, 'tensors', l, p),
       meta: meta(o.meta, 'meta', l),
     };
     if (o.bulk !== undefined) msg.bulk = bulkIndex(o.bulk, 'bulk', l);
     return msg;
   },
-  'result-chunk'(o, l) {
-    return { t: 'result-chunk', ...chunk(o, l) };
+  'result-chunk'(o, l, p) {
+    return { t: 'result-chunk', ...chunk(o, l, p) };
   },
   failed(o, l) {
     c.object(o, '', ['t', 'jobId', 'code', 'message']);
@@ -94,7 +99,7 @@ const TO_COORDINATOR: Record<WorkerToCoordinatorMsg['t'], (o: Fields, l: FrameLi
   },
 };
 
-const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], (o: Fields, l: FrameLimits) => CoordinatorToWorkerMsg> = {
+const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], Validator<CoordinatorToWorkerMsg>> = {
   world(o, l) {
     c.object(o, '', ['t', 'rank', 'worldSize', 'peers']);
     const worldSize = c.integer(o.worldSize, 'worldSize', 1, l.maxWorldSize);
@@ -110,20 +115,20 @@ const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], (o: Fields, l: FrameLimits)
     });
     return { t: 'world', rank, worldSize, peers };
   },
-  job(o, l) {
+  job(o, l, p) {
     c.object(o, '', ['t', 'jobId', 'kind', 'params', 'tensors'], ['bulk']);
     const msg: CoordinatorToWorkerMsg = {
       t: 'job',
       jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1),
       kind: c.string(o.kind, 'kind', l.maxNameChars, 1),
       params: jsonObject(o.params, 'params', l, 1),
-      tensors: tensors(o.tensors, 'tensors', l),
+      tensors: tensors(o.tensors, 'tensors', l, p),
     };
     if (o.bulk !== undefined) msg.bulk = bulkIndex(o.bulk, 'bulk', l);
     return msg;
   },
-  'job-chunk'(o, l) {
-    return { t: 'job-chunk', ...chunk(o, l) };
+  'job-chunk'(o, l, p) {
+    return { t: 'job-chunk', ...chunk(o, l, p) };
   },
   shutdown(o, l) {
     c.object(o, '', ['t', 'reason'], ['rejoin']);
@@ -132,7 +137,7 @@ const TO_WORKER: Record<CoordinatorToWorkerMsg['t'], (o: Fields, l: FrameLimits)
   },
 };
 
-const VALIDATORS: { [D in Direction]: Record<MsgOf<D>['t'], (o: Fields, l: FrameLimits) => MsgOf<D>> } = {
+const VALIDATORS: { [D in Direction]: Record<MsgOf<D>['t'], Validator<MsgOf<D>>> } = {
   peer: PEER,
   'worker-to-coordinator': TO_COORDINATOR,
   'coordinator-to-worker': TO_WORKER,
@@ -147,10 +152,12 @@ function port(v: unknown, path: string): number {
   return c.integer(v, path, 1, 65535);
 }
 
-function chunk(o: Fields, l: FrameLimits): { jobId: string; seq: number; bytes: Uint8Array; last: boolean } {
-  c.object(o, '', ['t', 'jobId', 'seq', 'bytes', 'last']);
+function chunk(o: Fields, l: FrameLimits, p: PayloadSource): { jobId: string; seq: number; bytes: Uint8Array; last: boolean } {
+  c.object(o, '', ['t', 'jobId', 'seq', ...p.fields, 'last']);
   if (typeof o.last !== 'boolean') throw new FrameIssue('last', 'a boolean', c.describe(o.last));
-  return { jobId: c.string(o.jobId, 'jobId', l.maxNameChars, 1), seq: c.integer(o.seq, 'seq', 0), bytes: c.bytes(o.bytes, 'bytes'), last: o.last };
+  const jobId = c.string(o.jobId, 'jobId', l.maxNameChars, 1);
+  const seq = c.integer(o.seq, 'seq', 0);
+  return { jobId, seq, bytes: p.take(o, ''), last: o.last };
 }
 
 /** The tensors a bulk stream announces: unique names, known dtypes, and at most maxBulkBytes in all. */
@@ -171,20 +178,21 @@ function bulkIndex(v: unknown, path: string, l: FrameLimits): TensorIndexEntry[]
   });
 }
 
-function tensors(v: unknown, path: string, l: FrameLimits): TensorFrame[] {
+/** Binary values are taken from `payloads` in array order, which is their order in a frame. */
+function tensors(v: unknown, path: string, l: FrameLimits, payloads: PayloadSource): TensorFrame[] {
   const names = new Set<string>();
   return c.array(v, path, l.maxTensors).map((item, i) => {
     const p = c.join(path, i);
-    const f = c.object(item, p, ['name', 'dtype', 'shape', 'bytes']);
+    const f = c.object(item, p, ['name', 'dtype', 'shape', ...payloads.fields]);
     const name = c.string(f.name, c.join(p, 'name'), l.maxNameChars, 1);
     if (names.has(name)) throw new FrameIssue(c.join(p, 'name'), 'a name not used before in this frame', JSON.stringify(name));
     names.add(name);
     const dtype = c.oneOf(f.dtype, c.join(p, 'dtype'), WIRE_DTYPES);
     const shape = c.array(f.shape, c.join(p, 'shape'), l.maxDims).map((d, k) => c.integer(d, c.join(c.join(p, 'shape'), k), 0));
-    const bytes = c.bytes(f.bytes, c.join(p, 'bytes'));
+    const bytes = payloads.take(f, p);
     const count = bytes.byteLength / BYTES_PER_ELEMENT; // not an integer when the length is not a multiple of 4
     if (elementsFor(shape, count) !== count) {
-      throw new FrameIssue(c.join(p, 'bytes'), `${BYTES_PER_ELEMENT} bytes per element of shape [${shape.join(', ')}]`, `${bytes.byteLength} bytes`);
+      throw new FrameIssue(c.join(p, payloads.lengthField), `${BYTES_PER_ELEMENT} bytes per element of shape [${shape.join(', ')}]`, `${bytes.byteLength} bytes`);
     }
     return { name, dtype, shape, bytes };
   });

@@ -22,8 +22,9 @@ export interface Transport {
   readonly rank: number;
   readonly worldSize: number;
   /**
-   * Hands the message to the medium. Resolves when it has been queued within the medium's
-   * backpressure limit (not when the peer has read it); rejects if the peer is gone.
+   * Hands the message to the medium. Resolves when the medium no longer needs the tensors'
+   * memory (not when the peer has read it); until then the caller must not change them, since
+   * the WebSocket medium writes them to the socket without a copy. Rejects if the peer is gone.
    */
   send(to: number, msg: PeerMessage): Promise<void>;
   /** Resolves with the next message with this tag from that rank; rejects if the peer dies. */

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { RingtrainError } from '@ringtrain/core';
@@ -33,7 +34,9 @@ import { getStrategy } from '../strategies/registry';
  *
  * `bench-transport`: rank `from` streams `chunks` × `chunkBytes` to rank `to`, either as data
  * frames through this world's real transport (ws + msgpack) or over a plain node:net socket
- * between the same two processes; the sender times first byte to the receiver's ack.
+ * between the same two processes; the sender times first byte to the receiver's ack. Both ends
+ * report `gcShare`: the share of the timed rounds' wall time their JS thread spent in garbage
+ * collection pauses.
  */
 const TIMING_COLUMNS = 3; // wallMs, kernelMs, waitMs
 
@@ -91,13 +94,50 @@ export const benchTransportJob: JobHandler<'bench-transport'> = async (env, { pa
   const { rank } = transport;
   if (rank !== from && rank !== to) return { meta: { idle: true }, tensors: {} };
   const peer = rank === from ? to : from;
-  const ms = mode === 'ws'
-    ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
-    : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
-  if (rank !== from) return { meta: { receiver: true }, tensors: {} };
+  const gc = new GcClock();
+  stream.timedStart = () => gc.start();
+  let ms: number[];
+  try {
+    ms = mode === 'ws'
+      ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
+      : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
+  } finally {
+    gc.stop();
+  }
+  const gcShare = gc.share();
+  if (rank !== from) return { meta: { receiver: true, gcShare }, tensors: {} };
   const timed = Float32Array.from(ms.slice(stream.warmup));
-  return { tensors: { ms: { dtype: 'float32', shape: [timed.length], data: timed } }, meta: { sender: true, bytesPerRound: chunkBytes * stream.chunks } };
+  return { tensors: { ms: { dtype: 'float32', shape: [timed.length], data: timed } }, meta: { sender: true, bytesPerRound: chunkBytes * stream.chunks, gcShare } };
 };
+
+/** Time in garbage collection pauses (PerformanceObserver 'gc') against wall time, from start() to stop(). */
+class GcClock {
+  private gcMs = 0;
+  private startedAt: number | null = null;
+  private wallMs = 0;
+  private readonly observer = new PerformanceObserver((list) => this.add(list.getEntries()));
+
+  start(): void {
+    if (this.startedAt !== null) return;
+    this.startedAt = performance.now();
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): void {
+    if (this.startedAt === null) return;
+    this.add(this.observer.takeRecords()); // entries not yet delivered to the callback
+    this.observer.disconnect();
+    this.wallMs = performance.now() - this.startedAt;
+  }
+
+  share(): number {
+    return this.wallMs > 0 ? this.gcMs / this.wallMs : 0;
+  }
+
+  private add(entries: readonly { duration: number }[]): void {
+    for (const e of entries) this.gcMs += e.duration;
+  }
+}
 
 interface Stream {
   chunkBytes: number;
@@ -105,6 +145,8 @@ interface Stream {
   /** warmup + reps */
   rounds: number;
   warmup: number;
+  /** Called on both ends as the first timed round starts. */
+  timedStart?: () => void;
 }
 
 /** Data frames through the real transport; returns the sender's ms per round (receiver: []). */
@@ -115,6 +157,7 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
   for (let round = 0; round < s.rounds; round++) {
     const t = `${tag}.${round}`;
     await pairBarrier(transport, peer, `${t}.ready`);
+    if (round === s.warmup) s.timedStart?.();
     if (sending) {
       const t0 = performance.now();
       for (let c = 0; c < s.chunks; c++) await transport.send(peer, { tag: t, tensors: { x: data } });
@@ -130,51 +173,61 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
 
 /**
  * The same volume over a plain TCP socket on 127.0.0.1 between the same two processes: the
- * receiver listens on loopback only and passes its port and a one-time token through the
+ * sender listens on loopback only and passes its port and a one-time token through the
  * authenticated transport; a connection that does not open with that token is dropped. One
  * connection serves every round (as one ws link does); the receiver answers each round's last
- * byte with a 1-byte ack.
+ * byte with a 1-byte ack. Neither end allocates or copies per byte: the sender writes one chunk
+ * again and again, and the receiver reads into one reused buffer (`onread`), so the baseline is
+ * what the kernel moves. (With Node's default reads every 64 KiB read is a fresh buffer, and how
+ * fast those are faulted in depends on what the process freed before: 0.2-3.6 GB/s measured.)
  */
 async function streamOverTcp(transport: Transport, sending: boolean, peer: number, tag: string, s: Stream): Promise<number[]> {
   const roundBytes = s.chunkBytes * s.chunks;
   if (!sending) {
-    const token = randomBytes(TOKEN_BYTES);
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
-    const socket = await acceptWithToken(server, token, () => transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port, token: token.toString('hex') } }));
-    await new Promise<void>((resolve, reject) => {
-      let received = 0;
-      let acked = 0;
-      socket.on('error', reject);
-      socket.on('data', (buf: Buffer) => {
-        received += buf.length;
+    const msg = await transport.recv(peer, `${tag}.port`);
+    const port = msg.meta?.port;
+    const token = msg.meta?.token;
+    if (typeof port !== 'number' || !Number.isInteger(port) || typeof token !== 'string' || token.length !== 2 * TOKEN_BYTES) {
+      throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port and token for the baseline, got ${JSON.stringify(msg.meta)}`);
+    }
+    let received = 0;
+    let acked = 0;
+    let socket!: Socket;
+    const done = new Promise<void>((resolve, reject) => {
+      const onBytes = (n: number) => {
+        received += n;
         while (received >= roundBytes && acked < s.rounds) {
           received -= roundBytes;
           acked++;
+          if (acked === s.warmup) s.timedStart?.();
           if (acked === s.rounds) socket.end(ACK, () => resolve());
           else socket.write(ACK);
         }
-      });
-      socket.resume();
+        return true;
+      };
+      socket = connect({ port, host: '127.0.0.1', noDelay: true, onread: { buffer: Buffer.allocUnsafe(READ_BYTES), callback: onBytes } });
+      socket.on('error', reject);
     });
+    await once(socket, 'connect');
+    if (s.warmup === 0) s.timedStart?.();
+    socket.write(Buffer.from(token, 'hex'));
+    await done;
     return [];
   }
-  const msg = await transport.recv(peer, `${tag}.port`);
-  const port = msg.meta?.port;
-  const token = msg.meta?.token;
-  if (typeof port !== 'number' || !Number.isInteger(port) || typeof token !== 'string' || token.length !== 2 * TOKEN_BYTES) {
-    throw new RingtrainError('BAD_JOB', `rank ${peer} sent no TCP port and token for the baseline, got ${JSON.stringify(msg.meta)}`);
-  }
-  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-  await once(socket, 'connect');
-  socket.write(Buffer.from(token, 'hex'));
+  const token = randomBytes(TOKEN_BYTES);
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const socket = await acceptWithToken(server, token, () => transport.send(peer, { tag: `${tag}.port`, tensors: {}, meta: { port, token: token.toString('hex') } }));
+  socket.setNoDelay(true);
   const chunk = Buffer.from(filledChunk(s.chunkBytes).buffer);
   const acks = new AckCounter(socket);
+  socket.resume(); // acceptWithToken hands it over paused
   const ms: number[] = [];
   try {
     for (let round = 0; round < s.rounds; round++) {
+      if (round === s.warmup) s.timedStart?.();
       const t0 = performance.now();
       for (let c = 0; c < s.chunks; c++) {
         if (!socket.write(chunk)) await once(socket, 'drain');
@@ -188,11 +241,14 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
   return ms;
 }
 
+/** The receiver's read size: Node's own default, so both paths make as many read calls. */
+const READ_BYTES = 64 * 1024;
 const TOKEN_BYTES = 16;
 
 /**
  * The first connection that opens with `token`; others are dropped. Bytes after the token are
- * put back for the caller's reader. The server is closed once one is accepted.
+ * put back for the caller's reader (the receiver's acks). The server is closed once one is
+ * accepted.
  */
 async function acceptWithToken(server: Server, token: Buffer, announce: () => Promise<unknown>): Promise<Socket> {
   const accepted = new Promise<Socket>((resolve) => {

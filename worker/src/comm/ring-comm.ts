@@ -9,7 +9,9 @@ import { addInto, type WireBlock } from './wire';
  * The ring's communication, written once. Every rank passes blocks to rank+1 and receives from
  * rank-1. The transfer of the next block is started before the compute on the current one and
  * awaited after it, so the wire works while the kernel does — provided `visit` computes off the
- * JS thread (an async kernel): frames move only while the event loop runs.
+ * JS thread (an async kernel): frames move only while the event loop runs. A block handed to
+ * send is written to the socket from its own memory: nothing here changes a block once it is
+ * sent, and every send is awaited before a circulation returns.
  */
 export class RingComm {
   readonly next: number;

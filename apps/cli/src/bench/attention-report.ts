@@ -1,5 +1,5 @@
 import { describeMachine } from './machine';
-import type { AttentionReport } from './run-attention';
+import type { AttentionReport, GcShares } from './run-attention';
 import type { SimulationReport } from './simulate';
 import { fmt, formatBytes, formatRate, formatTable, formatTokens, sig } from './stats';
 
@@ -32,7 +32,13 @@ export function attentionJson(r: AttentionReport): string {
       method: t?.method ?? null,
       volumeBytes: t?.volumeBytes ?? null,
       chunkBytes: t?.chunkBytes ?? null,
-      directions: t?.directions.map((d) => ({ ...d, wsMsgpackBytesPerSec: sig(d.wsMsgpackBytesPerSec), rawTcpBytesPerSec: sig(d.rawTcpBytesPerSec) })) ?? [],
+      directions:
+        t?.directions.map((d) => ({
+          ...d,
+          wsMsgpackBytesPerSec: sig(d.wsMsgpackBytesPerSec),
+          rawTcpBytesPerSec: sig(d.rawTcpBytesPerSec),
+          gcShare: { ws: gcJson(d.gcShare.ws), tcp: gcJson(d.gcShare.tcp) },
+        })) ?? [],
       note: r.transportNote,
     },
     singleProcess: r.singleProcess && {
@@ -49,6 +55,10 @@ export function attentionJson(r: AttentionReport): string {
     flopModel: r.flopModel,
     simulation: r.simulation && simulationJson(r.simulation),
   });
+}
+
+function gcJson(g: GcShares) {
+  return { sender: sig(g.sender, 3), receiver: sig(g.receiver, 3) };
 }
 
 function simulationJson(s: SimulationReport) {
@@ -100,7 +110,14 @@ export function attentionTable(r: AttentionReport): string {
     if (t) {
       lines.push(`transport: ws+msgpack ${formatRate(t.wsMsgpackBytesPerSec)}, raw TCP ${formatRate(t.rawTcpBytesPerSec)} (${((t.wsMsgpackBytesPerSec / t.rawTcpBytesPerSec) * 100).toFixed(0)}% of raw)`);
       lines.push(`  ${t.method}`);
-      for (const d of t.directions) lines.push(`  ${d.from}->${d.to}: ws+msgpack ${formatRate(d.wsMsgpackBytesPerSec)}, raw TCP ${formatRate(d.rawTcpBytesPerSec)}`);
+      const pct = (x: number | null) => (x === null ? '?' : `${(x * 100).toFixed(0)}%`);
+      for (const d of t.directions) {
+        const { ws, tcp } = d.gcShare;
+        lines.push(
+          `  ${d.from}->${d.to}: ws+msgpack ${formatRate(d.wsMsgpackBytesPerSec)} (in GC: sender ${pct(ws.sender)}, receiver ${pct(ws.receiver)}), ` +
+            `raw TCP ${formatRate(d.rawTcpBytesPerSec)} (${pct(tcp.sender)}, ${pct(tcp.receiver)})`,
+        );
+      }
     } else if (r.transportNote) {
       lines.push(`transport: ${r.transportNote}`);
     }

@@ -21,7 +21,8 @@ import { formatBytes, median } from './stats';
  *     with every worker doing it at once (what one core delivers while all cores are busy);
  *   - every strategy: warmup + reps forward + backward, per rank wall, compute and network wait;
  *   - the data plane: the same volume between ranks 0 and 1 as ws + msgpack data frames through
- *     the real WsTransport and as a plain node:net stream, both between the two worker processes.
+ *     the real WsTransport and as a plain node:net stream (the kernel's limit: nothing allocated
+ *     or copied per byte), both between the two worker processes, with each end's GC share.
  */
 export interface RankTiming {
   rank: number;
@@ -62,7 +63,21 @@ export interface TransportResult {
   /** Mean over the two directions (ranks 0→1 and 1→0) of each direction's median. */
   wsMsgpackBytesPerSec: number;
   rawTcpBytesPerSec: number;
-  directions: Array<{ from: number; to: number; wsMsgpackBytesPerSec: number; rawTcpBytesPerSec: number }>;
+  directions: TransportDirection[];
+}
+
+export interface TransportDirection {
+  from: number;
+  to: number;
+  wsMsgpackBytesPerSec: number;
+  rawTcpBytesPerSec: number;
+  /** Share of the timed rounds' wall time each end's JS thread spent in GC pauses (null: not reported). */
+  gcShare: { ws: GcShares; tcp: GcShares };
+}
+
+export interface GcShares {
+  sender: number | null;
+  receiver: number | null;
 }
 
 export interface AttentionReport {
@@ -301,15 +316,20 @@ async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfi
       const results = await coordinator.runOnAll('bench-transport', { params, tensors: {} });
       const ms = results.find((r) => r.rank === from)?.tensors.ms;
       if (!ms || ms.dtype !== 'float32' || ms.data.length === 0) throw new RingtrainError('BAD_RESULT', `rank ${from} returned no transport timings`);
-      return cfg.transportBytes / (median([...ms.data]) / 1000);
+      const gcOf = (rank: number) => results.find((r) => r.rank === rank)?.meta.gcShare ?? null;
+      return { bytesPerSec: cfg.transportBytes / (median([...ms.data]) / 1000), gc: { sender: gcOf(from), receiver: gcOf(to) } };
     };
-    const rawTcpBytesPerSec = await rate('tcp');
-    const wsMsgpackBytesPerSec = await rate('ws');
-    directions.push({ from, to, wsMsgpackBytesPerSec, rawTcpBytesPerSec });
-    logger.info(`transport ${from}->${to}: ws+msgpack ${(wsMsgpackBytesPerSec / 1e9).toFixed(2)} GB/s, raw TCP ${(rawTcpBytesPerSec / 1e9).toFixed(2)} GB/s`);
+    const tcp = await rate('tcp');
+    const ws = await rate('ws');
+    directions.push({ from, to, wsMsgpackBytesPerSec: ws.bytesPerSec, rawTcpBytesPerSec: tcp.bytesPerSec, gcShare: { ws: ws.gc, tcp: tcp.gc } });
+    const pct = (x: number | null) => (x === null ? '?' : `${(x * 100).toFixed(0)}%`);
+    logger.info(
+      `transport ${from}->${to}: ws+msgpack ${(ws.bytesPerSec / 1e9).toFixed(2)} GB/s (GC ${pct(ws.gc.sender)} sender, ${pct(ws.gc.receiver)} receiver), ` +
+        `raw TCP ${(tcp.bytesPerSec / 1e9).toFixed(2)} GB/s (GC ${pct(tcp.gc.sender)}, ${pct(tcp.gc.receiver)})`,
+    );
   }
   return {
-    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
+    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket read into one reused buffer; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
     volumeBytes: cfg.transportBytes,
     chunkBytes: cfg.chunkBytes,
     wsMsgpackBytesPerSec: mean(directions.map((d) => d.wsMsgpackBytesPerSec)),

@@ -191,7 +191,7 @@ const BENCH_TRANSPORT_PARAMS = { mode: oneOf(['ws', 'tcp'] as const), from: int(
 export const BENCH_TRANSPORT_JOB = defineJob({
   params: BENCH_TRANSPORT_PARAMS,
   tensors: {},
-  meta: { idle: optional(bool), receiver: optional(bool), sender: optional(bool), bytesPerRound: optional(int(0)) },
+  meta: { idle: optional(bool), receiver: optional(bool), sender: optional(bool), bytesPerRound: optional(int(0)), gcShare: optional(num) },
   results: { ms: optional(f32(1)) },
   requestBulk: false,
   resultBulk: false,

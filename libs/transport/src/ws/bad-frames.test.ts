@@ -1,4 +1,4 @@
-import { encodeFrame, PROTOCOL_VERSION, type Msg } from '@ringtrain/protocol';
+import { encodeFrame, frameFromHeader, PROTOCOL_VERSION, type Msg } from '@ringtrain/protocol';
 import { pack } from 'msgpackr';
 import { startPeerServer, type PeerServer } from './peer-server';
 import { f32, quietLogger, RawPeer, SECRET, settle, within } from '../../testing/ws-test-support';
@@ -32,17 +32,24 @@ async function proveOthersStillWork(t0: WsTransport, t1: WsTransport, raw1: RawP
   expect(await late.closed).toMatchObject({ code: 4409, reason: expect.stringMatching(/^DUPLICATE_PEER: /) });
 }
 
-const dataFrame = (over: Record<string, unknown>): Buffer =>
-  pack({ t: 'data', tag: 'x', tensors: [{ name: 'k', dtype: 'float32', shape: [2], bytes: new Uint8Array(8) }], ...over });
+/** A frame around any header (bypassing the encoder's checks), with its payloads. */
+const rawFrame = (header: unknown, payloads: Uint8Array[] = []): Buffer => frameFromHeader(pack(header), payloads);
+
+const dataFrame = (over: Record<string, unknown>, payloads = [new Uint8Array(8)]): Buffer =>
+  rawFrame({ t: 'data', tag: 'x', tensors: [{ name: 'k', dtype: 'float32', shape: [2], offset: 0, length: 8 }], ...over }, payloads);
 
 describe('a bad frame closes only its own connection', () => {
   test.each<[string, (raw: RawPeer) => void, number, RegExp, string]>([
     ['random bytes', (raw) => raw.sendRaw(Buffer.from('c1de4db33fc1c1c1', 'hex')), 4400, /^BAD_FRAME: /, 'BAD_FRAME'],
-    ['an unknown t', (raw) => raw.sendRaw(pack({ t: 'gossip', tag: 'x' })), 4400, /^BAD_FRAME: .*gossip/, 'BAD_FRAME'],
-    ['byte length != shape', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [3], bytes: new Uint8Array(8) }] })), 4400, /^BAD_FRAME: .*tensors\[0\]\.bytes/, 'BAD_FRAME'],
+    ['an unknown t', (raw) => raw.sendRaw(rawFrame({ t: 'gossip', tag: 'x' })), 4400, /^BAD_FRAME: .*gossip/, 'BAD_FRAME'],
+    ['byte length != shape', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [3], offset: 0, length: 8 }] })), 4400, /^BAD_FRAME: .*tensors\[0\]\.length/, 'BAD_FRAME'],
+    ['a payload length beyond the frame', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [2 ** 20], offset: 0, length: 2 ** 22 }] })), 4400, /^BAD_FRAME: .*tensors\[0\]\.length/, 'BAD_FRAME'],
+    ['a misplaced payload offset', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [2], offset: 4, length: 8 }] }, [new Uint8Array(12)])), 4400, /^BAD_FRAME: .*tensors\[0\]\.offset/, 'BAD_FRAME'],
+    ['trailing bytes', (raw) => raw.sendRaw(Buffer.concat([dataFrame({}), Buffer.alloc(4)])), 4400, /^BAD_FRAME: .*payloads/, 'BAD_FRAME'],
+    ['a frame of protocol 2', (raw) => raw.sendRaw(pack({ t: 'data', tag: 'x', tensors: [] })), 4400, /^BAD_FRAME: .*protocol version 2 or older/, 'BAD_FRAME'],
     ['a text frame', (raw) => raw.sendRaw('{"t":"data"}'), 4400, /^BAD_FRAME: .*text/, 'BAD_FRAME'],
     ['a second hello', (raw) => raw.sendMsg({ t: 'hello', v: PROTOCOL_VERSION, rank: 2, worldSize: 3 } as Msg), 4405, /^UNEXPECTED_FRAME: /, 'UNEXPECTED_FRAME'],
-    ['an oversized frame', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [100_000], bytes: new Uint8Array(400_000) }] })), 1009, /^$/, 'FRAME_TOO_LARGE'],
+    ['an oversized frame', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [100_000], offset: 0, length: 400_000 }] }, [new Uint8Array(400_000)])), 1009, /^$/, 'FRAME_TOO_LARGE'],
   ])('%s', async (_name, misbehave, closeCode, reason, causeCode) => {
     const w = await worldWithRawRank2(256 * 1024);
     try {
@@ -80,9 +87,10 @@ describe('the acceptor vets hello', () => {
   test.each<[string, Buffer | string, number, RegExp]>([
     ['random bytes before hello', Buffer.from([1, 2, 3, 4, 5]), 4400, /^BAD_FRAME: /],
     ['data before hello', encodeFrame({ t: 'data', tag: 'x', tensors: [] }), 4403, /^BAD_HELLO: .*before hello/],
-    ['a wrong protocol version', pack({ t: 'hello', v: PROTOCOL_VERSION + 1, rank: 2, worldSize: 4 }), 4400, new RegExp(`^BAD_FRAME: .*v: got number ${PROTOCOL_VERSION + 1}, expected protocol version ${PROTOCOL_VERSION}`)],
+    ['a wrong protocol version', rawFrame({ t: 'hello', v: PROTOCOL_VERSION + 1, rank: 2, worldSize: 4 }), 4400, new RegExp(`^BAD_FRAME: .*v: got number ${PROTOCOL_VERSION + 1}, expected protocol version ${PROTOCOL_VERSION}`)],
+    ['a hello of protocol 2', pack({ t: 'hello', v: 2, rank: 2, worldSize: 4 }), 4400, /^BAD_FRAME: .*protocol version 2 or older/],
     ['a different world size', encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, rank: 2, worldSize: 5 }), 4403, /^BAD_HELLO: .*world size/],
-    ['a rank outside the world', pack({ t: 'hello', v: PROTOCOL_VERSION, rank: 4, worldSize: 4 }), 4400, /^BAD_FRAME: .*rank/],
+    ['a rank outside the world', rawFrame({ t: 'hello', v: PROTOCOL_VERSION, rank: 4, worldSize: 4 }), 4400, /^BAD_FRAME: .*rank/],
     ['a lower rank dialing a higher one', encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, rank: 0, worldSize: 4 }), 4403, /^BAD_HELLO: .*only higher ranks/],
     ['its own rank', encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, rank: 1, worldSize: 4 }), 4403, /^BAD_HELLO: /],
   ])('%s', async (_name, frame, code, reason) => {

@@ -57,7 +57,7 @@ export async function connectFramed<D extends Direction>(opts: ConnectOptions<D>
   for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
     try {
       // Wrapped inside the 'open' event: frames that arrive with the handshake must meet a listener.
-      return await openWebSocket(opts.url, opts.secret, config, tls, opts.signal, (ws) => new FramedConnection(ws, { direction: opts.direction, config, label, logger }));
+      return await openWebSocket(opts.url, opts.secret, config, tls, opts.signal, (ws) => new FramedConnection(ws, { direction: opts.direction, config, label, logger, framing: config.clientMaskKey === 'zero' ? 'client-zero-mask' : 'client-random-mask' }));
     } catch (e) {
       const retryable = e instanceof RingtrainError && (e.code === 'CONNECT_FAILED' || e.code === 'CONNECT_TIMEOUT');
       if (!retryable || Date.now() + delay > deadline) throw e;

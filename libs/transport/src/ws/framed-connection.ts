@@ -1,8 +1,9 @@
 import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ringtrain/core';
-import { decodeFrame, encodeFrame, type Direction, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
+import { decodeFrame, encodeFramePieces, type Direction, type EncodedFrame, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
 import type { RawData, WebSocket } from 'ws';
 import { ABNORMAL_CLOSURE, NORMAL_CLOSURE, closeCodeFor, closeReason, errorFromRemoteClose, errorFromWs, truncateUtf8 } from './close-codes';
 import { InboundBudget } from './inbound-budget';
+import { messageWriter, type MessageWriter, type SendFraming } from './message-writer';
 import type { WsConfig } from './options';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -61,6 +62,15 @@ export interface FramedConnectionOptions<D extends Direction> {
   /** Names the far end in logs and errors, e.g. `rank 2` or `127.0.0.1:53412`. */
   label: string;
   logger: Logger;
+  /** Server or client end, and the client's mask key: how frames are written (message-writer.ts). */
+  framing: SendFraming;
+}
+
+/** A frame waiting to be written or being written; settled once, when the socket is done with it. */
+interface Outgoing {
+  frame: EncodedFrame;
+  resolve: (bytes: number) => void;
+  reject: (e: Error) => void;
 }
 
 const FLUSH_POLL_MS = 10;
@@ -73,7 +83,9 @@ const FLUSH_POLL_MS = 10;
  *   4xxx code and a reason starting with the error code. Nothing escapes an event handler.
  * - Each end pings every heartbeatIntervalMs; a ping unanswered for heartbeatTimeoutMs
  *   terminates the connection with PEER_DEAD.
- * - send() is FIFO and waits while more than sendHighWaterBytes are buffered.
+ * - send() is FIFO and waits while more than sendHighWaterBytes are buffered. A frame goes to
+ *   the socket as its pieces (header, padding, the tensors' own bytes), not copied into one
+ *   buffer; send() resolves once the socket has written them.
  * - `closed` resolves (never rejects) once, with the code, reason and error.
  */
 export class FramedConnection<D extends Direction> {
@@ -99,9 +111,11 @@ export class FramedConnection<D extends Direction> {
   /** Reading stopped by pause() (as opposed to by the budget). */
   private pausedByOwner = false;
 
-  private readonly sendQueue: Array<{ frame: Buffer; resolve: (bytes: number) => void; reject: (e: Error) => void }> = [];
+  private readonly writer: MessageWriter;
+  private readonly sendQueue: Outgoing[] = [];
+  /** Handed to the socket, not yet written out: they still reference the senders' tensors. */
+  private readonly writing = new Set<Outgoing>();
   private pumping = false;
-  private inFlight = 0;
   private flushWaiters: Array<() => void> = [];
 
   private heartbeat: NodeJS.Timeout | null = null;
@@ -123,6 +137,7 @@ export class FramedConnection<D extends Direction> {
     this.label = opts.label;
     this.logger = opts.logger;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.writer = messageWriter(ws, opts.framing);
     this.inbound = new InboundBudget(this.config.maxQueuedBytes, (full) => this.guard(() => this.onBudgetFull(full)));
 
     ws.binaryType = 'nodebuffer';
@@ -215,16 +230,18 @@ export class FramedConnection<D extends Direction> {
   }
 
   /**
-   * Encodes `msg` now (the caller may reuse its tensors once this returns a promise) and sends
-   * it after every earlier send. Resolves with the frame's size once it is handed to the socket
-   * within the high-water mark. Rejects with the close error if the connection ends first,
+   * Validates and frames `msg` now and sends it after every earlier send. The frame references
+   * the message's tensor bytes instead of copying them, so the caller must not change those bytes
+   * until the promise settles. Resolves with the frame's size once the socket has written it out
+   * (handed to the kernel; the peer may not have read it yet), after waiting while more than the
+   * high-water mark was buffered. Rejects with the close error if the connection ends first,
    * BAD_MESSAGE for an invalid message, FRAME_TOO_LARGE for a frame over maxFrameBytes.
    */
   send(msg: MsgOf<ReplyDirection<D>>): Promise<number> {
     if (this.state !== 'open') return Promise.reject(this.notOpen());
-    let frame: Buffer;
+    let frame: EncodedFrame;
     try {
-      frame = encodeFrame(msg);
+      frame = encodeFramePieces(msg);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -416,6 +433,8 @@ export class FramedConnection<D extends Direction> {
     this.lifecycle.to('closed');
     const sendError = this.notOpen();
     for (const item of this.sendQueue.splice(0)) item.reject(sendError);
+    for (const item of this.writing) item.reject(sendError); // their write callbacks find them settled
+    this.writing.clear();
     this.wakeFlushWaiters();
     if (by === 'remote' && error) this.logger.info(`connection to ${this.label} ended: ${error.code}: ${error.message}`);
     this.resolveClosed(this.outcome);
@@ -431,19 +450,30 @@ export class FramedConnection<D extends Direction> {
         while (this.ws.bufferedAmount > this.config.sendHighWaterBytes && this.writable()) await this.nextFlush();
         if (!this.writable()) break; // onClose rejects what is still queued
         const item = this.sendQueue.shift()!;
-        this.inFlight++;
-        this.ws.send(item.frame, { binary: true }, () => {
-          this.inFlight--;
-          this.wakeFlushWaiters();
-        });
+        this.writing.add(item);
+        this.writer.write(item.frame, (err) => this.written(item, err));
         this.counters.framesSent++;
         this.counters.bytesSent += item.frame.byteLength;
         this.counters.peakBufferedBytes = Math.max(this.counters.peakBufferedBytes, this.ws.bufferedAmount);
-        item.resolve(item.frame.byteLength);
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * The socket is done with a frame: its tensors are the sender's again. A frame that failed to
+   * go out stays pending until onClose rejects it with the reason the connection ended (a failed
+   * or destroyed socket always ends the WebSocket).
+   */
+  private written(item: Outgoing, err: Error | null | undefined): void {
+    if (err) {
+      this.logger.debug(`a frame to ${this.label} was not written out: ${err.message}`);
+      return;
+    }
+    if (!this.writing.delete(item)) return; // onClose settled it already
+    this.wakeFlushWaiters();
+    item.resolve(item.frame.byteLength);
   }
 
   /** Open on our side and not closed by the peer either (then onClose is on its way). */
@@ -454,7 +484,7 @@ export class FramedConnection<D extends Direction> {
   /** Resolves when a frame finished writing (or, with none in flight, after a short poll). */
   private nextFlush(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.inFlight > 0) {
+      if (this.writing.size > 0) {
         this.flushWaiters.push(resolve);
         return;
       }

@@ -104,7 +104,7 @@ export async function listenFramed<D extends Direction>(opts: FramedServerOption
       return refuse(socket, 401, 'Unauthorized');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new FramedConnection(ws, { direction: opts.direction, config, label: peer, logger });
+      const conn = new FramedConnection(ws, { direction: opts.direction, config, label: peer, logger, framing: 'server' });
       connections.add(conn);
       void conn.closed.then(() => connections.delete(conn));
       if (closing) {

@@ -48,9 +48,10 @@ export class WsTransport implements Transport {
   }
 
   /**
-   * Encodes the message at once (the caller may reuse its tensors as soon as this is called),
-   * then resolves when the frame is queued within sendHighWaterBytes. Rejects with the link's
-   * error (PEER_DEAD, PEER_CLOSED) if the peer is gone.
+   * Validates and frames the message at once; the frame references the tensors' memory, so the
+   * caller must not change them until this settles. Resolves when the socket has written the
+   * frame out (after waiting while more than sendHighWaterBytes was buffered). Rejects with the
+   * link's error (PEER_DEAD, PEER_CLOSED) if the peer is gone.
    */
   async send(to: number, msg: PeerMessage): Promise<void> {
     this.checkPeer(to);
