@@ -64,8 +64,13 @@ export class RawPeer {
     });
   }
 
-  static async connect(url: string, opts: { secret?: string; autoPong?: boolean; maxPayload?: number } = {}): Promise<RawPeer> {
+  /**
+   * `zeroMask`: mask with the all-zero key, as ringtrain's own client does, so the frames take the
+   * receiver's own reading path (frame-reader.ts) rather than ws's.
+   */
+  static async connect(url: string, opts: { secret?: string; autoPong?: boolean; maxPayload?: number; zeroMask?: boolean } = {}): Promise<RawPeer> {
     const ws = new WebSocket(url, {
+      ...(opts.zeroMask ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {}),
       headers: opts.secret === undefined ? {} : { [SECRET_HEADER]: opts.secret },
       perMessageDeflate: false,
       autoPong: opts.autoPong ?? true,
@@ -79,7 +84,7 @@ export class RawPeer {
   }
 
   /** Dials as `rank` and completes the hello exchange. */
-  static async linked(url: string, rank: number, worldSize: number, opts: { autoPong?: boolean } = {}): Promise<RawPeer> {
+  static async linked(url: string, rank: number, worldSize: number, opts: { autoPong?: boolean; zeroMask?: boolean } = {}): Promise<RawPeer> {
     const peer = await RawPeer.connect(url, { secret: SECRET, ...opts });
     peer.sendMsg({ t: 'hello', v: PROTOCOL_VERSION, rank, worldSize });
     await peer.next();
@@ -92,6 +97,11 @@ export class RawPeer {
 
   sendRaw(data: Buffer | string): void {
     this.ws.send(data);
+  }
+
+  /** Bytes straight onto the socket, WebSocket framing and all. */
+  sendBytes(bytes: Buffer): void {
+    (this.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(bytes);
   }
 
   /** Resolves with the next received message not yet consumed by next(). */

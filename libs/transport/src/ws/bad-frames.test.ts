@@ -9,10 +9,10 @@ import type { WsTransport } from './ws-transport';
  * peer misbehaves towards rank 0 only; that one link must close with a coded error while rank 0's
  * server, the 0-1 link and the 2-1 link keep working.
  */
-async function worldWithRawRank2(maxFrameBytes = 1 << 20) {
+async function worldWithRawRank2(maxFrameBytes = 1 << 20, zeroMask = false) {
   const logger = quietLogger();
   const servers = await Promise.all([0, 1].map((rank) => startPeerServer({ rank, worldSize: 3, secret: SECRET, logger, maxFrameBytes })));
-  const raw0 = await RawPeer.linked(servers[0].url, 2, 3);
+  const raw0 = await RawPeer.linked(servers[0].url, 2, 3, { zeroMask });
   const raw1 = await RawPeer.linked(servers[1].url, 2, 3);
   const peers = [...servers.map((s) => ({ rank: s.rank, host: s.host, port: s.port })), { rank: 2, host: '127.0.0.1', port: 9 }];
   const [t0, t1] = await Promise.all(servers.map((s) => s.connectMesh(peers, { timeoutMs: 3000 })));
@@ -38,7 +38,12 @@ const rawFrame = (header: unknown, payloads: Uint8Array[] = []): Buffer => frame
 const dataFrame = (over: Record<string, unknown>, payloads = [new Uint8Array(8)]): Buffer =>
   rawFrame({ t: 'data', tag: 'x', tensors: [{ name: 'k', dtype: 'float32', shape: [2], offset: 0, length: 8 }], ...over }, payloads);
 
-describe('a bad frame closes only its own connection', () => {
+// With a random mask key frames reach ws's parser; with the zero key ringtrain's own client uses,
+// binary frames take the receiver's own path (frame-reader.ts). Both must refuse the same way.
+describe.each([
+  ['random', false],
+  ['zero', true],
+])('a bad frame (mask key %s) closes only its own connection', (_mask, zeroMask) => {
   test.each<[string, (raw: RawPeer) => void, number, RegExp, string]>([
     ['random bytes', (raw) => raw.sendRaw(Buffer.from('c1de4db33fc1c1c1', 'hex')), 4400, /^BAD_FRAME: /, 'BAD_FRAME'],
     ['an unknown t', (raw) => raw.sendRaw(rawFrame({ t: 'gossip', tag: 'x' })), 4400, /^BAD_FRAME: .*gossip/, 'BAD_FRAME'],
@@ -50,8 +55,11 @@ describe('a bad frame closes only its own connection', () => {
     ['a text frame', (raw) => raw.sendRaw('{"t":"data"}'), 4400, /^BAD_FRAME: .*text/, 'BAD_FRAME'],
     ['a second hello', (raw) => raw.sendMsg({ t: 'hello', v: PROTOCOL_VERSION, rank: 2, worldSize: 3 } as Msg), 4405, /^UNEXPECTED_FRAME: /, 'UNEXPECTED_FRAME'],
     ['an oversized frame', (raw) => raw.sendRaw(dataFrame({ tensors: [{ name: 'k', dtype: 'float32', shape: [100_000], offset: 0, length: 400_000 }] }, [new Uint8Array(400_000)])), 1009, /^$/, 'FRAME_TOO_LARGE'],
+    ['a reserved bit set', (raw) => raw.sendBytes(Buffer.from([0xc2, 0x80, 0, 0, 0, 0])), 1002, /^$/, 'BAD_FRAME'],
+    ['an unmasked frame from a client', (raw) => raw.sendBytes(Buffer.concat([Buffer.from([0x82, 0x08]), Buffer.alloc(8)])), 1002, /^$/, 'BAD_FRAME'],
+    ['a 64-bit length over 2^53', (raw) => raw.sendBytes(Buffer.from([0x82, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])), 1009, /^$/, 'BAD_FRAME'],
   ])('%s', async (_name, misbehave, closeCode, reason, causeCode) => {
-    const w = await worldWithRawRank2(256 * 1024);
+    const w = await worldWithRawRank2(256 * 1024, zeroMask);
     try {
       const waiting = settle(w.t0.recv(2, 'x'));
       misbehave(w.raw0);

@@ -2,6 +2,7 @@ import { RingtrainError, StateMachine, isRingtrainError, type Logger } from '@ri
 import { decodeFrame, encodeFramePieces, type Direction, type EncodedFrame, type MsgOf, type ReplyDirection } from '@ringtrain/protocol';
 import type { RawData, WebSocket } from 'ws';
 import { ABNORMAL_CLOSURE, NORMAL_CLOSURE, closeCodeFor, closeReason, errorFromRemoteClose, errorFromWs, truncateUtf8 } from './close-codes';
+import { installFrameReader, type FrameReader, type ReadMode } from './frame-reader';
 import { InboundBudget } from './inbound-budget';
 import { messageWriter, type MessageWriter, type SendFraming } from './message-writer';
 import type { WsConfig } from './options';
@@ -31,6 +32,8 @@ export interface ConnectionStats {
   peakQueuedBytes: number;
   /** How often reading stopped because queuedBytes reached maxQueuedBytes. */
   readPauses: number;
+  /** Frames whose payload the socket read straight into the frame's buffer (frame-reader.ts). */
+  framesReadDirectly: number;
 }
 
 /**
@@ -112,6 +115,9 @@ export class FramedConnection<D extends Direction> {
   private pausedByOwner = false;
 
   private readonly writer: MessageWriter;
+  /** How whole binary frames are read (frame-reader.ts): straight into their buffers, copied from Node's reads, or by ws. */
+  readonly readMode: ReadMode;
+  private readonly reader: FrameReader | null;
   private readonly sendQueue: Outgoing[] = [];
   /** Handed to the socket, not yet written out: they still reference the senders' tensors. */
   private readonly writing = new Set<Outgoing>();
@@ -141,6 +147,14 @@ export class FramedConnection<D extends Direction> {
     this.inbound = new InboundBudget(this.config.maxQueuedBytes, (full) => this.guard(() => this.onBudgetFull(full)));
 
     ws.binaryType = 'nodebuffer';
+    // Bulk frames are read by our own reader into one buffer each; ws parses the rest.
+    const { mode, reader } = installFrameReader(ws, {
+      expectMasked: opts.framing === 'server',
+      maxPayload: this.config.maxFrameBytes,
+      onBinary: (data) => this.guard(() => this.onFrame(data, true)),
+    });
+    this.readMode = mode;
+    this.reader = reader;
     ws.on('message', (data, isBinary) => this.guard(() => this.onFrame(data, isBinary)));
     ws.on('pong', () => this.noteAlive());
     ws.on('ping', () => this.noteAlive());
@@ -166,7 +180,13 @@ export class FramedConnection<D extends Direction> {
   }
 
   stats(): ConnectionStats {
-    return { ...this.counters, queuedBytes: this.inbound.queuedBytes, peakQueuedBytes: this.inbound.peakQueuedBytes, readPauses: this.inbound.readPauses };
+    return {
+      ...this.counters,
+      queuedBytes: this.inbound.queuedBytes,
+      peakQueuedBytes: this.inbound.peakQueuedBytes,
+      readPauses: this.inbound.readPauses,
+      framesReadDirectly: this.reader?.directMessages ?? 0,
+    };
   }
 
   /**

@@ -16,6 +16,8 @@ export interface WsTransportStats extends TransportStats {
   peakQueuedBytes: number;
   /** How often links stopped reading because their queued bytes reached maxQueuedBytes. */
   readPauses: number;
+  /** Frames whose payload the socket read straight into the frame's buffer (zero-copy receive). */
+  framesReadDirectly: number;
 }
 
 /** What a PeerServer shares with the transport it hands out. */
@@ -85,6 +87,7 @@ export class WsTransport implements Transport {
       queuedBytes: 0,
       peakQueuedBytes: 0,
       readPauses: 0,
+      framesReadDirectly: 0,
     };
     for (const link of this.mesh.links.values()) {
       const s = link.stats();
@@ -94,6 +97,7 @@ export class WsTransport implements Transport {
       out.queuedBytes += s.queuedBytes;
       out.peakQueuedBytes = Math.max(out.peakQueuedBytes, s.peakQueuedBytes);
       out.readPauses += s.readPauses;
+      out.framesReadDirectly += s.framesReadDirectly;
     }
     return out;
   }
