@@ -163,7 +163,7 @@ export function simulationTable(s: SimulationReport): string {
   return lines.join('\n');
 }
 
-function fmtMs(ms: number): string {
+export function fmtMs(ms: number): string {
   if (ms >= 1e5) return `${(ms / 1000).toFixed(0)}s`;
   if (ms >= 100) return `${ms.toFixed(0)}ms`;
   return `${ms.toPrecision(3)}ms`;

@@ -1,3 +1,4 @@
+import { ulyssesSplitsHeads } from '@ringtrain/config';
 import { makeProblem, memberKvHeads, type StrategyName } from '@ringtrain/worker';
 
 /**
@@ -218,6 +219,9 @@ function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
   const P = p.workers;
   if (p.heads % P !== 0) {
     return { strategy: 'ulysses', feasible: false, reason: `needs heads divisible by P (H = ${p.heads})` };
+  }
+  if (!ulyssesSplitsHeads(p.heads, p.kvHeads, P)) {
+    return { strategy: 'ulysses', feasible: false, reason: `its ${p.heads / P} query heads per rank do not line up with K/V groups of ${p.heads / p.kvHeads}` };
   }
   const b = p.seqLen / P;
   const hq = p.heads / P;
