@@ -46,7 +46,7 @@ export async function calibrate(p: SimProblem, given: CalibrationGiven): Promise
     flopsPerSec = k.gflops * 1e9;
     flopsSource = `measured now: the ${k.kernel} kernel (${k.threads} thread${k.threads === 1 ? '' : 's'}), forward + backward of one ${block}-token block, ${heads} head(s) of ${p.headDim}, ${p.causal ? 'causal' : 'not causal'}, ${k.ms.toFixed(1)} ms`;
   }
-  const latencySec = (given.linkLatencyUs ?? 0) * 1e-6;
+  const latencySec = (given.linkLatencyUs ?? 0) / 1e6;
   if (given.linkGbps !== undefined) {
     return { flopsPerSec, flopsSource, link: { name: `${given.linkGbps} Gbit/s`, bytesPerSec: (given.linkGbps * 1e9) / 8, latencySec }, linkSource: 'given with --link-gbps' + (given.linkLatencyUs === undefined ? ' (latency 0: none given)' : ' and --link-latency-us') };
   }
