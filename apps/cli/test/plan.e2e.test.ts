@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './testing/cli';
@@ -48,5 +48,25 @@ describe('ringtrain plan', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+  });
+});
+
+describe('ringtrain train --strategy auto', () => {
+  it('plans once before the run, logs the choice and the runner-up, and writes the concrete strategy in config.json; resume keeps it', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'plan-auto-')), 'run');
+    const env = { RINGTRAIN_CALIBRATION_FILE: join(dir, '..', 'missing.json') };
+    const args = ['--workers', '2', '--strategy', 'auto', '--seq-len', '128', '--steps', '2', '--model', 'tiny', '--eval-samples', '2', '--no-dashboard', '--run-dir', dir];
+    const run = await runCli(['train', ...args], env, 300000);
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    const line = /^strategy auto → (\S+)[^:\n]*: predicted .* per attention layer forward \+ backward .*; runner-up \S+.*$/m.exec(run.stdout);
+    expect(line).not.toBeNull();
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(['ring', 'striped', 'zigzag', 'ulysses', 'rsa', 'hybrid']).toContain(cfg.strategy);
+    expect(cfg.strategy).toBe(line![1]);
+    const again = await runCli(['train', ...args, '--steps', '3', '--resume'], env, 300000);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^strategy auto → ${cfg.strategy}: kept from .*config\\.json \\(a resumed run is not planned again\\)$`, 'm'));
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).strategy).toBe(cfg.strategy);
   });
 });
