@@ -70,3 +70,24 @@ describe('ringtrain train --strategy auto', () => {
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).strategy).toBe(cfg.strategy);
   });
 });
+
+describe('ringtrain bench attention, the model beside the measurement', () => {
+  it('predicts each strategy (hybrid too) on the run\'s own kernel and link, and records the link for plan', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'plan-bench-')), 'calibration.json');
+    const run = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '128', '--heads', '2', '--strategies', 'striped,hybrid', '--ulysses-degree', '2', '--reps', '1', '--warmup', '0', '--transport-mib', '8', '--json'], { RINGTRAIN_CALIBRATION_FILE: file });
+    expect(run.stderr).not.toMatch(/internal error/);
+    expect(run.code).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.strategies.map((s: { name: string }) => s.name)).toEqual(['striped', 'hybrid']);
+    for (const s of r.strategies) {
+      expect(s.predictedMs).toBeGreaterThan(0);
+      expect(s.predictionError).toBeCloseTo((s.predictedMs - s.wallMs) / s.wallMs, 2);
+    }
+    const recorded = JSON.parse(readFileSync(file, 'utf8')).link;
+    expect(recorded.bytesPerSec).toBeCloseTo(r.transport.wsMsgpackBytesPerSec, -3);
+    expect(recorded.by).toBe('ringtrain bench attention');
+    const text = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '128', '--strategies', 'ring', '--reps', '1', '--warmup', '0', '--transport-mib', '0']);
+    expect(text.stdout).toMatch(/^strategy\s+wall ms\s+predicted\s+error/m);
+    expect(text.stdout).toMatch(/^ring\s+[\d.]+\s+-\s+-/m); // no link measured: no prediction
+  });
+});

@@ -1,4 +1,4 @@
-import { hiddenFromTokens, hybridKvHeads, LINK_PRESETS, simulateStep, type Link, type SimProblem, type StepEstimate } from './sim-model';
+import { hiddenFromTokens, hybridKvHeads, LINK_PRESETS, rateWhenBusy, simulateStep, type Link, type SimProblem, type StepEstimate } from './sim-model';
 
 /**
  * The projection's formulas pinned on cases worked out by hand (numbers below are written out,
@@ -95,12 +95,39 @@ describe('simulateStep', () => {
   });
 });
 
+describe('ranks sharing a machine: a kernel rate alone and with every rank busy', () => {
+  const shared = { alone: 1e11, allBusy: 5e10 };
+
+  it('interpolates time per FLOP between the two measured ends', () => {
+    expect(rateWhenBusy(shared, 1, 4)).toBe(1e11);
+    expect(rateWhenBusy(shared, 4, 4)).toBeCloseTo(5e10, 3);
+    expect(rateWhenBusy(shared, 2, 3)).toBeCloseTo(1 / 1.5e-11, 0); // halfway in time per FLOP
+    expect(rateWhenBusy(7e10, 1, 8)).toBe(7e10);
+  });
+
+  it('causal ring, P = 2: step 0 both ranks busy, step 1 rank 1 alone', () => {
+    const e = feasible(simulateStep('ring', problem(2, 2048, true), fast, shared));
+    // step 0: half a block at 5e10 (cF 5.36870912e-3 s, cB 1.34217728e-2 s); step 1: a whole block at 1e11
+    // forward = 0.5·5.36870912e-3 + 2.68435456e-3; backward = 0.5·1.34217728e-2 + 6.7108864e-3 + T(kv)
+    expect(e.forwardSec).toBeCloseTo(5.36870912e-3, 12);
+    expect(e.backwardSec).toBeCloseTo(1.39460608e-2, 12);
+    expect(e.efficiency).toBeCloseTo((0.5 * 1.879048192e-2) / 1.931476992e-2, 9); // against the alone rate
+  });
+
+  it('striped and Ulysses keep every rank busy: the all-busy rate throughout', () => {
+    for (const name of ['striped', 'ulysses'] as const) {
+      const p = problem(2, 2048, true, { heads: 2, kvHeads: 2, headDim: 64 });
+      const both = feasible(simulateStep(name, p, fast, shared));
+      const busy = feasible(simulateStep(name, p, fast, 5e10));
+      expect(both.stepSec).toBeCloseTo(busy.stepSec, 12);
+    }
+  });
+});
+
 describe('simulateStep hybrid', () => {
   const gqa = { heads: 8, kvHeads: 2, headDim: 64 };
-  const numbers = (e: StepEstimate) => {
-    const { strategy: _name, ...rest } = feasible(e);
-    return rest;
-  };
+  /** An estimate without its strategy's name: U = 1 and U = P must match another strategy's numbers. */
+  const numbers = (e: StepEstimate) => Object.fromEntries(Object.entries(feasible(e)).filter(([k]) => k !== 'strategy'));
 
   it('U = 1 is its ring layout\'s model, number for number', () => {
     for (const layout of ['ring', 'striped', 'zigzag'] as const) {
@@ -118,7 +145,7 @@ describe('simulateStep hybrid', () => {
       const link = { ...fast, latencySec: 1e-5 };
       const hybrid = numbers(simulateStep('hybrid', p, link, F, { ulyssesDegree: 4, ringLayout: 'striped' }));
       const ulysses = numbers(simulateStep('ulysses', p, link, F));
-      for (const key of ['forwardSec', 'backwardSec', 'stepSec', 'computeSec', 'exposedCommSec', 'efficiency', 'bytesSentPerRank'] as const) expect(hybrid[key]).toBeCloseTo(ulysses[key], 12);
+      for (const key of ['forwardSec', 'backwardSec', 'stepSec', 'computeSec', 'exposedCommSec', 'efficiency', 'bytesSentPerRank']) expect(hybrid[key]).toBeCloseTo(ulysses[key] as number, 12);
     }
   });
 

@@ -42,6 +42,14 @@ import { makeProblem, memberKvHeads, type StrategyName } from '@ringtrain/worker
  * with A_U(x) = (U-1)·α + x/β. U = 1 is exactly L's ring; U = P exactly Ulysses (R = 1: one
  * block, nothing moves, compute S²·hq/…).
  *
+ * Ranks sharing a machine (kernelRate): F may be two figures, one rank computing alone and every
+ * rank computing at once (`bench attention` measures both in the same run; on 2 cores they differ
+ * by a quarter to a half). Ulysses, RSA and the balanced ring layouts keep every rank busy and run
+ * at the all-busy rate; a causal ring's step t keeps only the ranks t…P-1 busy (the others wait
+ * for K/V they may not see), and runs at the rate for that many: time per FLOP interpolated
+ * linearly between the two measured ends (exact at P = 2, where there is nothing between). On
+ * ranks with devices of their own both figures are the same and this term vanishes.
+ *
  * Communication is hidden in a ring step when compute ≥ transfer: a·b² ≥ α + k·b, i.e. for
  * b ≥ (k + √(k² + 4·a·α)) / (2a), taken over forward and backward (hiddenFromTokens).
  */
@@ -77,6 +85,20 @@ export interface HybridChoice {
   ringLayout: RingLayoutName;
 }
 
+/** One rank's kernel FLOP/s: one figure, or alone and with every rank busy (ranks sharing a machine). */
+export type KernelRate = number | { readonly alone: number; readonly allBusy: number };
+
+/** Per-rank FLOP/s when `busy` of the world's P ranks compute at once. */
+export function rateWhenBusy(F: KernelRate, busy: number, P: number): number {
+  if (typeof F === 'number') return F;
+  if (P <= 1) return F.alone;
+  const share = Math.min(1, Math.max(0, (busy - 1) / (P - 1)));
+  return 1 / (1 / F.alone + share * (1 / F.allBusy - 1 / F.alone));
+}
+
+const allBusy = (F: KernelRate) => (typeof F === 'number' ? F : F.allBusy);
+const alone = (F: KernelRate) => (typeof F === 'number' ? F : F.alone);
+
 export type StepEstimate =
   | {
       strategy: StrategyName;
@@ -95,7 +117,7 @@ export type StepEstimate =
     }
   | { strategy: StrategyName; feasible: false; reason: string };
 
-export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, flopsPerSec: number, hybrid?: HybridChoice): StepEstimate {
+export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, flopsPerSec: KernelRate, hybrid?: HybridChoice): StepEstimate {
   if (!Number.isInteger(p.workers) || p.workers < 1) throw new Error(`workers must be a positive integer, got ${p.workers}`);
   if (p.seqLen < p.workers) return { strategy, feasible: false, reason: `S = ${p.seqLen} < P = ${p.workers}` };
   switch (strategy) {
@@ -129,7 +151,7 @@ interface Parts {
   scoreMemoryBytes?: number;
 }
 
-function estimate(strategy: StrategyName, p: SimProblem, F: number, parts: Parts): StepEstimate {
+function estimate(strategy: StrategyName, p: SimProblem, F: KernelRate, parts: Parts): StepEstimate {
   const stepSec = parts.forwardSec + parts.backwardSec;
   return {
     strategy,
@@ -139,7 +161,7 @@ function estimate(strategy: StrategyName, p: SimProblem, F: number, parts: Parts
     stepSec,
     computeSec: parts.computeSec,
     exposedCommSec: Math.max(0, stepSec - parts.computeSec),
-    efficiency: usefulSec(p, F) / stepSec,
+    efficiency: usefulSec(p, alone(F)) / stepSec,
     bytesSentPerRank: parts.bytesSentPerRank,
     scoreMemoryBytes: parts.scoreMemoryBytes ?? 0,
   };
@@ -152,22 +174,27 @@ export function ringStepShare(strategy: RingLayoutName, causal: boolean, step: n
   return 0.5;
 }
 
-function ringFamily(strategy: RingLayoutName, p: SimProblem, link: Link, F: number): StepEstimate {
+function ringFamily(strategy: RingLayoutName, p: SimProblem, link: Link, F: KernelRate): StepEstimate {
   return estimate(strategy, p, F, ringParts(strategy, p, link, F));
 }
 
-/** The ring family's forward, backward, compute and bytes (the model above), for ringFamily and hybrid's ring. */
-function ringParts(strategy: RingLayoutName, p: SimProblem, link: Link, F: number): Parts {
+/**
+ * The ring family's forward, backward, compute and bytes (the model above), for ringFamily and
+ * hybrid's ring; each ring rank stands for `perRingRank` ranks of the world (hybrid: U), all busy or idle together.
+ */
+function ringParts(strategy: RingLayoutName, p: SimProblem, link: Link, F: KernelRate, perRingRank = 1): Parts {
   const P = p.workers;
   const b = p.seqLen / P;
-  const cF = (4 * b * b * p.headDim * p.heads) / F;
-  const cB = 2.5 * cF;
+  const flopsF = 4 * b * b * p.headDim * p.heads; // a full block forward
   const kv = 2 * b * p.kvHeads * p.headDim * BYTES_PER_ELEMENT;
   let forwardSec = 0;
   let backwardSec = 0;
   let computeSec = 0;
   for (let t = 0; t < P; t++) {
     const f = ringStepShare(strategy, p.causal, t);
+    const busy = p.causal && strategy === 'ring' ? P - t : P; // ranks t…P-1 see block r−t under the mask
+    const cF = flopsF / rateWhenBusy(F, busy * perRingRank, P * perRingRank);
+    const cB = 2.5 * cF;
     computeSec += f * (cF + cB);
     if (t < P - 1) {
       forwardSec += Math.max(f * cF, transfer(kv, link));
@@ -193,7 +220,7 @@ export function hybridKvHeads(heads: number, kvHeads: number, U: number): number
   return Math.max(...Array.from({ length: U }, (_, j) => memberKvHeads(problem, U, j).length));
 }
 
-function hybridStep(p: SimProblem, link: Link, F: number, choice: HybridChoice): StepEstimate {
+function hybridStep(p: SimProblem, link: Link, F: KernelRate, choice: HybridChoice): StepEstimate {
   const { ulyssesDegree: U, ringLayout } = choice;
   const P = p.workers;
   if (!Number.isInteger(U) || U < 1 || P % U !== 0) return { strategy: 'hybrid', feasible: false, reason: `Ulysses degree ${U} does not divide P = ${P}` };
@@ -206,7 +233,7 @@ function hybridStep(p: SimProblem, link: Link, F: number, choice: HybridChoice):
   const oBytes = (U - 1) * b * hq * p.headDim * e;
   const a2a = allToAllSec(U, qkvBytes, link) + allToAllSec(U, oBytes, link); // each way
   // The ring over R = P/U groups, on this member's heads of its group's S/R tokens.
-  const ring = ringParts(ringLayout, { ...p, workers: P / U, heads: hq, kvHeads: hkv }, link, F);
+  const ring = ringParts(ringLayout, { ...p, workers: P / U, heads: hq, kvHeads: hkv }, link, F, U);
   return estimate('hybrid', p, F, {
     forwardSec: a2a + ring.forwardSec,
     backwardSec: a2a + ring.backwardSec,
@@ -215,7 +242,8 @@ function hybridStep(p: SimProblem, link: Link, F: number, choice: HybridChoice):
   });
 }
 
-function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
+function ulysses(p: SimProblem, link: Link, rate: KernelRate): StepEstimate {
+  const F = allBusy(rate); // every rank computes its heads at once
   const P = p.workers;
   if (p.heads % P !== 0) {
     return { strategy: 'ulysses', feasible: false, reason: `needs heads divisible by P (H = ${p.heads})` };
@@ -233,7 +261,7 @@ function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
   const c = p.causal ? 0.5 : 1;
   const fwdCompute = (4 * p.seqLen * p.seqLen * p.headDim * p.heads * c) / (P * F);
   const bwdCompute = 2.5 * fwdCompute;
-  return estimate('ulysses', p, F, {
+  return estimate('ulysses', p, rate, {
     forwardSec: allToAll(qkvBytes) + fwdCompute + allToAll(oBytes),
     backwardSec: allToAll(oBytes) + bwdCompute + allToAll(qkvBytes),
     computeSec: fwdCompute + bwdCompute,
@@ -241,7 +269,8 @@ function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
   });
 }
 
-function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
+function rsa(p: SimProblem, link: Link, rate: KernelRate): StepEstimate {
+  const F = allBusy(rate); // every rank computes every block
   const P = p.workers;
   const b = p.seqLen / P;
   const e = BYTES_PER_ELEMENT;
@@ -254,7 +283,7 @@ function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
   };
   const forwardSec = 2 * circulate(matmul, () => oneKv); // keys, then values
   const backwardSec = circulate(4 * matmul, (t) => (t === 0 ? 2 : 4) * oneKv) + (P > 1 ? transfer(2 * oneKv, link) : 0);
-  return estimate('rsa', p, F, {
+  return estimate('rsa', p, rate, {
     forwardSec,
     backwardSec,
     computeSec: P * 6 * matmul,
