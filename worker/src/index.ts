@@ -3,6 +3,7 @@ export * from './attention/run-shard';
 export * from './strategies/types';
 export * from './strategies/registry';
 export { kvRange } from './strategies/head-split';
+export { memberKvHeads } from './strategies/hybrid';
 export { RingComm } from './comm/ring-comm';
 export { allToAll } from './comm/all-to-all';
 export * from './process/worker-process';

@@ -10,6 +10,7 @@ import { registerCheckpointCommand } from './commands/checkpoint';
 import { EXIT, exitCodeOf } from './exit-codes';
 import { registerLaunchCommand } from './commands/launch';
 import { registerDashboardCommand } from './commands/dashboard';
+import { registerPlanCommand } from './commands/plan';
 
 /**
  * `ringtrain` entry point. Coded errors (RingtrainError) print their message and hint with no
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     .exitOverride();
   registerCheckCommand(program);
   registerBenchCommand(program);
+  registerPlanCommand(program);
   registerWorkerCommand(program);
   registerTrainCommand(program);
   registerCoordinatorCommand(program);

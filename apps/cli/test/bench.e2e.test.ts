@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from './testing/cli';
 
 /**
@@ -8,7 +11,8 @@ const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && 
 
 describe('ringtrain bench', () => {
   it('attention: real workers, every runnable strategy, transport beside raw TCP', async () => {
-    const run = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '64', '--reps', '1', '--warmup', '0', '--json']);
+    // the measured link is recorded for `plan`: into a file of the test's own, not the user's cache
+    const run = await runCli(['bench', 'attention', '--workers', '2', '--seq-len', '64', '--reps', '1', '--warmup', '0', '--json'], { RINGTRAIN_CALIBRATION_FILE: join(mkdtempSync(join(tmpdir(), 'bench-')), 'calibration.json') });
     expect(run.stderr).not.toMatch(/internal error/);
     expect(run.code).toBe(0);
     const r = JSON.parse(run.stdout);

@@ -28,7 +28,7 @@ export interface HeadLabels {
  */
 export function checkUlyssesHeads(heads: number, kvHeads: number, workers: number, labels: HeadLabels = { heads: `--heads ${heads}`, kvHeads: `--kv-heads ${kvHeads}`, workers: `--workers ${workers}` }): void {
   if (heads % workers !== 0) {
-    const ok = Array.from({ length: heads }, (_, i) => i + 1).filter((d) => heads % d === 0);
+    const ok = divisors(heads);
     throw new RingtrainError('ULYSSES_HEADS', `ulysses splits heads across ranks, and ${labels.heads} does not divide by ${labels.workers}`, {
       hint: `use a worker count of ${ok.join(', ')}, a head count divisible by ${workers}, or a ring strategy (ring, striped, zigzag)`,
       details: { heads, workers },
@@ -68,9 +68,14 @@ export function ulyssesSplitsHeads(heads: number, kvHeads: number, ranks: number
   return perRank % group === 0 || group % perRank === 0;
 }
 
+/** 1 … n's divisors, ascending. */
+export function divisors(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+}
+
 /** The Ulysses degrees a hybrid can use: the divisors of the world size that divide the heads (1, a plain ring, always). */
 export function hybridDegrees(heads: number, workers: number): number[] {
-  return Array.from({ length: workers }, (_, i) => i + 1).filter((u) => workers % u === 0 && heads % u === 0);
+  return divisors(workers).filter((u) => heads % u === 0);
 }
 
 /** Without a chosen degree: the largest that leaves a ring of at least two groups (1 on one or two workers). */
@@ -116,7 +121,7 @@ export function checkHybridDegree(
 }
 
 /** The values of `options` closest to `value` (two on a tie). */
-function nearestOf(options: readonly number[], value: number): number[] {
+export function nearestOf(options: readonly number[], value: number): number[] {
   const best = Math.min(...options.map((o) => Math.abs(o - value)));
   return options.filter((o) => Math.abs(o - value) === best);
 }

@@ -41,7 +41,7 @@ import { getStrategy } from '../strategies/registry';
 const TIMING_COLUMNS = 3; // wallMs, kernelMs, waitMs
 
 export const benchAttentionJob: JobHandler<'bench-attention'> = async (env, { params, tensors }, jobId) => {
-  const strategy = getStrategy(params.strategy);
+  const strategy = getStrategy(params.strategy, { ulyssesDegree: params.ulyssesDegree });
   const problem = problemOf(params);
   const { reps, warmup, run } = params;
   if (run === 'alone' && env.transport.rank !== 0) return { meta: { idle: true }, tensors: {} };

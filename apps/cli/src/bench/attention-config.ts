@@ -1,7 +1,7 @@
 import { RingtrainError, optionError } from '@ringtrain/core';
 import { makeProblem, type AttentionProblem, type StrategyName } from '@ringtrain/worker';
 import { didYouMean as nearest } from '@ringtrain/config';
-import { checkSeqCoversWorkers, parseIntOption, parseStrategyList } from '../check/config';
+import { checkSeqCoversWorkers, hybridConfigFrom, parseIntOption, parseStrategyList, type HybridConfig } from '../check/config';
 import { LINK_PRESETS, type Link } from './sim-model';
 import { parseDocuments } from '../check/documents';
 import { parseTokens } from './stats';
@@ -35,6 +35,8 @@ export interface AttentionOptions {
   simWorkers: string;
   simSeqLens: string;
   docs?: string;
+  ulyssesDegree?: string;
+  ringLayout?: string;
 }
 
 export interface SimulateConfig {
@@ -49,6 +51,8 @@ export interface AttentionBenchConfig {
   readonly workers: number;
   readonly problem: AttentionProblem;
   readonly strategies: readonly StrategyName[];
+  /** hybrid's Ulysses degree and ring layout (ignored without hybrid in strategies). */
+  readonly hybrid: HybridConfig;
   readonly reps: number;
   readonly warmup: number;
   readonly kernel: KernelChoice;
@@ -101,6 +105,7 @@ export function attentionConfigFrom(opts: AttentionOptions): AttentionBenchConfi
     workers,
     problem: makeProblem({ seqLen, heads, kvHeads, headDim, causal: opts.causal }),
     strategies: Object.freeze(names),
+    hybrid: hybridConfigFrom(opts, names, heads, workers, null),
     reps: parseIntOption('--reps', opts.reps, 1),
     warmup: parseIntOption('--warmup', opts.warmup, 0),
     kernel: opts.kernel as KernelChoice,

@@ -21,6 +21,8 @@ export function attentionJson(r: AttentionReport): string {
       exposedCommFraction: sig(s.exposedCommFraction, 3),
       meanWaitFraction: sig(s.meanWaitFraction, 3),
       bytesPerRank: s.bytesPerRank,
+      predictedMs: sig(s.predictedMs),
+      predictionError: sig(s.predictionError, 3),
       ranks: s.ranks.map((k) => ({ rank: k.rank, wallMs: sig(k.wallMs), computeMs: sig(k.computeMs), waitMs: sig(k.waitMs), kernelMs: sig(k.kernelMs), bytesSent: k.bytesSent })),
       ...(s.withDocs ? { withDocs: { wallMs: sig(s.withDocs.wallMs), speedup: sig(s.withDocs.speedup, 3) } } : {}),
     })),
@@ -88,15 +90,16 @@ export function attentionTable(r: AttentionReport): string {
     lines.push(r.flopModel);
     lines.push(`single process (one worker, whole sequence, the others idle): ${fmt(sp.wallMs)} ms, kernel ${fmt(sp.kernelGflops, 1)} GFLOP/s`);
     if (c.workers > 1) lines.push(`the same on all ${c.workers} workers at once (every core busy): ${fmt(sp.allBusyWallMs)} ms, kernel ${fmt(sp.allBusyKernelGflops, 1)} GFLOP/s`);
-    const rows = [['strategy', 'wall ms', 'efficiency', 'all-busy eff', 'vs ring', 'exposed comm', 'kernel GFLOP/s', 'sent/rank', 'per rank: compute / wait / in-kernel ms']];
+    const rows = [['strategy', 'wall ms', 'predicted', 'error', 'efficiency', 'all-busy eff', 'vs ring', 'exposed comm', 'kernel GFLOP/s', 'sent/rank', 'per rank: compute / wait / in-kernel ms']];
     for (const s of r.strategies) {
       rows.push([
-        s.name, fmt(s.wallMs), fmtRatio(s.efficiency), fmtRatio(s.efficiencyAllBusy), s.speedupVsRing === null ? '-' : `${s.speedupVsRing.toFixed(2)}x`,
+        s.name, fmt(s.wallMs), fmt(s.predictedMs), s.predictionError === null ? '-' : `${s.predictionError >= 0 ? '+' : ''}${(s.predictionError * 100).toFixed(0)}%`, fmtRatio(s.efficiency), fmtRatio(s.efficiencyAllBusy), s.speedupVsRing === null ? '-' : `${s.speedupVsRing.toFixed(2)}x`,
         `${(s.exposedCommFraction * 100).toFixed(1)}%`, s.kernelGflops > 0 && Number.isFinite(s.kernelGflops) ? fmt(s.kernelGflops, 1) : '-', formatBytes(s.bytesPerRank),
         s.ranks.map((k) => `r${k.rank} ${fmt(k.computeMs, 0)}/${fmt(k.waitMs, 0)}/${fmt(k.kernelMs, 0)}`).join('  '),
       ]);
     }
-    lines.push(formatTable(rows, [false, true, true, true, true, true, true, true, false]));
+    lines.push(formatTable(rows, [false, true, true, true, true, true, true, true, true, true, false]));
+    lines.push('predicted = the step model (sim-model.ts, as `plan` and --simulate use it) on this run\'s kernel GFLOP/s (alone, and all busy where every worker computes) and ws+msgpack rate; error = (predicted − wall) / wall;');
     lines.push('efficiency = (single-process ms / P) / wall ms; all-busy eff: the same against the every-core-busy run;');
     lines.push('exposed comm = network wait / wall on the rank with the most compute; kernel GFLOP/s = useful FLOPs / in-kernel ms summed over ranks;');
     lines.push('compute = wall − wait (kernel, merges, copies, encoding); in-kernel = inside the attention kernel (0 for rsa, which uses tfjs ops)');
@@ -133,7 +136,7 @@ export function simulationTable(s: SimulationReport): string {
     'cells: step ms, efficiency (useful FLOPs / (P·F) / step), share of the step that is exposed communication',
   ];
   if (s.checks.length > 0) {
-    lines.push(`model at this run's point (its P and S, link = the measured ws+msgpack rate, no latency): ${s.checks.map((c) => `${c.strategy} ${c.modelMs === null ? 'n/a' : fmtMs(c.modelMs)} (measured ${fmtMs(c.measuredMs)})`).join(', ')}`);
+    lines.push(`model at this run's point (its P and S, kernel = the alone and all-busy rates, link = the measured ws+msgpack rate, no latency): ${s.checks.map((c) => `${c.strategy} ${c.modelMs === null ? 'n/a' : fmtMs(c.modelMs)} (measured ${fmtMs(c.measuredMs)})`).join(', ')}`);
   }
   for (const link of s.links) {
     lines.push('', `link ${link.name}: ${(link.bytesPerSec / 1e9).toFixed(1)} GB/s per rank, ${(link.latencySec * 1e6).toFixed(1)} µs per message`);
@@ -163,7 +166,7 @@ export function simulationTable(s: SimulationReport): string {
   return lines.join('\n');
 }
 
-function fmtMs(ms: number): string {
+export function fmtMs(ms: number): string {
   if (ms >= 1e5) return `${(ms / 1000).toFixed(0)}s`;
   if (ms >= 100) return `${ms.toFixed(0)}ms`;
   return `${ms.toPrecision(3)}ms`;

@@ -3,13 +3,15 @@ import { RingtrainError, SeededRandom, isRingtrainError, type Logger } from '@ri
 import { withLocalWorld, type Coordinator, type RankResult } from '@ringtrain/coordinator';
 import { nativeStatus } from '@ringtrain/kernels';
 import { makeLayout } from '@ringtrain/layout';
+import { strategyLayout, type StrategySpec } from '@ringtrain/config';
 import { shardAttentionInputs, type AttentionInputs, type AttentionShardTensors } from '../check/shard-inputs';
 import { documentIds, documentLengths } from '../check/documents';
 import { getStrategy, type StrategyName } from '@ringtrain/worker';
 import type { AttentionBenchConfig } from './attention-config';
 import { FLOP_MODEL, gflops, selfAttention, trainFlops } from './flops';
 import { machineInfo, type MachineInfo } from './machine';
-import { simulateStep } from './sim-model';
+import { simulateStep, type RingLayoutName } from './sim-model';
+import { writeLinkCalibration } from '../plan/calibration-file';
 import { projectStrategies, type SimulationReport } from './simulate';
 import { formatBytes, median } from './stats';
 
@@ -54,6 +56,13 @@ export interface StrategyResult {
   ranks: RankTiming[];
   /** With --docs: the same strategy on the packed documents, measured right after. */
   withDocs?: { wallMs: number; speedup: number };
+  /**
+   * The step model (sim-model.ts) at this run's point, calibrated on this same run: the kernel
+   * GFLOP/s alone and with every worker busy (see predict) and the measured ws+msgpack rate
+   * (latency 0); null without a transport measurement. Error: (predicted − measured) / measured.
+   */
+  predictedMs: number | null;
+  predictionError: number | null;
 }
 
 export interface TransportResult {
@@ -148,9 +157,8 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
       continue;
     }
     try {
-      const strategy = getStrategy(name);
-      strategy.checkProblem(problem, P);
-      makeLayout(strategy.layout, problem.seqLen, P);
+      getStrategy(name, specOf(name, cfg)).checkProblem(problem, P);
+      strategyLayout(specOf(name, cfg), problem.seqLen, P);
       runnable.push(name);
     } catch (err) {
       if (!isRingtrainError(err)) throw err;
@@ -173,7 +181,7 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
       scale: problem.scale, kernel: report.kernel.name, reps: cfg.reps, warmup: cfg.warmup,
     };
     const job = (strategy: StrategyName, run: 'alone' | 'all-alone' | 'distributed', tensors: (r: number) => Partial<AttentionShardTensors>) =>
-      coordinator.runJob('bench-attention', Array.from({ length: P }, (_, r) => ({ params: { ...params, strategy, run }, tensors: tensors(r) })));
+      coordinator.runJob('bench-attention', Array.from({ length: P }, (_, r) => ({ params: { ...params, strategy, ulyssesDegree: specOf(strategy, cfg).ulyssesDegree, run }, tensors: tensors(r) })));
     logger.info(`single process: ${report.kernel.name} kernel on all ${problem.seqLen} tokens in one worker`);
     const full = fullInputs(inputs, cfg);
     const alone = await job('ring', 'alone', (r) => (r === 0 ? full : {}));
@@ -196,7 +204,7 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
     logger.info(`single process: ${soloWall.toFixed(1)} ms (kernel ${report.singleProcess.kernelGflops.toFixed(1)} GFLOP/s); with all ${P} workers busy: ${busyWall.toFixed(1)} ms`);
 
     for (const [i, name] of runnable.entries()) {
-      const layout = makeLayout(getStrategy(name).layout, problem.seqLen, P);
+      const layout = strategyLayout(specOf(name, cfg), problem.seqLen, P);
       let results: Array<RankResult<'bench-attention'>>;
       try {
         results = await job(name, 'distributed', (r) => shardAttentionInputs(inputs, cfg.problem, layout, r));
@@ -222,19 +230,43 @@ export async function runAttentionBench(cfg: AttentionBenchConfig, logger: Logge
     const ring = report.strategies.find((s) => s.name === 'ring');
     for (const s of report.strategies) s.speedupVsRing = ring ? ring.wallMs / s.wallMs : null;
   });
+  predict(report, cfg);
+  if (report.transport) {
+    const failed = writeLinkCalibration({ bytesPerSec: report.transport.wsMsgpackBytesPerSec, measuredAt: new Date().toISOString(), by: 'ringtrain bench attention' });
+    if (failed) logger.warn(`could not record the measured link for \`ringtrain plan\`: ${failed}`);
+  }
   if (cfg.simulate) {
     const fit = report.singleProcess!.kernelGflops * 1e9;
     report.simulation = projectStrategies(problem, cfg.simulate, fit, `fit: the ${report.kernel.name} kernel's single-process run above, ${threadsPerWorker} thread(s)`);
-    // The model at the point just measured, on the measured ws+msgpack rate (latency taken as 0).
-    if (report.transport) {
-      const loopback = { name: 'this run\'s ws+msgpack', bytesPerSec: report.transport.wsMsgpackBytesPerSec, latencySec: 0 };
-      report.simulation.checks = report.strategies.map((s) => {
-        const e = simulateStep(s.name, { ...problem, workers: P }, loopback, fit);
-        return { strategy: s.name, modelMs: e.feasible ? e.stepSec * 1000 : null, measuredMs: s.wallMs };
-      });
-    }
+    report.simulation.checks = report.strategies.filter((s) => s.predictedMs !== null).map((s) => ({ strategy: s.name, modelMs: s.predictedMs, measuredMs: s.wallMs }));
   }
   return report;
+}
+
+/** hybrid's spec from the bench's options; the others are their name alone. */
+function specOf(name: StrategyName, cfg: AttentionBenchConfig): StrategySpec {
+  return name === 'hybrid' ? { strategy: name, ...cfg.hybrid } : { strategy: name };
+}
+
+/**
+ * Each strategy's predicted step at this run's point, beside its measured wall (see
+ * StrategyResult). The kernel is both of this run's figures (sim-model's KernelRate): workers
+ * sharing this machine's cores each compute at the all-busy rate when all compute, and faster
+ * when the others wait (a causal ring's later steps): 2-core VM, S = 4096, 2 heads, one run:
+ * 7.2 against 11.6 GFLOP/s (benchmarks/NOTES.md, 2026-12-05 planner). With one worker the two
+ * are the same run.
+ */
+function predict(report: AttentionReport, cfg: AttentionBenchConfig): void {
+  const sp = report.singleProcess;
+  if (!report.transport || !sp) return;
+  const link = { name: 'this run\'s ws+msgpack', bytesPerSec: report.transport.wsMsgpackBytesPerSec, latencySec: 0 };
+  const ringLayout: RingLayoutName = cfg.hybrid.ringLayout === 'contiguous' ? 'ring' : (cfg.hybrid.ringLayout as RingLayoutName);
+  for (const s of report.strategies) {
+    const kernel = { alone: sp.kernelGflops * 1e9, allBusy: sp.allBusyKernelGflops * 1e9 };
+    const e = simulateStep(s.name, { ...cfg.problem, workers: cfg.workers }, link, kernel, { ulyssesDegree: cfg.hybrid.ulyssesDegree, ringLayout });
+    s.predictedMs = e.feasible ? e.stepSec * 1000 : null;
+    s.predictionError = s.predictedMs === null || s.wallMs <= 0 ? null : (s.predictedMs - s.wallMs) / s.wallMs;
+  }
 }
 
 function resolveKernel(cfg: AttentionBenchConfig): AttentionReport['kernel'] {
@@ -304,6 +336,8 @@ function summarize(name: StrategyName, results: Array<RankResult<'bench-attentio
     meanWaitFraction: ranks.reduce((a, r) => a + (r.wallMs > 0 ? r.waitMs / r.wallMs : 0), 0) / ranks.length,
     bytesPerRank: Math.max(...ranks.map((r) => r.bytesSent)),
     ranks,
+    predictedMs: null,
+    predictionError: null,
   };
 }
 

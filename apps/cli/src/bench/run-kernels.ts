@@ -168,8 +168,22 @@ interface Timing {
   bwdMs: number;
 }
 
+/**
+ * One kernel's forward + backward GFLOP/s (flops.ts) on one block of `seqLen` tokens, in this
+ * process: the native kernel when the addon loads (as workers use it), else tfjs. The planner's
+ * calibration (plan/calibrate.ts); median of `reps` after one warmup.
+ */
+export async function measureKernel(shape: { seqLen: number; heads: number; headDim: number; causal: boolean }, reps = 3): Promise<{ kernel: 'native' | 'tfjs'; threads: number; ms: number; gflops: number }> {
+  await ensureCpuBackend({ quiet: true });
+  const addon = loadNativeAddon().addon;
+  const cfg = { ...shape, seed: 1, warmup: 1, reps };
+  const r = timeKernel(addon ? 'native' : 'tfjs', shape.seqLen, cfg, addon ? createNativeKernel(addon, { threads: 0 }) : null);
+  const ms = r.fwdMs + r.bwdMs;
+  return { kernel: addon ? 'native' : 'tfjs', threads: addon ? addon.info().defaultThreads : 1, ms, gflops: gflops(trainFlops(selfAttention(shape.seqLen, shape.heads, shape.headDim, shape.causal)), ms) };
+}
+
 /** Median over reps of forward + backward, with the forward and backward of that median rep. */
-function timeKernel(name: BenchKernelName, S: number, cfg: KernelsConfig, native: AttentionKernel | null): Timing {
+function timeKernel(name: BenchKernelName, S: number, cfg: Pick<KernelsConfig, 'heads' | 'headDim' | 'causal' | 'seed' | 'warmup' | 'reps'>, native: AttentionKernel | null): Timing {
   const { heads: H, headDim: D, causal } = cfg;
   const rng = new SeededRandom(cfg.seed + S);
   const q = rng.normalArray(S * H * D);

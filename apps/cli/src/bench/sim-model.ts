@@ -1,4 +1,5 @@
-import type { StrategyName } from '@ringtrain/worker';
+import { ulyssesSplitsHeads } from '@ringtrain/config';
+import { makeProblem, memberKvHeads, type StrategyName } from '@ringtrain/worker';
 
 /**
  * Step-time model of the strategies at scales this machine cannot run (`bench attention
@@ -30,6 +31,24 @@ import type { StrategyName } from '@ringtrain/worker';
  *   backward: K, V and dK, dV circulate, per step 8·b²·D·H/F (4 matmuls: P is stored) against
  *   T(4·b·Hkv·D·e) (step 0: T(2·b·Hkv·D·e), K and V only), plus T(2·b·Hkv·D·e) for the
  *   accumulators' last hop
+ * Hybrid (degree U, ring layout L; worker hybrid.ts): R = P/U groups of U consecutive ranks.
+ * Inside a group an all-to-all (as Ulysses', over U ranks, not overlapped) gives each member
+ * hq = H/U query heads and hkv K/V heads of the group's U·b tokens, where hkv is the most any
+ * member receives (memberKvHeads: max(1, Hkv/U) when the heads line up, more where K/V heads are
+ * replicated per query head). Then L's ring model above runs over R ranks with blocks of S/R = U·b
+ * tokens, hq and hkv heads, and a last all-to-all returns the output rows:
+ *   forward  = A_U((U-1)·b·(hq+2·hkv)·D·e) + ring_L(R, S, hq, hkv).forward + A_U((U-1)·b·hq·D·e)
+ *   backward = A_U((U-1)·b·hq·D·e) + ring_L(R, S, hq, hkv).backward + A_U((U-1)·b·(hq+2·hkv)·D·e)
+ * with A_U(x) = (U-1)·α + x/β. U = 1 is exactly L's ring; U = P exactly Ulysses (R = 1: one
+ * block, nothing moves, compute S²·hq/…).
+ *
+ * Ranks sharing a machine (kernelRate): F may be two figures, one rank computing alone and every
+ * rank computing at once (`bench attention` measures both in the same run; on 2 cores they differ
+ * by a quarter to a half). Ulysses, RSA and the balanced ring layouts keep every rank busy and run
+ * at the all-busy rate; a causal ring's step t keeps only the ranks t…P-1 busy (the others wait
+ * for K/V they may not see), and runs at the rate for that many: time per FLOP interpolated
+ * linearly between the two measured ends (exact at P = 2, where there is nothing between). On
+ * ranks with devices of their own both figures are the same and this term vanishes.
  *
  * Communication is hidden in a ring step when compute ≥ transfer: a·b² ≥ α + k·b, i.e. for
  * b ≥ (k + √(k² + 4·a·α)) / (2a), taken over forward and backward (hiddenFromTokens).
@@ -57,6 +76,29 @@ export const LINK_PRESETS: Readonly<Record<string, Link>> = Object.freeze({
   'ethernet-100g': Object.freeze({ name: 'ethernet-100g', bytesPerSec: 12.5e9, latencySec: 10e-6 }),
 });
 
+/** The ring family's layouts, as hybrid's ring across groups may use them. */
+export type RingLayoutName = 'ring' | 'striped' | 'zigzag';
+
+/** hybrid's own choices; the other strategies ignore them. */
+export interface HybridChoice {
+  ulyssesDegree: number;
+  ringLayout: RingLayoutName;
+}
+
+/** One rank's kernel FLOP/s: one figure, or alone and with every rank busy (ranks sharing a machine). */
+export type KernelRate = number | { readonly alone: number; readonly allBusy: number };
+
+/** Per-rank FLOP/s when `busy` of the world's P ranks compute at once. */
+export function rateWhenBusy(F: KernelRate, busy: number, P: number): number {
+  if (typeof F === 'number') return F;
+  if (P <= 1) return F.alone;
+  const share = Math.min(1, Math.max(0, (busy - 1) / (P - 1)));
+  return 1 / (1 / F.alone + share * (1 / F.allBusy - 1 / F.alone));
+}
+
+const allBusy = (F: KernelRate) => (typeof F === 'number' ? F : F.allBusy);
+const alone = (F: KernelRate) => (typeof F === 'number' ? F : F.alone);
+
 export type StepEstimate =
   | {
       strategy: StrategyName;
@@ -75,7 +117,7 @@ export type StepEstimate =
     }
   | { strategy: StrategyName; feasible: false; reason: string };
 
-export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, flopsPerSec: number): StepEstimate {
+export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, flopsPerSec: KernelRate, hybrid?: HybridChoice): StepEstimate {
   if (!Number.isInteger(p.workers) || p.workers < 1) throw new Error(`workers must be a positive integer, got ${p.workers}`);
   if (p.seqLen < p.workers) return { strategy, feasible: false, reason: `S = ${p.seqLen} < P = ${p.workers}` };
   switch (strategy) {
@@ -88,7 +130,8 @@ export function simulateStep(strategy: StrategyName, p: SimProblem, link: Link, 
     case 'rsa':
       return rsa(p, link, flopsPerSec);
     case 'hybrid':
-      return { strategy, feasible: false, reason: 'hybrid is not modelled (its degree is a choice of its own)' };
+      if (!hybrid) return { strategy, feasible: false, reason: 'hybrid needs a Ulysses degree and a ring layout' };
+      return hybridStep(p, link, flopsPerSec, hybrid);
   }
 }
 
@@ -100,7 +143,15 @@ function usefulSec(p: SimProblem, F: number): number {
   return (14 * p.seqLen * p.seqLen * p.headDim * p.heads * (p.causal ? 0.5 : 1)) / (p.workers * F);
 }
 
-function estimate(strategy: StrategyName, p: SimProblem, F: number, parts: { forwardSec: number; backwardSec: number; computeSec: number; bytesSentPerRank: number; scoreMemoryBytes?: number }): StepEstimate {
+interface Parts {
+  forwardSec: number;
+  backwardSec: number;
+  computeSec: number;
+  bytesSentPerRank: number;
+  scoreMemoryBytes?: number;
+}
+
+function estimate(strategy: StrategyName, p: SimProblem, F: KernelRate, parts: Parts): StepEstimate {
   const stepSec = parts.forwardSec + parts.backwardSec;
   return {
     strategy,
@@ -110,30 +161,40 @@ function estimate(strategy: StrategyName, p: SimProblem, F: number, parts: { for
     stepSec,
     computeSec: parts.computeSec,
     exposedCommSec: Math.max(0, stepSec - parts.computeSec),
-    efficiency: usefulSec(p, F) / stepSec,
+    efficiency: usefulSec(p, alone(F)) / stepSec,
     bytesSentPerRank: parts.bytesSentPerRank,
     scoreMemoryBytes: parts.scoreMemoryBytes ?? 0,
   };
 }
 
 /** f_t: share of a full block the busiest rank computes in ring step t. */
-export function ringStepShare(strategy: 'ring' | 'striped' | 'zigzag', causal: boolean, step: number): number {
+export function ringStepShare(strategy: RingLayoutName, causal: boolean, step: number): number {
   if (!causal) return 1;
   if (strategy === 'ring') return step === 0 ? 0.5 : 1;
   return 0.5;
 }
 
-function ringFamily(strategy: 'ring' | 'striped' | 'zigzag', p: SimProblem, link: Link, F: number): StepEstimate {
+function ringFamily(strategy: RingLayoutName, p: SimProblem, link: Link, F: KernelRate): StepEstimate {
+  return estimate(strategy, p, F, ringParts(strategy, p, link, F));
+}
+
+/**
+ * The ring family's forward, backward, compute and bytes (the model above), for ringFamily and
+ * hybrid's ring; each ring rank stands for `perRingRank` ranks of the world (hybrid: U), all busy or idle together.
+ */
+function ringParts(strategy: RingLayoutName, p: SimProblem, link: Link, F: KernelRate, perRingRank = 1): Parts {
   const P = p.workers;
   const b = p.seqLen / P;
-  const cF = (4 * b * b * p.headDim * p.heads) / F;
-  const cB = 2.5 * cF;
+  const flopsF = 4 * b * b * p.headDim * p.heads; // a full block forward
   const kv = 2 * b * p.kvHeads * p.headDim * BYTES_PER_ELEMENT;
   let forwardSec = 0;
   let backwardSec = 0;
   let computeSec = 0;
   for (let t = 0; t < P; t++) {
     const f = ringStepShare(strategy, p.causal, t);
+    const busy = p.causal && strategy === 'ring' ? P - t : P; // ranks t…P-1 see block r−t under the mask
+    const cF = flopsF / rateWhenBusy(F, busy * perRingRank, P * perRingRank);
+    const cB = 2.5 * cF;
     computeSec += f * (cF + cB);
     if (t < P - 1) {
       forwardSec += Math.max(f * cF, transfer(kv, link));
@@ -145,25 +206,62 @@ function ringFamily(strategy: 'ring' | 'striped' | 'zigzag', p: SimProblem, link
   }
   // K/V: P-1 hops forward and backward; dK/dV: P-1 hops.
   const bytesSentPerRank = kv * 3 * (P - 1);
-  return estimate(strategy, p, F, { forwardSec, backwardSec, computeSec, bytesSentPerRank });
+  return { forwardSec, backwardSec, computeSec, bytesSentPerRank };
 }
 
-function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
+/** One all-to-all over n ranks sending x bytes per rank (each message pays the latency once). */
+function allToAllSec(n: number, bytes: number, link: Link): number {
+  return n > 1 ? (n - 1) * link.latencySec + bytes / link.bytesPerSec : 0;
+}
+
+/** The most K/V heads one member of a group of U receives (hybrid.ts's memberKvHeads). */
+export function hybridKvHeads(heads: number, kvHeads: number, U: number): number {
+  const problem = makeProblem({ seqLen: 1, heads, kvHeads, headDim: 1, causal: false });
+  return Math.max(...Array.from({ length: U }, (_, j) => memberKvHeads(problem, U, j).length));
+}
+
+function hybridStep(p: SimProblem, link: Link, F: KernelRate, choice: HybridChoice): StepEstimate {
+  const { ulyssesDegree: U, ringLayout } = choice;
+  const P = p.workers;
+  if (!Number.isInteger(U) || U < 1 || P % U !== 0) return { strategy: 'hybrid', feasible: false, reason: `Ulysses degree ${U} does not divide P = ${P}` };
+  if (p.heads % U !== 0) return { strategy: 'hybrid', feasible: false, reason: `heads ${p.heads} not divisible by the Ulysses degree ${U}` };
+  const b = p.seqLen / P;
+  const hq = p.heads / U;
+  const hkv = hybridKvHeads(p.heads, p.kvHeads, U);
+  const e = BYTES_PER_ELEMENT;
+  const qkvBytes = (U - 1) * b * (hq + 2 * hkv) * p.headDim * e;
+  const oBytes = (U - 1) * b * hq * p.headDim * e;
+  const a2a = allToAllSec(U, qkvBytes, link) + allToAllSec(U, oBytes, link); // each way
+  // The ring over R = P/U groups, on this member's heads of its group's S/R tokens.
+  const ring = ringParts(ringLayout, { ...p, workers: P / U, heads: hq, kvHeads: hkv }, link, F, U);
+  return estimate('hybrid', p, F, {
+    forwardSec: a2a + ring.forwardSec,
+    backwardSec: a2a + ring.backwardSec,
+    computeSec: ring.computeSec,
+    bytesSentPerRank: ring.bytesSentPerRank + 2 * (qkvBytes + oBytes),
+  });
+}
+
+function ulysses(p: SimProblem, link: Link, rate: KernelRate): StepEstimate {
+  const F = allBusy(rate); // every rank computes its heads at once
   const P = p.workers;
   if (p.heads % P !== 0) {
     return { strategy: 'ulysses', feasible: false, reason: `needs heads divisible by P (H = ${p.heads})` };
+  }
+  if (!ulyssesSplitsHeads(p.heads, p.kvHeads, P)) {
+    return { strategy: 'ulysses', feasible: false, reason: `its ${p.heads / P} query heads per rank do not line up with K/V groups of ${p.heads / p.kvHeads}` };
   }
   const b = p.seqLen / P;
   const hq = p.heads / P;
   const hkv = Math.max(1, p.kvHeads / P);
   const e = BYTES_PER_ELEMENT;
-  const allToAll = (bytes: number) => (P > 1 ? (P - 1) * link.latencySec + bytes / link.bytesPerSec : 0);
+  const allToAll = (bytes: number) => allToAllSec(P, bytes, link);
   const qkvBytes = (P - 1) * b * (hq + 2 * hkv) * p.headDim * e;
   const oBytes = (P - 1) * b * hq * p.headDim * e;
   const c = p.causal ? 0.5 : 1;
   const fwdCompute = (4 * p.seqLen * p.seqLen * p.headDim * p.heads * c) / (P * F);
   const bwdCompute = 2.5 * fwdCompute;
-  return estimate('ulysses', p, F, {
+  return estimate('ulysses', p, rate, {
     forwardSec: allToAll(qkvBytes) + fwdCompute + allToAll(oBytes),
     backwardSec: allToAll(oBytes) + bwdCompute + allToAll(qkvBytes),
     computeSec: fwdCompute + bwdCompute,
@@ -171,7 +269,8 @@ function ulysses(p: SimProblem, link: Link, F: number): StepEstimate {
   });
 }
 
-function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
+function rsa(p: SimProblem, link: Link, rate: KernelRate): StepEstimate {
+  const F = allBusy(rate); // every rank computes every block
   const P = p.workers;
   const b = p.seqLen / P;
   const e = BYTES_PER_ELEMENT;
@@ -184,7 +283,7 @@ function rsa(p: SimProblem, link: Link, F: number): StepEstimate {
   };
   const forwardSec = 2 * circulate(matmul, () => oneKv); // keys, then values
   const backwardSec = circulate(4 * matmul, (t) => (t === 0 ? 2 : 4) * oneKv) + (P > 1 ? transfer(2 * oneKv, link) : 0);
-  return estimate('rsa', p, F, {
+  return estimate('rsa', p, rate, {
     forwardSec,
     backwardSec,
     computeSec: P * 6 * matmul,

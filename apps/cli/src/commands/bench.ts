@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { createLogger, optionError } from '@ringtrain/core';
 import { STRATEGY_NAMES } from '@ringtrain/worker';
 
-/** What `bench attention` runs by default: hybrid needs a degree it does not take yet. */
+/** What `bench attention` runs by default: hybrid only when asked (its degree is a choice of its own). */
 const BENCHED_STRATEGIES = STRATEGY_NAMES.filter((name) => name !== 'hybrid');
 import { attentionConfigFrom, KERNEL_CHOICES, type AttentionOptions } from '../bench/attention-config';
 import { attentionJson, attentionTable } from '../bench/attention-report';
@@ -58,7 +58,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--head-dim <n>', 'head dimension', '64')
     .addOption(new Option('--causal', 'causal mask (default)').default(true))
     .addOption(new Option('--no-causal', 'no mask'))
-    .option('--strategies <list>', `comma list of ${STRATEGY_NAMES.join(', ')}; those that cannot run the problem are skipped and named (hybrid is not benchmarked yet)`, BENCHED_STRATEGIES.join(','))
+    .option('--strategies <list>', `comma list of ${STRATEGY_NAMES.join(', ')}; those that cannot run the problem are skipped and named`, BENCHED_STRATEGIES.join(','))
+    .option('--ulysses-degree <n>', 'hybrid: ranks per Ulysses group (dividing --workers and --heads; default: the largest below --workers)')
+    .option('--ring-layout <name>', 'hybrid: layout of its ring across groups: ring (contiguous, the default), striped or zigzag')
     .option('--reps <n>', 'timed repetitions (the median is reported)', '3')
     .option('--warmup <n>', 'untimed repetitions first', '1')
     .addOption(new Option('--kernel <name>', 'attention kernel: native when the addon loads (auto), else tfjs').choices([...KERNEL_CHOICES]).default('auto'))

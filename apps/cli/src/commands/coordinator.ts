@@ -11,6 +11,7 @@ import { addTrainOptions, dashboardPlace, type DashboardPlace } from './train-op
 import { startDashboard, type Dashboard } from '@ringtrain/dashboard';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from '../tls-flags';
 import { DETERMINISTIC_FAILURES, resolveFromFlags, type TrainFlags } from './train';
+import { resolveAutoStrategy } from '../plan/auto-strategy';
 
 /** Error codes of the file system (not of sockets): the run directory's disk or permissions. */
 const STORAGE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'ENOENT', 'EISDIR']);
@@ -134,7 +135,9 @@ async function runClusterCoordinator(opts: CoordinatorFlags, control: TrainContr
   if (opts.workers !== undefined && envWorld !== undefined && Number(envWorld) !== Number(opts.workers)) {
     throw new RingtrainError('WORLD_SIZE_MISMATCH', `--workers ${opts.workers} disagrees with the environment's world size ${envWorld} (WORLD_SIZE or SLURM_NTASKS)`, { hint: 'drop --workers, or start as many workers as it says' });
   }
-  const cfg = resolveFromFlags({ ...opts, resume: undefined, runDir: runDirFlag, workers: opts.workers ?? envWorld });
+  const flags = { ...opts, resume: undefined, runDir: runDirFlag, workers: opts.workers ?? envWorld };
+  // A requeued or restarted job keeps the strategy its run chose (config.json), never planning again.
+  const cfg = resolveFromFlags(await resolveAutoStrategy(flags, resolveFromFlags, (line) => process.stderr.write(`${line}\n`), resolve(runDirFlag)));
   const { eval: heldOut } = openRunData(cfg);
   if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
   const jobId = jobIdOf(process.env);

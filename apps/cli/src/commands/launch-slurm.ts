@@ -81,7 +81,8 @@ function slurmJob(flags: SlurmFlags, words: string[]): SlurmJob {
   // held-out part too small are refused now, not after the job waited in the queue.
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const runDir = resolve(train.runDir ?? join('runs', `${flags.jobName}-${stamp}`));
-  const cfg = resolveFromFlags({ ...train, runDir, workers: String(nodes * tasksPerNode) });
+  // `--strategy auto` is planned by the coordinator on the cluster (its kernel measured there); a stand-in checks the rest now.
+  const cfg = resolveFromFlags({ ...train, strategy: train.strategy === 'auto' ? 'striped' : train.strategy, runDir, workers: String(nodes * tasksPerNode) });
   const { eval: heldOut } = openRunData(cfg);
   if (heldOut) checkEvalSamples(heldOut, cfg.evalSamples, '--eval-samples');
   const tlsFiles = { cert: flags.tlsCert ?? process.env.RINGTRAIN_TLS_CERT, key: flags.tlsKey ?? process.env.RINGTRAIN_TLS_KEY, ca: flags.tlsCa ?? process.env.RINGTRAIN_TLS_CA };

@@ -12,7 +12,7 @@ export function addTrainOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON or YAML run config; flags override it')
     .option('--workers <n>', 'worker processes (P)')
-    .option('--strategy <name>', 'ring, striped, zigzag, ulysses, rsa or hybrid')
+    .option('--strategy <name>', 'ring, striped, zigzag, ulysses, rsa, hybrid, or auto (the fastest that fits by `ringtrain plan`\'s model, chosen once before the run and written in config.json)')
     .option('--ulysses-degree <n>', 'hybrid: ranks per Ulysses group U, dividing the workers and the model\'s heads (× batch); the ring runs across the P/U groups (default: the largest such U below P)')
     .option('--ring-layout <name>', 'hybrid: layout of the ring across groups: ring (contiguous, the default), striped or zigzag')
     .option('--seq-len <n>', 'sequence length S')

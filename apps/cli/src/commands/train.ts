@@ -13,6 +13,7 @@ import { ProgressLine } from '../train/progress';
 import { cliEntry, workerCommand } from '../cli-entry';
 import { addTrainOptions, dashboardPlace, type DashboardPlace } from './train-options';
 import { EXIT, afterStart } from '../exit-codes';
+import { resolveAutoStrategy } from '../plan/auto-strategy';
 
 export interface TrainFlags {
   config?: string;
@@ -81,7 +82,9 @@ export function registerTrainCommand(program: Command): void {
 }
 
 /** `ringtrain train` (and `launch local`): checks the run, then trains it on this machine. */
-export async function trainWith(flags: TrainFlags): Promise<void> {
+export async function trainWith(given: TrainFlags): Promise<void> {
+  const runDir = given.runDir ?? (given.config ? loadConfigFile(given.config).runDir : undefined);
+  const flags = await resolveAutoStrategy(given, resolveFromFlags, (line) => process.stdout.write(`${line}\n`), given.resume && runDir ? resolve(runDir) : null);
   const cfg = resolveFromFlags(flags);
   // Sizes that cannot fit, and a run directory that cannot be one, are refused before anything is created or started.
   assertRunFits('train', cfg, 'train', TRAIN_KNOB_NAMES);
