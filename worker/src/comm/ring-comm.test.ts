@@ -11,11 +11,16 @@ const share = (rank: number, source: number, P: number) => 1 + rank * P + source
 /** A compute step that lets the event loop run, as an async kernel does. */
 const compute = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** A link whose messages can be held: `held` may delay a receive's delivery or a send's completion. */
+/** What a held link delays: a receive's delivery, or a send's completion, of the messages for which it returns a promise. */
+interface Held {
+  recv?: (tag: string) => Promise<void> | undefined;
+  sent?: (tag: string) => Promise<void> | undefined;
+}
+
 class HeldTransport implements Transport {
   constructor(
     private readonly inner: Transport,
-    private readonly held: { recv?: (tag: string) => Promise<void> | undefined; sent?: (tag: string) => Promise<void> | undefined },
+    private readonly held: Held,
   ) {}
 
   get rank(): number {
@@ -44,6 +49,11 @@ class HeldTransport implements Transport {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/** An in-memory world of P ranks in which rank `rank`'s link is held as `held` says. */
+function worldHolding(P: number, rank: number, held: Held): Transport[] {
+  return createInMemoryWorld(P).map((t) => (t.rank === rank ? new HeldTransport(t, held) : t));
 }
 
 /** Resolves on `open()`, or after `ms` so that an implementation that waits for it still finishes (and fails). */
@@ -91,16 +101,9 @@ describe('RingComm.circulateWithGrads', () => {
     const P = 4;
     const events: string[] = [];
     const held = gate();
-    const world = createInMemoryWorld(P).map((t) =>
-      t.rank !== 0
-        ? t
-        : new HeldTransport(t, {
-            recv: (tag) => {
-              if (!tag.endsWith('.grad.1')) return undefined;
-              return held.opened.then(() => void events.push('accumulator of step 1 delivered'));
-            },
-          }),
-    );
+    const world = worldHolding(P, 0, {
+      recv: (tag) => (tag.endsWith('.grad.1') ? held.opened.then(() => void events.push('accumulator of step 1 delivered')) : undefined),
+    });
     const { totals } = await circulate(world, (rank, step) => {
       if (rank !== 0) return;
       events.push(`step ${step} computes`);
@@ -115,17 +118,13 @@ describe('RingComm.circulateWithGrads', () => {
     const P = 3;
     const events: string[] = [];
     const held = gate();
-    const world = createInMemoryWorld(P).map((t) =>
-      t.rank !== 1
-        ? t
-        : new HeldTransport(t, {
-            sent: (tag) => {
-              if (!tag.endsWith('.grad.1')) return undefined;
-              events.push('accumulator of step 1 sent');
-              return held.opened.then(() => void events.push('send of step 1 done'));
-            },
-          }),
-    );
+    const world = worldHolding(P, 1, {
+      sent: (tag) => {
+        if (!tag.endsWith('.grad.1')) return undefined;
+        events.push('accumulator of step 1 sent');
+        return held.opened.then(() => void events.push('send of step 1 done'));
+      },
+    });
     await circulate(world, (rank, step) => {
       if (rank !== 1) return;
       events.push(`step ${step} computes`);
