@@ -6,6 +6,8 @@
 // comparisons, and a pair that every query sees (keys earlier, one and the same document) skips
 // the per-element mask: with arbitrary positions (striped, zigzag, shuffled) and arbitrary
 // document ids this stays exact, since a partial pair applies the rules element by element.
+// A partial pair's products run per quarter of its rows, over the key columns that quarter may
+// see (tile_windows), so a tile on the diagonal costs about what its visible part does.
 #include "attention.h"
 
 #include <algorithm>

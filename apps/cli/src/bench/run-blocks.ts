@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SeededRandom, type Logger } from '@ringtrain/core';
+import { RingtrainError, SeededRandom, type Logger } from '@ringtrain/core';
 import { createNativeKernel, ensureCpuBackend, loadNativeAddon, nativeStatus, toHeadMajor, type AttentionKernel } from '@ringtrain/kernels';
 import { makeLayout, type LayoutName } from '@ringtrain/layout';
 import type { KernelsConfig } from './kernels-config';
@@ -76,7 +76,11 @@ export function visibleShare(posQ: Int32Array, posK: Int32Array): number {
 export async function runBlocksBench(cfg: KernelsConfig, logger: Logger): Promise<BlocksReport> {
   await ensureCpuBackend({ quiet: true });
   const addon = loadNativeAddon().addon;
-  if (!addon) throw new Error(`bench kernels --blocks needs the native kernel: ${nativeStatus().reason}`);
+  if (!addon) {
+    throw new RingtrainError('NATIVE_UNAVAILABLE', `bench kernels --blocks needs the native kernel: ${nativeStatus().reason}`, {
+      hint: 'Build it with `npm run build` (a C++ compiler and OpenBLAS), or time the other kernels without --blocks.',
+    });
+  }
   const kernel = createNativeKernel(addon, { threads: cfg.threads });
   const report: BlocksReport = {
     machine: machineInfo(),
