@@ -13,6 +13,7 @@ import {
   contiguous,
   disposeBlockInputs,
   documentsAt,
+  seededRandom,
   expectAllEqual,
   expectClose,
   makeProblem,
@@ -59,7 +60,31 @@ export const attentionCases: Case[] = [
   { name: '300x300 causal, tiles with ragged edges, D 64', heads: 2, kvHeads: 1, headDim: 64, posQ: contiguous(0, 300), posK: contiguous(0, 300), causal: true },
   { name: '257x131 non-causal, odd head dim 13', heads: 3, kvHeads: 3, headDim: 13, posQ: contiguous(0, 257), posK: contiguous(0, 131), causal: false },
   { name: '260x200 zigzag rank 1 <- rank 0, D 33', heads: 4, kvHeads: 2, headDim: 33, posQ: zigzag(1, 2, 520), posK: zigzag(0, 2, 400), causal: true },
+  // Tiles straddling the diagonal, where the native kernel computes each group of rows only over
+  // the key columns it may see (a prefix for sorted positions, a suffix for descending ones).
+  { name: '400x390 striped rank 0 <- rank 1 (keys strictly before), D 64', heads: 2, kvHeads: 1, headDim: 64, posQ: striped(0, 2, 800), posK: striped(1, 2, 780), causal: true },
+  { name: '400x400 striped rank 1 <- rank 0 (keys at or before), GQA', ...gqa, posQ: striped(1, 2, 800), posK: striped(0, 2, 800), causal: true },
+  { name: '301x257 zigzag rank 0 <- rank 1, D 24', heads: 2, kvHeads: 2, headDim: 24, posQ: zigzag(0, 2, 602), posK: zigzag(1, 2, 514), causal: true },
+  { name: '300x300 descending positions (visible keys a suffix), D 64', heads: 2, kvHeads: 1, headDim: 64, posQ: descending(300), posK: descending(300), causal: true },
+  { name: '259x261 shuffled positions, D 13', heads: 2, kvHeads: 1, headDim: 13, posQ: permutation(259, 3), posK: permutation(261, 4), causal: true },
+  { name: '200x260 keys offset by half a tile (rows of a tile see from 0 to all keys)', ...mqa, posQ: contiguous(64, 200), posK: contiguous(0, 260), causal: true },
 ];
+
+/** Positions n-1 … 0. */
+function descending(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => n - 1 - i);
+}
+
+/** A fixed pseudo-random permutation of 0 … n-1. */
+function permutation(n: number, seed: number): Int32Array {
+  const rand = seededRandom(seed);
+  const a = contiguous(0, n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
 
 /** The same document boundaries on both sides of a block (packed sequences). */
 function packed(posQ: Int32Array, posK: Int32Array, starts: number[], ids?: number[]): Pick<Case, 'posQ' | 'posK' | 'docQ' | 'docK'> {
@@ -108,6 +133,9 @@ export const documentCases: Case[] = [
   },
   { name: 'docs: 1000x1000 causal, long and short documents', heads: 2, kvHeads: 1, headDim: 8, ...packed(contiguous(0, 1000), contiguous(0, 1000), [0, 1, 2, 300, 301, 640, 999]), causal: true },
   { name: 'docs: 260x200 zigzag rank 1 <- rank 0, D 33', heads: 4, kvHeads: 2, headDim: 33, ...packed(zigzag(1, 2, 520), zigzag(0, 2, 400), [0, 100, 129, 260, 390]), causal: true },
+  { name: 'docs: 300x300 non-causal D 64, documents inside row groups (key windows from id ranges)', heads: 2, kvHeads: 1, headDim: 64, ...packed(contiguous(0, 300), contiguous(0, 300), [0, 10, 50, 61, 170, 230]), causal: false },
+  { name: 'docs: 400x400 striped rank 0 <- rank 1, documents of 90, 1, 300, 409', ...gqa, ...packed(striped(0, 2, 800), striped(1, 2, 800), [0, 90, 91, 391]), causal: true },
+  { name: 'docs: 300x300 descending positions and ids', heads: 2, kvHeads: 2, headDim: 16, ...packed(descending(300), descending(300), [0, 70, 71, 200]), causal: true },
 ];
 
 /** Runs the kernel's forward, then its backward with its own out/lse as the global ones. */

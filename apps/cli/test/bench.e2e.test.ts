@@ -81,6 +81,35 @@ describe('ringtrain bench', () => {
     expect(sim.hiddenFrom.find((h: { strategy: string }) => h.strategy === 'ulysses').tokensPerRank).toBeNull();
   });
 
+  it('kernels --blocks: every block of a P = 2 step against the full one', async () => {
+    const run = await runCli(['bench', 'kernels', '--blocks', '--seq-lens', '300', '--heads', '2', '--head-dim', '16', '--reps', '1', '--warmup', '0', '--json']);
+    expect(run.stderr).not.toMatch(/internal error/);
+    if (run.code !== 0) {
+      expect(run.stderr).toMatch(/needs the native kernel/); // no addon on this machine
+      return;
+    }
+    const r = JSON.parse(run.stdout);
+    expect(r.sizes).toHaveLength(1);
+    const { seqLen, block, cases } = r.sizes[0];
+    expect([seqLen, block]).toEqual([300, 150]);
+    expect(cases.map((c: { name: string }) => c.name)).toEqual([
+      'full (ring 1 <- 0)',
+      'ring diagonal (0 <- 0)',
+      'striped diagonal (0 <- 0)',
+      'striped 0 <- 1 (keys strictly before)',
+      'striped 1 <- 0 (keys at or before)',
+      'zigzag diagonal (0 <- 0)',
+      'zigzag 0 <- 1',
+      'zigzag 1 <- 0',
+    ]);
+    expect(cases[0]).toMatchObject({ work: 1, costMin: 1, costMedian: 1 });
+    for (const c of cases) {
+      expect([c.fwdMs, c.bwdMs, c.costMin, c.costMedian].every(positive)).toBe(true);
+      expect(c.work).toBeGreaterThan(0.45);
+      expect(c.work).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('kernels: sgemm limit and every kernel at a tiny size', async () => {
     const run = await runCli(['bench', 'kernels', '--seq-lens', '64', '--reps', '1', '--warmup', '0', '--sgemm-size', '256', '--json']);
     expect(run.code).toBe(0);

@@ -6,6 +6,8 @@
 // comparisons, and a pair that every query sees (keys earlier, one and the same document) skips
 // the per-element mask: with arbitrary positions (striped, zigzag, shuffled) and arbitrary
 // document ids this stays exact, since a partial pair applies the rules element by element.
+// A partial pair's products run per quarter of its rows, over the key columns that quarter may
+// see (tile_windows), so a tile on the diagonal costs about what its visible part does.
 #include "attention.h"
 
 #include <algorithm>
@@ -74,27 +76,89 @@ TileMask classify(const Tile& qt, const Tile& kt, bool causal, bool docs) {
 
 long round_up(long n) { return (n + VL - 1) / VL * VL; }
 
-// Score rows [qt] × [kt] at stride BK: masked entries and the padding up to a whole vector
-// become -inf, so the vector loops below can run over whole vectors and exp them to 0. Only the
-// tests the tile pair needs run (none for an All pair).
-void mask_scores(float* s, const Tile& qt, const Tile& kt, const TileMask& m, const AttentionProblem& p) {
-  const long width = round_up(kt.len);
+// Rows of a Partial pair are handled in groups of kGroupRows (a quarter of a query tile). Each
+// group computes only the key columns some row of it may see: [c0, c1), cut to whole gemm panels
+// (kPanel columns, so a packed Kᵀ/Vᵀ panel starts at c0). With sorted positions the visible keys
+// of a row are a prefix, so a diagonal tile pair computes about 5/8 of a whole one; a group
+// that sees nothing is skipped.
+constexpr long kGroupRows = BQ / 4;
+constexpr long kPanel = kPackedPanel;
+
+struct Window {
+  long r0, r1;  // rows of the query tile
+  long c0, c1;  // key columns of the key tile (c1 <= kt.len)
+};
+
+// A superset of the columns visible to rows [r0, r1): keys not after the group's latest query,
+// and (with documents) ids within the group's id range. Exact visibility is applied later,
+// element by element, by mask_scores.
+bool group_window(const AttentionProblem& p, const Tile& qt, const Tile& kt, const TileMask& m, long r0, long r1,
+                  Window& w) {
+  const std::int32_t* pq = p.posQ + qt.start;
+  const std::int32_t* pk = p.posK + kt.start;
+  std::int32_t qHi = pq[r0];
+  for (long r = r0 + 1; r < r1; ++r) qHi = std::max(qHi, pq[r]);
+  std::int32_t dLo = 0, dHi = 0;
+  if (m.docs) {
+    const std::int32_t* dq = p.docQ + qt.start;
+    dLo = dHi = dq[r0];
+    for (long r = r0 + 1; r < r1; ++r) {
+      dLo = std::min(dLo, dq[r]);
+      dHi = std::max(dHi, dq[r]);
+    }
+  }
+  const std::int32_t* dk = m.docs ? p.docK + kt.start : nullptr;
+  long first = -1, last = -1;
+  for (long c = 0; c < kt.len; ++c) {
+    const bool maybe = (!m.causal || pk[c] <= qHi) && (!m.docs || (dk[c] >= dLo && dk[c] <= dHi));
+    if (maybe) {
+      if (first < 0) first = c;
+      last = c;
+    }
+  }
+  if (first < 0) return false;
+  w = {r0, r1, first / kPanel * kPanel, std::min(kt.len, (last / kPanel + 1) * kPanel)};
+  return true;
+}
+
+// The (rows, columns) windows of a tile pair: the whole pair for an All pair, else one per group
+// of rows that may see something.
+int tile_windows(const AttentionProblem& p, const Tile& qt, const Tile& kt, const TileMask& m,
+                 Window (&out)[BQ / kGroupRows + 1]) {
+  if (m.vis == Visibility::All) {
+    out[0] = {0, qt.len, 0, kt.len};
+    return 1;
+  }
+  int n = 0;
+  for (long r0 = 0; r0 < qt.len; r0 += kGroupRows) {
+    if (group_window(p, qt, kt, m, r0, std::min(qt.len, r0 + kGroupRows), out[n])) ++n;
+  }
+  return n;
+}
+
+// Score rows [w.r0, w.r1) × columns [w.c0, kt.len) of the pair at stride BK (row 0 of s is
+// tile row 0): masked entries and the padding up to a whole vector become -inf, so the vector
+// loops below can run over whole vectors and exp them to 0. Only the tests the tile pair needs
+// run (none for an All pair).
+void mask_scores(float* s, const Tile& qt, const Tile& kt, const TileMask& m, const Window& w,
+                 const AttentionProblem& p) {
+  const long width = round_up(w.c1);
   const std::int32_t* pk = p.posK + kt.start;
   const std::int32_t* dk = m.docs ? p.docK + kt.start : nullptr;
-  for (long r = 0; r < qt.len; ++r) {
+  for (long r = w.r0; r < w.r1; ++r) {
     float* row = s + r * BK;
     if (m.causal && m.docs) {
       const std::int32_t pq = p.posQ[qt.start + r];
       const std::int32_t dq = p.docQ[qt.start + r];
-      for (long c = 0; c < kt.len; ++c) row[c] = (pk[c] > pq) | (dk[c] != dq) ? kNegInf : row[c];
+      for (long c = w.c0; c < w.c1; ++c) row[c] = (pk[c] > pq) | (dk[c] != dq) ? kNegInf : row[c];
     } else if (m.causal) {
       const std::int32_t pq = p.posQ[qt.start + r];
-      for (long c = 0; c < kt.len; ++c) row[c] = pk[c] > pq ? kNegInf : row[c];
+      for (long c = w.c0; c < w.c1; ++c) row[c] = pk[c] > pq ? kNegInf : row[c];
     } else if (m.docs) {
       const std::int32_t dq = p.docQ[qt.start + r];
-      for (long c = 0; c < kt.len; ++c) row[c] = dk[c] != dq ? kNegInf : row[c];
+      for (long c = w.c0; c < w.c1; ++c) row[c] = dk[c] != dq ? kNegInf : row[c];
     }
-    for (long c = kt.len; c < width; ++c) row[c] = kNegInf;
+    for (long c = w.c1; c < width; ++c) row[c] = kNegInf;
   }
 }
 
@@ -134,7 +198,7 @@ struct Scratch {
 
 TileB packed(const std::vector<float>& v) { return {v.data(), 0, true}; }
 TileB packed(const float* p) { return {p, 0, true}; }
-TileB rows(const float* p, long ld) { return {p, ld, false}; }
+TileB rows_of(const float* p, long ld) { return {p, ld, false}; }
 
 // One (query head, query tile) of the forward: online softmax over the key tiles.
 // kPacked: Kᵀ of every (K/V head, key tile), packed once per call (the size of k).
@@ -156,22 +220,29 @@ void forward_tile(const AttentionProblem& p, const float* kPacked, const float* 
     if (mask.vis == Visibility::None) continue;
     const float* Kt = kPacked + (kvh * nk + t) * packed_size(D, BK);
     const float* V = v + (kvh * p.seqK + kt.start) * D;
-    gemm_tile(false, qt.len, kt.len, D, p.scale, Q, D, packed(Kt), 0.0f, S, BK);  // S = Q·Kᵀ·scale
-    mask_scores(S, qt, kt, mask, p);
-    const long width = round_up(kt.len);
-    for (long r = 0; r < qt.len; ++r) {
-      float* row = S + r * BK;
-      const float mNew = std::max(m[r], row_max(row, width));
-      if (mNew == kNegInf) {  // nothing visible to this row yet: contribute nothing
-        std::fill(row, row + width, 0.0f);
-        continue;
+    Window win[BQ / kGroupRows + 1];
+    const int nw = tile_windows(p, qt, kt, mask, win);
+    for (int i = 0; i < nw; ++i) {
+      const Window& w = win[i];
+      const long rows = w.r1 - w.r0, cols = w.c1 - w.c0;
+      float* Sw = S + w.r0 * BK + w.c0;
+      gemm_tile(false, rows, cols, D, p.scale, Q + w.r0 * D, D, packed(Kt + w.c0 * D), 0.0f, Sw, BK);  // S = Q·Kᵀ·scale
+      mask_scores(S, qt, kt, mask, w, p);
+      const long width = round_up(w.c1) - w.c0;
+      for (long r = w.r0; r < w.r1; ++r) {
+        float* row = S + r * BK + w.c0;
+        const float mNew = std::max(m[r], row_max(row, width));
+        if (mNew == kNegInf) {  // nothing visible to this row yet: contribute nothing
+          std::fill(row, row + width, 0.0f);
+          continue;
+        }
+        const float alpha = std::exp(m[r] - mNew);  // rescales what earlier tiles accumulated
+        l[r] = l[r] * alpha + exp_shifted(row, width, mNew);
+        m[r] = mNew;
+        if (alpha != 1.0f) scale_row(O + r * D, D, alpha);
       }
-      const float alpha = std::exp(m[r] - mNew);  // rescales what earlier tiles accumulated
-      l[r] = l[r] * alpha + exp_shifted(row, width, mNew);
-      m[r] = mNew;
-      if (alpha != 1.0f) scale_row(O + r * D, D, alpha);
+      gemm_tile(false, rows, D, cols, 1.0f, Sw, BK, rows_of(V + w.c0 * D, D), 1.0f, O + w.r0 * D, D);  // O += P·V
     }
-    gemm_tile(false, qt.len, D, kt.len, 1.0f, S, BK, rows(V, D), 1.0f, O, D);  // O += P·V
   }
   for (long r = 0; r < qt.len; ++r) {
     float& rowLse = lse[h * p.seqQ + qt.start + r];
@@ -202,37 +273,45 @@ void backward_tile(const AttentionProblem& p, const float* q, const float* k, co
   pack_bt(V, D, D, kt.len, scratch.vt.data());
   float* P = scratch.s.data();
   float* dS = scratch.dp.data();
-  const long width = round_up(kt.len);
   for (long h = kvh * group; h < (kvh + 1) * group; ++h) {
     for (const Tile& qt : qtiles) {
       const TileMask mask = classify(qt, kt, p.causal, p.docQ != nullptr);
       if (mask.vis == Visibility::None) continue;
       const long qOff = (h * p.seqQ + qt.start) * D;
-      const float* Q = q + qOff;
-      const float* dO = dout + qOff;
       const float* rowLse = lse + h * p.seqQ + qt.start;
       const float* rowD = rowDot + h * p.seqQ + qt.start;
-      gemm_tile(false, qt.len, kt.len, D, p.scale, Q, D, packed(scratch.kt), 0.0f, P, BK);  // S = Q·Kᵀ·scale
-      mask_scores(P, qt, kt, mask, p);
-      for (long r = 0; r < qt.len; ++r) {
-        float* row = P + r * BK;
-        // A global lse of -inf means the row saw no key anywhere: p = 0, not exp(-inf + inf).
-        if (rowLse[r] == kNegInf) {
-          std::fill(row, row + width, 0.0f);
-        } else {
-          exp_shifted(row, width, rowLse[r]);  // P = exp(S - lse)
+      Window win[BQ / kGroupRows + 1];
+      const int nw = tile_windows(p, qt, kt, mask, win);
+      for (int i = 0; i < nw; ++i) {
+        const Window& w = win[i];
+        const long rows = w.r1 - w.r0, cols = w.c1 - w.c0, width = round_up(w.c1) - w.c0;
+        const long off = qOff + w.r0 * D;
+        const float* Q = q + off;
+        const float* dO = dout + off;
+        float* Pw = P + w.r0 * BK + w.c0;
+        float* dSw = dS + w.r0 * BK + w.c0;
+        gemm_tile(false, rows, cols, D, p.scale, Q, D, packed(scratch.kt.data() + w.c0 * D), 0.0f, Pw, BK);  // S = Q·Kᵀ·scale
+        mask_scores(P, qt, kt, mask, w, p);
+        for (long r = w.r0; r < w.r1; ++r) {
+          float* row = P + r * BK + w.c0;
+          // A global lse of -inf means the row saw no key anywhere: p = 0, not exp(-inf + inf).
+          if (rowLse[r] == kNegInf) {
+            std::fill(row, row + width, 0.0f);
+          } else {
+            exp_shifted(row, width, rowLse[r]);  // P = exp(S - lse)
+          }
         }
+        gemm_tile(true, cols, D, rows, 1.0f, Pw, BK, rows_of(dO, D), 1.0f, dV + w.c0 * D, D);  // dV += Pᵀ·dO
+        gemm_tile(false, rows, cols, D, 1.0f, dO, D, packed(scratch.vt.data() + w.c0 * D), 0.0f, dSw, BK);  // dP = dO·Vᵀ
+        for (long r = w.r0; r < w.r1; ++r) {  // dS = P ∘ (dP - rowsum(dO ∘ O))
+          const float* pr = P + r * BK + w.c0;
+          float* dsr = dS + r * BK + w.c0;
+          const float d = rowD[r];
+          for (long c = 0; c < width; c += VL) store(dsr + c, load(pr + c) * (load(dsr + c) - d));
+        }
+        gemm_tile(false, rows, D, cols, p.scale, dSw, BK, rows_of(K + w.c0 * D, D), 1.0f, dq + off, D);  // dQ += dS·K·scale
+        gemm_tile(true, cols, D, rows, p.scale, dSw, BK, rows_of(Q, D), 1.0f, dK + w.c0 * D, D);  // dK += dSᵀ·Q·scale
       }
-      gemm_tile(true, kt.len, D, qt.len, 1.0f, P, BK, rows(dO, D), 1.0f, dV, D);              // dV += Pᵀ·dO
-      gemm_tile(false, qt.len, kt.len, D, 1.0f, dO, D, packed(scratch.vt), 0.0f, dS, BK);  // dP = dO·Vᵀ
-      for (long r = 0; r < qt.len; ++r) {  // dS = P ∘ (dP - rowsum(dO ∘ O))
-        const float* pr = P + r * BK;
-        float* dsr = dS + r * BK;
-        const float d = rowD[r];
-        for (long c = 0; c < width; c += VL) store(dsr + c, load(pr + c) * (load(dsr + c) - d));
-      }
-      gemm_tile(false, qt.len, D, kt.len, p.scale, dS, BK, rows(K, D), 1.0f, dq + qOff, D);  // dQ += dS·K·scale
-      gemm_tile(true, kt.len, D, qt.len, p.scale, dS, BK, rows(Q, D), 1.0f, dK, D);          // dK += dSᵀ·Q·scale
     }
   }
 }

@@ -18,8 +18,8 @@ namespace rt {
 namespace {
 
 constexpr int MR = kMicroRows;  // rows of C per micro-tile (8 × 2 vectors: 16 of 32 AVX-512 registers)
-constexpr int NV = 2;         // vectors per row of a micro-tile
-constexpr int NR = NV * VL;   // columns of C per micro-tile
+constexpr int NR = kPackedPanel;  // columns of C per micro-tile
+constexpr int NV = NR / VL;      // vectors per row of a micro-tile
 constexpr long KC = 256;      // depth of one packed panel pair
 constexpr long MC = MR * 24;  // rows of A packed at once (stays in L2)
 constexpr long NC = 2048;     // columns of B packed at once

@@ -3,6 +3,8 @@
 // beta == 0 never reads C, so C may start as garbage (as in BLAS).
 #pragma once
 
+#include "simd.h"
+
 namespace rt {
 
 // The portable blocked kernel (always built; the only one in the no-BLAS variant).
@@ -24,6 +26,10 @@ constexpr int kMicroRows = 6;
 // No cache blocking and, mostly, no packing: the micro-kernel reads A and a row-major B where
 // they lie. Only a transposed B must be rearranged, into column panels: pack it once with
 // pack_bt and reuse it for every product against the same matrix.
+
+// Columns per packed panel: the panels of columns [j, N) (j a multiple of it) start at packed + j·K,
+// so a product may use a column range of a packed operand.
+constexpr long kPackedPanel = 2 * VL;
 
 // Floats pack_bt writes for a K × N operand.
 long packed_size(long K, long N);

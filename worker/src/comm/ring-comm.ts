@@ -1,5 +1,5 @@
 import { PHASE, SPAN, type PhaseCode } from '@ringtrain/protocol';
-import type { Transport } from '@ringtrain/transport';
+import type { PeerMessage, Transport } from '@ringtrain/transport';
 import { traceTransfer } from '../trace/tracer';
 import { peerRank } from './axis-transport';
 import { awaitExposed } from './comm-timer';
@@ -75,39 +75,52 @@ export class RingComm {
    * accumulator of the gradients the ranks that visited it computed (`visit` returns this rank's
    * share). A rank keeps the share for its own block (step 0) at home; the accumulator of every
    * block starts at the first other rank to visit it and reaches its owner after P-1 hops, where
-   * the owner adds its own share and this returns the sum. Only that last hop is exposed: an
-   * accumulator arriving mid-circulation is received while this rank computes its share.
+   * the owner adds its own share and this returns the sum.
+   *
+   * Nothing of a hop waits in front of the next step's compute: once step t's share is ready,
+   * a hop (await the accumulator rank-1 sent at step t-1, add the share, send the sum on) runs
+   * while step t+1 computes, and is awaited after that compute, one step later. Only the last hop
+   * (home) has no compute left to hide behind.
    */
   async circulateWithGrads(own: WireBlock, visit: (block: WireBlock, source: number, step: number) => WireBlock | Promise<WireBlock>): Promise<WireBlock> {
     this.claim();
     const P = this.worldSize;
-    const gradTag = (t: number) => `${this.tag}.grad.${t}`;
     let block = own;
     let ownShare: WireBlock | null = null;
-    const sends: Promise<void>[] = [];
+    let hop: Promise<void> | null = null; // the previous step's accumulator hop, awaited one step later
     for (let t = 0; t < P; t++) {
       const kvTag = `${this.tag}.kv.${t}`;
       const transfer = t === P - 1 ? null : inFlight(Promise.all([this.sendKv(kvTag, block, t), this.recvKv(kvTag, t)]));
       // The accumulator of the block visited now, from rank-1, which visited it at step t-1.
-      const incoming = t >= 2 ? inFlight(this.recvGrads(gradTag(t - 1), t - 1)) : null;
+      const incoming = t >= 2 ? inFlight(this.recvGrads(this.gradTag(t - 1), t - 1)) : null;
       const mine = await visit(block, this.world(this.sourceAt(t)), t);
-      if (t === 0) {
-        ownShare = mine;
-      } else {
-        let acc = mine;
-        if (incoming) {
-          acc = (await awaitExposed(incoming, this.phase, this.layer, t - 1, this.world(this.prev))).tensors;
-          addInto(acc, mine); // received accumulators are ours to mutate; `mine` is never mutated
-        }
-        sends.push(inFlight(traceTransfer(this.transport.send(this.next, { tag: gradTag(t), tensors: acc }), SPAN.sendDkv, this.phase, this.layer, t, this.world(this.next))));
-      }
+      if (hop) await awaitExposed(hop, this.phase, this.layer, t - 1, this.world(this.prev));
+      if (t === 0) ownShare = mine;
+      else hop = inFlight(this.forwardGrads(t, mine, incoming));
       if (transfer) block = (await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev)))[1].tensors;
     }
     if (P === 1) return ownShare!;
-    const [back] = await awaitExposed(Promise.all([this.recvGrads(gradTag(P - 1), P - 1), ...sends]), this.phase, this.layer, P - 1, this.world(this.prev));
+    const [back] = await awaitExposed(Promise.all([this.recvGrads(this.gradTag(P - 1), P - 1), hop]), this.phase, this.layer, P - 1, this.world(this.prev));
     const total = back.tensors;
     addInto(total, ownShare!);
     return total;
+  }
+
+  private gradTag(step: number): string {
+    return `${this.tag}.grad.${step}`;
+  }
+
+  /**
+   * One accumulator hop of ring step t: this rank's share plus the accumulator from rank-1 (none
+   * at step 1, the block's first visit away from home), sent on to rank+1.
+   */
+  private async forwardGrads(t: number, mine: WireBlock, incoming: Promise<PeerMessage> | null): Promise<void> {
+    let acc = mine;
+    if (incoming) {
+      acc = (await incoming).tensors;
+      addInto(acc, mine); // received accumulators are ours to mutate; `mine` is never mutated
+    }
+    await traceTransfer(this.transport.send(this.next, { tag: this.gradTag(t), tensors: acc }), SPAN.sendDkv, this.phase, this.layer, t, this.world(this.next));
   }
 
   /** The K/V block of ring step `hop` to rank+1 (a `send kv` span on a traced step). */

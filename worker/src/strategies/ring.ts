@@ -6,8 +6,8 @@ import { PHASE, SPAN } from '@ringtrain/protocol';
 import type { AttentionProblem } from '../attention/problem';
 import { RingComm } from '../comm/ring-comm';
 import { spanEnd, spanStart } from '../trace/tracer';
-import { docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
-import { accumulate, blockFullyMasked, emptyPartial } from './blocks';
+import { addInto, copyBlock, docsOf, docsWire, fromWire3d, positionsOf, positionsWire, toWire, zerosWire, type WireBlock } from '../comm/wire';
+import { blockFullyMasked, emptyPartial } from './blocks';
 import type { AttentionContext, Saved, ShardGrads, ShardInputs, Strategy, StrategyName } from './types';
 
 /**
@@ -55,7 +55,8 @@ class RingFamily implements Strategy {
     const { shard } = saved;
     const layer = ctx.layer ?? -1;
     const ring = new RingComm(ctx.transport, `${ctx.tag}.ring.bwd`, PHASE.bwd, layer);
-    let dq: tf.Tensor3D | null = null;
+    // dQ summed in place in JS (a tf.add allocated a new [H, Sq, D] tensor every step).
+    let dq: WireBlock | null = null;
     const grads = await ring.circulateWithGrads(await kvBlock(shard), async (block, source, hop) => {
       const posK = positionsOf(block.pos);
       const docK = docsOf(block);
@@ -71,14 +72,17 @@ class RingFamily implements Strategy {
         dout, out: saved.out, lse: saved.lse,
       });
       spanEnd(SPAN.attention, t0, PHASE.bwd, layer, hop, source);
-      dq = accumulate(dq, g.dq);
+      const dqShare = { dq: await toWire(g.dq) };
+      if (dq) addInto(dq, dqShare);
+      else dq = copyBlock(dqShare);
       const mine = { k: await toWire(g.dk), v: await toWire(g.dv) };
-      tf.dispose([k, v, g.dk, g.dv]);
+      tf.dispose([k, v, g.dq, g.dk, g.dv]);
       return mine;
     });
     saved.dispose();
+    const dqSum = dq as WireBlock | null; // assigned in the visits (TypeScript does not follow the closure)
     return {
-      dq: dq ?? tf.zerosLike(shard.q),
+      dq: dqSum ? fromWire3d(dqSum.dq) : tf.zerosLike(shard.q),
       dk: fromWire3d(grads.k),
       dv: fromWire3d(grads.v),
     };

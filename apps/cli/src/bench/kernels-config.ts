@@ -21,6 +21,7 @@ export interface KernelsOptions {
   maxSeconds: string;
   referenceMaxSeq: string;
   seed: string;
+  blocks?: boolean;
   json: boolean;
 }
 
@@ -41,6 +42,8 @@ export interface KernelsConfig {
   /** The plain reference runs only up to this many tokens. */
   readonly referenceMaxSeq: number;
   readonly seed: number;
+  /** Time masked blocks against a full one (run-blocks.ts) instead of the kernels against sgemm. */
+  readonly blocks: boolean;
   readonly json: boolean;
 }
 
@@ -82,6 +85,7 @@ export function kernelsConfigFrom(opts: KernelsOptions): KernelsConfig {
     maxSeconds,
     referenceMaxSeq: parseIntOption('--reference-max-seq', opts.referenceMaxSeq, 1),
     seed: parseIntOption('--seed', opts.seed, 0),
+    blocks: opts.blocks ?? false,
     json: opts.json,
   });
 }

@@ -9,6 +9,7 @@ import { attentionJson, attentionTable } from '../bench/attention-report';
 import { BENCH_KERNELS, kernelsConfigFrom, parseSeqLens, type KernelsOptions } from '../bench/kernels-config';
 import { kernelsJson, kernelsTable } from '../bench/kernels-report';
 import { runAttentionBench } from '../bench/run-attention';
+import { blocksTable, runBlocksBench } from '../bench/run-blocks';
 import { runKernelsBench } from '../bench/run-kernels';
 import { LINK_PRESETS } from '../bench/sim-model';
 import { workerCommand } from '../cli-entry';
@@ -40,10 +41,16 @@ export function registerBenchCommand(program: Command): void {
     .option('--max-seconds <s>', 'skip a kernel at a size estimated to take longer than this (warmup + reps)', '60')
     .option('--reference-max-seq <n>', 'largest size the plain (slow) reference runs at', '2048')
     .option('--seed <n>', 'seed of the random inputs', '1')
+    .option('--blocks', 'instead: the native kernel on the masked blocks of a P = 2 ring / striped / zigzag step at each size, as a share of a full block (rounds interleaved)', false)
     .option('--json', 'print one JSON object instead of a table', false)
     .action(async (opts: KernelsOptions) => {
       const cfg = kernelsConfigFrom(opts);
       const logger = createLogger({ name: 'bench', level: process.env.RINGTRAIN_LOG_LEVEL ?? (cfg.json ? 'warn' : 'info') });
+      if (cfg.blocks) {
+        const blocks = await runBlocksBench(cfg, logger);
+        process.stdout.write((cfg.json ? JSON.stringify(blocks, null, 2) : blocksTable(blocks)) + '\n');
+        return;
+      }
       const report = await runKernelsBench(cfg, logger);
       process.stdout.write((cfg.json ? kernelsJson(report) : kernelsTable(report)) + '\n');
     });
