@@ -8,7 +8,7 @@
 //   - Two addons from one build: ringtrain_native (OpenBLAS when found) and
 //     ringtrain_native_noblas (portable gemm always), so tests cover the fallback every run.
 //   - CPU level: -march=x86-64-v4 when the CPU has AVX-512 (F/BW/CD/DQ/VL), x86-64-v3 with
-//     AVX2+FMA, else the compiler default. These are standard levels, not -march=native, so a
+//     AVX2+FMA (plus -mno-lzcnt where a hypervisor hides LZCNT), else the compiler default. These are standard levels, not -march=native, so a
 //     build runs on any machine of the same kind. Rebuild (npm run build) on an older CPU.
 //   - OpenBLAS 0.3.21 (Debian 12) does not recognise some newer CPUs and falls back to its
 //     slowest kernels (4-5x slower on Sapphire/Emerald Rapids). After building, a short probe
@@ -81,13 +81,21 @@ function archFlags(cxx, flags) {
   const want = env.RINGTRAIN_NATIVE_ARCH;
   if (want === 'none') return [];
   let level = want;
+  // Some hypervisors hide LZCNT ("abm") while passing AVX2 and AVX-512 through (seen on an AMD
+  // EPYC KVM guest): the level then goes with -mno-lzcnt rather than being dropped, which cost
+  // the kernels 5x (SSE2 only). The compiler must not emit lzcnt there: on a CPU without it the
+  // instruction runs as bsr and gives wrong answers instead of faulting.
+  let noLzcnt = false;
   if (!level && process.arch === 'x64') {
     const has = (...f) => f.every((x) => flags.has(x));
-    if (has('avx2', 'fma', 'bmi1', 'bmi2', 'f16c', 'movbe', 'abm')) level = 'x86-64-v3';
+    if (has('avx2', 'fma', 'bmi1', 'bmi2', 'f16c', 'movbe')) {
+      level = 'x86-64-v3';
+      noLzcnt = !has('abm');
+    }
     if (level && has('avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl')) level = 'x86-64-v4';
   }
   if (!level) return [];
-  const out = [`-march=${level}`, ...(level === 'x86-64-v4' ? ['-mprefer-vector-width=512'] : [])];
+  const out = [`-march=${level}`, ...(level === 'x86-64-v4' ? ['-mprefer-vector-width=512'] : []), ...(noLzcnt ? ['-mno-lzcnt'] : [])];
   // Older compilers lack the level names; AVX2+FMA flags are the safe equivalent of v3 for our code.
   if (run(cxx, [...out, '-x', 'c++', '-c', '-o', '/dev/null', '-'], { input: '' }).ok) return out;
   return level.startsWith('x86-64-v') ? ['-mavx2', '-mfma'] : [];
