@@ -119,3 +119,45 @@ describe('train --trace-every', () => {
     expect(existsSync(join(off, 'trace.json'))).toBe(false);
   }, 300000);
 });
+
+describe.each([
+  // Ulysses: the all-to-alls are its transfers, one kernel span per local head.
+  ['ulysses', { send: 'send all-to-all', recv: 'recv all-to-all', grads: false }],
+  // RSA: keys and values circulate (their spans named as the ring's), dK/dV travel back in the backward.
+  ['rsa', { send: 'send kv', recv: 'recv kv', grads: true }],
+])('train --strategy %s --trace-every 1', (strategy, names) => {
+  let line: Line;
+
+  beforeAll(async () => {
+    const runDir = join(tmp(), 'run');
+    const r = await runCli(['train', '--workers', '2', '--strategy', strategy, '--model', 'tiny', '--seq-len', '128', '--steps', '1', '--trace-every', '1', '--no-dashboard', '--run-dir', runDir], {}, 300000);
+    expect(r.code).toBe(0);
+    [line] = readFileSync(join(runDir, 'trace.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  }, 300000);
+
+  it('each rank has kernel spans and its strategy\'s transfers to the other rank, for every layer and phase, inside the step', () => {
+    expect(line.step).toBe(1);
+    expect(line.ranks.map((r) => r.rank)).toEqual([0, 1]);
+    for (const r of line.ranks) {
+      const other = 1 - r.rank;
+      const has = (f: Partial<Span>) => r.spans.some((s) => Object.entries(f).every(([k, v]) => s[k as keyof Span] === v));
+      for (let layer = 0; layer < LAYERS; layer++) {
+        for (const phase of ['fwd', 'bwd']) {
+          const where = { rank: r.rank, layer, phase };
+          const found = {
+            kernel: has({ cat: 'kernel', layer, phase }),
+            send: has({ name: `${names.send} ${phase}`, cat: 'send', layer, peer: other }),
+            recv: has({ name: `${names.recv} ${phase}`, cat: 'recv', layer, peer: other }),
+          };
+          expect({ ...where, ...found }).toEqual({ ...where, kernel: true, send: true, recv: true });
+        }
+        if (names.grads) expect(has({ name: 'send dkv bwd', layer, peer: other }) && has({ name: 'recv dkv bwd', layer, peer: other })).toBe(true);
+      }
+      const step = r.spans.find((s) => s.cat === 'step')!;
+      for (const s of r.spans) {
+        expect(s.ts).toBeGreaterThanOrEqual(step.ts - EPS);
+        expect(s.ts + s.dur).toBeLessThanOrEqual(step.ts + step.dur + EPS);
+      }
+    }
+  });
+});
