@@ -16,6 +16,14 @@ export interface PeerMessage {
   tensors: Record<string, WireTensor>;
   /** Small scalars that travel with the tensors (e.g. a block's source rank). */
   meta?: Record<string, number | string | boolean>;
+  /**
+   * Set by a medium that can reuse the memory of a received message's tensors (the WebSocket
+   * medium: the frame's buffer for a later frame of the same size). A receiver that calls it says
+   * it is done with every tensor of the message, including anything that still reads them (a
+   * send of them that has not settled, a tensor made over their memory). Never calling it is
+   * always safe: the memory is then collected as usual. Calling it twice is harmless.
+   */
+  recycle?: () => void;
 }
 
 export interface Transport {

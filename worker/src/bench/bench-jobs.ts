@@ -164,7 +164,7 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
       await transport.recv(peer, `${t}.ack`);
       ms.push(performance.now() - t0);
     } else {
-      for (let c = 0; c < s.chunks; c++) await transport.recv(peer, t);
+      for (let c = 0; c < s.chunks; c++) (await transport.recv(peer, t)).recycle?.(); // read and done with, as a ring's block once passed on
       await transport.send(peer, { tag: `${t}.ack`, tensors: {} });
     }
   }

@@ -58,6 +58,7 @@ export class RingComm {
     this.claim();
     const P = this.worldSize;
     let block = own;
+    let held: PeerMessage | null = null; // the received message `block` lives in
     for (let t = 0; t < P; t++) {
       const last = t === P - 1;
       const tag = `${this.tag}.${t}`;
@@ -65,9 +66,12 @@ export class RingComm {
       await visit(block, this.world(this.sourceAt(t)), t);
       if (transfer) {
         const [, msg] = await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev));
+        held?.recycle?.(); // visited and sent on: nothing reads it any more
+        held = msg;
         block = msg.tensors;
       }
     }
+    held?.recycle?.();
   }
 
   /**
@@ -88,6 +92,7 @@ export class RingComm {
     let block = own;
     let ownShare: WireBlock | null = null;
     let hop: Promise<void> | null = null; // the previous step's accumulator hop, awaited one step later
+    let held: PeerMessage | null = null; // the received message `block` lives in
     for (let t = 0; t < P; t++) {
       const kvTag = `${this.tag}.kv.${t}`;
       const transfer = t === P - 1 ? null : inFlight(Promise.all([this.sendKv(kvTag, block, t), this.recvKv(kvTag, t)]));
@@ -97,8 +102,14 @@ export class RingComm {
       if (hop) await awaitExposed(hop, this.phase, this.layer, t - 1, this.world(this.prev));
       if (t === 0) ownShare = mine;
       else hop = inFlight(this.forwardGrads(t, mine, incoming));
-      if (transfer) block = (await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev)))[1].tensors;
+      if (transfer) {
+        const [, msg] = await awaitExposed(transfer, this.phase, this.layer, t, this.world(this.prev));
+        held?.recycle?.(); // visited (its share computed into new memory) and sent on
+        held = msg;
+        block = msg.tensors;
+      }
     }
+    held?.recycle?.();
     if (P === 1) return ownShare!;
     const [back] = await awaitExposed(Promise.all([this.recvGrads(this.gradTag(P - 1), P - 1), hop]), this.phase, this.layer, P - 1, this.world(this.prev));
     const total = back.tensors;

@@ -129,6 +129,40 @@ describe('FrameReader', () => {
   });
 });
 
+describe('FrameReader reuses the buffers its consumers hand back', () => {
+  const feed = (reader: FrameReader, bytes: Buffer) => {
+    for (let at = 0; at < bytes.length; at += 1000) reader.write(bytes.subarray(at, Math.min(at + 1000, bytes.length)));
+  };
+
+  test('a recycled buffer takes the next frame of its size; one not handed back, or of another size, is never reused', () => {
+    const got: Array<{ data: Buffer; recycle?: () => void }> = [];
+    const reader = new FrameReader({ expectMasked: true, maxPayload: MAX_PAYLOAD, onBinary: (data, recycle) => got.push({ data, recycle }) }, () => true);
+    const payloads = [randomBytes(5000), randomBytes(5000), randomBytes(7000), randomBytes(5000)];
+    const copies = payloads.map((p) => Buffer.from(p));
+    feed(reader, wsFrame({ payload: payloads[0] }));
+    feed(reader, wsFrame({ payload: payloads[1] })); // the first is still held: a new buffer
+    expect(got[1].data.buffer).not.toBe(got[0].data.buffer);
+    got[0].recycle!();
+    got[0].recycle!(); // twice: harmless, handed back once
+    feed(reader, wsFrame({ payload: payloads[2] })); // another size: a new buffer
+    expect(got[2].data.buffer).not.toBe(got[0].data.buffer);
+    feed(reader, wsFrame({ payload: payloads[3] }));
+    expect(got[3].data.buffer).toBe(got[0].data.buffer);
+    expect(reader.reusedBuffers).toBe(1);
+    // The messages still held read what was sent to them.
+    for (const i of [1, 2, 3]) expect(got[i].data.equals(copies[i])).toBe(true);
+    feed(reader, wsFrame({ payload: randomBytes(5000) })); // nothing handed back since: a new buffer
+    expect(new Set(got.map((g) => g.data.buffer)).size).toBe(4);
+  });
+
+  test('a payload inside one read is a view of it and cannot be handed back', () => {
+    const got: Array<{ recycle?: () => void }> = [];
+    const reader = new FrameReader({ expectMasked: true, maxPayload: MAX_PAYLOAD, onBinary: (_d, recycle) => got.push({ recycle }) }, () => true);
+    reader.write(wsFrame({ payload: randomBytes(100) }));
+    expect(got[0].recycle).toBeUndefined();
+  });
+});
+
 describe('the transport reads large frames straight into their buffers', () => {
   const exchange = async (tls?: ReturnType<typeof loadTls>) => {
     const mesh = await startMesh(2, tls ? { tls } : {});
@@ -154,6 +188,24 @@ describe('the transport reads large frames straight into their buffers', () => {
     const [a, b] = await exchange();
     expect(b).toBeGreaterThanOrEqual(3);
     expect(a).toBeGreaterThanOrEqual(2);
+  });
+
+  test('and into buffers the receiver handed back, hop after hop, each message exact', async () => {
+    const mesh = await startMesh(2);
+    try {
+      const [a, b] = mesh.transports;
+      const bytes = (t: { data: ArrayBufferView }) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      for (let hop = 0; hop < 6; hop++) {
+        const x = f32(randomFloats(1_000_003, hop));
+        await Promise.all([a.send(1, { tag: `h${hop}`, tensors: { x } }), b.recv(0, `h${hop}`).then((m) => {
+          expect(bytes(m.tensors.x).equals(bytes(x))).toBe(true);
+          m.recycle!();
+        })]);
+      }
+      expect(b.stats().framesInReusedBuffers).toBeGreaterThanOrEqual(4);
+    } finally {
+      await mesh.close();
+    }
   });
 
   test('over TLS, by copying from the decrypted reads, exactly as well', async () => {

@@ -28,8 +28,12 @@ export interface FrameReaderOptions {
   expectMasked: boolean;
   /** Larger frames go to ws's parser, which closes the connection with 1009 as before. */
   maxPayload: number;
-  /** Each whole binary message taken, in arrival order, between ws's own events. */
-  onBinary(data: Buffer): void;
+  /**
+   * Each whole binary message taken, in arrival order, between ws's own events. `recycle`, when
+   * given, hands `data` back to the reader for a later frame of the same size: call it only once
+   * nothing reads `data` any more.
+   */
+  onBinary(data: Buffer, recycle?: () => void): void;
 }
 
 interface ReceiverInternals {
@@ -62,6 +66,9 @@ export function installFrameReader(ws: WebSocket, opts: FrameReaderOptions): { m
 }
 
 const SCRATCH_BYTES = 64 * 1024;
+/** Frame buffers kept for reuse per connection: at most this many bytes (and 8 buffers). */
+const SPARE_BYTES = 64 * 1024 * 1024;
+const SPARE_BUFFERS = 8;
 
 /**
  * Node reads a socket into a fresh 64 KiB buffer each time, unless the socket was made with
@@ -115,6 +122,15 @@ export class FrameReader {
   /** Messages whose payload the socket read (at least partly) straight into their buffer. */
   directMessages = 0;
   private direct = false;
+  /**
+   * Buffers their consumers handed back, by size. A fresh buffer per frame costs page faults as
+   * the kernel first writes it (this VM maps new memory at about 1 GB/s) and the collector's time
+   * to reclaim it; a ring sends blocks of one size hop after hop, so a few buffers serve them all.
+   */
+  private readonly spare = new Map<number, Buffer[]>();
+  private spareBytes = 0;
+  /** Frames read into a buffer that a consumer had handed back. */
+  reusedBuffers = 0;
 
   constructor(
     private readonly opts: FrameReaderOptions,
@@ -175,7 +191,7 @@ export class FrameReader {
       this.remaining = length;
       this.filled = 0;
       // A payload inside this read is handed over as a view of it (see payload()).
-      this.message = length === 0 || inRead ? null : Buffer.allocUnsafeSlow(length);
+      this.message = length === 0 || inRead ? null : this.allocate(length);
       if (length === 0) this.opts.onBinary(Buffer.alloc(0));
       return true;
     }
@@ -220,7 +236,30 @@ export class FrameReader {
     this.message = null;
     if (this.direct) this.directMessages++;
     this.direct = false;
-    this.opts.onBinary(message);
+    this.opts.onBinary(message, this.recycler(message));
+  }
+
+  private allocate(length: number): Buffer {
+    const kept = this.spare.get(length)?.pop();
+    if (!kept) return Buffer.allocUnsafeSlow(length);
+    this.spareBytes -= length;
+    this.reusedBuffers++;
+    return kept;
+  }
+
+  /** Hands `buf` back once (a second call does nothing), while the spare stays within its bounds. */
+  private recycler(buf: Buffer): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const list = this.spare.get(buf.length) ?? [];
+      const count = [...this.spare.values()].reduce((n, l) => n + l.length, 0);
+      if (this.spareBytes + buf.length > SPARE_BYTES || count >= SPARE_BUFFERS) return;
+      list.push(buf);
+      this.spare.set(buf.length, list);
+      this.spareBytes += buf.length;
+    };
   }
 }
 

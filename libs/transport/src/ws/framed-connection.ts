@@ -34,6 +34,8 @@ export interface ConnectionStats {
   readPauses: number;
   /** Frames whose payload the socket read straight into the frame's buffer (frame-reader.ts). */
   framesReadDirectly: number;
+  /** Frames read into a buffer a consumer had handed back (PeerMessage.recycle). */
+  framesInReusedBuffers: number;
 }
 
 /**
@@ -47,6 +49,8 @@ export interface Delivery {
   readonly bytes: number;
   /** Keeps the bytes counted; the returned function releases them (calling it twice is harmless). */
   hold(): () => void;
+  /** Hands the frame's memory back for reuse (PeerMessage.recycle); absent where it cannot be reused. */
+  readonly recycle?: () => void;
 }
 
 export type MessageHandler<D extends Direction> = (msg: MsgOf<D>, delivery: Delivery) => void;
@@ -56,6 +60,7 @@ interface Arrived<D extends Direction> {
   msg: MsgOf<D>;
   bytes: number;
   release: () => void;
+  recycle?: () => void;
 }
 
 export interface FramedConnectionOptions<D extends Direction> {
@@ -151,7 +156,7 @@ export class FramedConnection<D extends Direction> {
     const { mode, reader } = installFrameReader(ws, {
       expectMasked: opts.framing === 'server',
       maxPayload: this.config.maxFrameBytes,
-      onBinary: (data) => this.guard(() => this.onFrame(data, true)),
+      onBinary: (data, recycle) => this.guard(() => this.onFrame(data, true, recycle)),
     });
     this.readMode = mode;
     this.reader = reader;
@@ -186,6 +191,7 @@ export class FramedConnection<D extends Direction> {
       peakQueuedBytes: this.inbound.peakQueuedBytes,
       readPauses: this.inbound.readPauses,
       framesReadDirectly: this.reader?.directMessages ?? 0,
+      framesInReusedBuffers: this.reader?.reusedBuffers ?? 0,
     };
   }
 
@@ -323,7 +329,7 @@ export class FramedConnection<D extends Direction> {
 
   // ---- incoming ----
 
-  private onFrame(data: RawData, isBinary: boolean): void {
+  private onFrame(data: RawData, isBinary: boolean, recycle?: () => void): void {
     if (this.state !== 'open') return;
     this.noteAlive();
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -343,7 +349,7 @@ export class FramedConnection<D extends Direction> {
       release();
       throw e;
     }
-    this.dispatch({ msg, bytes: buf.byteLength, release });
+    this.dispatch({ msg, bytes: buf.byteLength, release, recycle });
   }
 
   private dispatch(arrived: Arrived<D>): void {
@@ -359,11 +365,12 @@ export class FramedConnection<D extends Direction> {
   }
 
   /** Runs the handler on one message; its bytes are released after, unless the handler held them. */
-  private handOver(handler: MessageHandler<D>, { msg, bytes, release }: Arrived<D>): void {
+  private handOver(handler: MessageHandler<D>, { msg, bytes, release, recycle }: Arrived<D>): void {
     let held = false;
     try {
       handler(msg, {
         bytes,
+        recycle,
         hold: () => {
           held = true;
           return release;

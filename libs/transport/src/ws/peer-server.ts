@@ -268,6 +268,7 @@ export class PeerServer {
   private deliver(peer: number, msg: DataMsg, delivery: Delivery): void {
     const message: PeerMessage = { tag: msg.tag, tensors: tensorsFromFrames(msg.tensors) };
     if (msg.meta) message.meta = msg.meta;
+    if (delivery.recycle) message.recycle = delivery.recycle;
     this.mailboxes[peer].deliver(message, delivery.hold()); // MAILBOX_FULL is thrown and closes the link
     this.received.messages++;
     for (const t of msg.tensors) this.received.bytes += t.bytes.byteLength;

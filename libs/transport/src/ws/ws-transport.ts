@@ -18,6 +18,8 @@ export interface WsTransportStats extends TransportStats {
   readPauses: number;
   /** Frames whose payload the socket read straight into the frame's buffer (zero-copy receive). */
   framesReadDirectly: number;
+  /** Frames read into a buffer a receiver had handed back with PeerMessage.recycle. */
+  framesInReusedBuffers: number;
 }
 
 /** What a PeerServer shares with the transport it hands out. */
@@ -88,6 +90,7 @@ export class WsTransport implements Transport {
       peakQueuedBytes: 0,
       readPauses: 0,
       framesReadDirectly: 0,
+      framesInReusedBuffers: 0,
     };
     for (const link of this.mesh.links.values()) {
       const s = link.stats();
@@ -98,6 +101,7 @@ export class WsTransport implements Transport {
       out.peakQueuedBytes = Math.max(out.peakQueuedBytes, s.peakQueuedBytes);
       out.readPauses += s.readPauses;
       out.framesReadDirectly += s.framesReadDirectly;
+      out.framesInReusedBuffers += s.framesInReusedBuffers;
     }
     return out;
   }
