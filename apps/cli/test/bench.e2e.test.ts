@@ -37,6 +37,8 @@ describe('ringtrain bench', () => {
     expect(r.strategies[0].speedupVsRing).toBe(1);
     expect(positive(r.transport.wsMsgpackBytesPerSec)).toBe(true);
     expect(positive(r.transport.rawTcpBytesPerSec)).toBe(true);
+    expect(positive(r.transport.rawTcpIntoMessagesBytesPerSec)).toBe(true);
+    expect(r.transport.ratioIntoMessages).toBeCloseTo(r.transport.wsMsgpackBytesPerSec / r.transport.rawTcpIntoMessagesBytesPerSec, 2);
     expect(r.transport.volumeBytes).toBe(256 * 2 ** 20);
     const share = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
     expect(r.transport.directions).toHaveLength(2);

@@ -100,7 +100,7 @@ export const benchTransportJob: JobHandler<'bench-transport'> = async (env, { pa
   try {
     ms = mode === 'ws'
       ? await streamOverTransport(transport, rank === from, peer, `${jobId}.ws`, stream)
-      : await streamOverTcp(transport, rank === from, peer, `${jobId}.tcp`, stream);
+      : await streamOverTcp(transport, rank === from, peer, `${jobId}.${mode}`, stream, mode === 'tcp-messages');
   } finally {
     gc.stop();
   }
@@ -181,7 +181,7 @@ async function streamOverTransport(transport: Transport, sending: boolean, peer:
  * what the kernel moves. (With Node's default reads every 64 KiB read is a fresh buffer, and how
  * fast those are faulted in depends on what the process freed before: 0.2-3.6 GB/s measured.)
  */
-async function streamOverTcp(transport: Transport, sending: boolean, peer: number, tag: string, s: Stream): Promise<number[]> {
+async function streamOverTcp(transport: Transport, sending: boolean, peer: number, tag: string, s: Stream, intoMessages = false): Promise<number[]> {
   const roundBytes = s.chunkBytes * s.chunks;
   if (!sending) {
     const msg = await transport.recv(peer, `${tag}.port`);
@@ -205,7 +205,11 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
         }
         return true;
       };
-      socket = connect({ port, host: '127.0.0.1', noDelay: true, onread: { buffer: Buffer.allocUnsafe(READ_BYTES), callback: onBytes } });
+      const reads = intoMessages ? messageReads(s.chunkBytes) : null;
+      const onread = reads
+        ? { buffer: reads.next, callback: (n: number) => (reads.advance(n), onBytes(n)) }
+        : { buffer: Buffer.allocUnsafe(READ_BYTES), callback: onBytes };
+      socket = connect({ port, host: '127.0.0.1', noDelay: true, onread });
       socket.on('error', reject);
     });
     await once(socket, 'connect');
@@ -243,6 +247,18 @@ async function streamOverTcp(transport: Transport, sending: boolean, peer: numbe
 
 /** The receiver's read size: Node's own default, so both paths make as many read calls. */
 const READ_BYTES = 64 * 1024;
+
+/**
+ * `tcp-messages`: reads land, in order, in one chunk-sized buffer, reused chunk after chunk — what
+ * a receiver that keeps each message must at least do (the kernel's copy into message memory,
+ * which does not stay in cache as one 64 KiB buffer does), and what ringtrain's receiver does with
+ * a buffer its consumer handed back (frame-reader.ts).
+ */
+function messageReads(chunkBytes: number): { next: () => Buffer; advance: (n: number) => void } {
+  const message = Buffer.allocUnsafe(chunkBytes);
+  let filled = 0; // a read never runs past the chunk's end: it gets only the rest of it
+  return { next: () => message.subarray(filled), advance: (n) => void (filled = (filled + n) % chunkBytes) };
+}
 const TOKEN_BYTES = 16;
 
 /**

@@ -30,7 +30,9 @@ export function attentionJson(r: AttentionReport): string {
     transport: {
       wsMsgpackBytesPerSec: sig(t?.wsMsgpackBytesPerSec),
       rawTcpBytesPerSec: sig(t?.rawTcpBytesPerSec),
+      rawTcpIntoMessagesBytesPerSec: sig(t?.rawTcpIntoMessagesBytesPerSec),
       ratio: t ? sig(t.wsMsgpackBytesPerSec / t.rawTcpBytesPerSec, 3) : null,
+      ratioIntoMessages: t ? sig(t.wsMsgpackBytesPerSec / t.rawTcpIntoMessagesBytesPerSec, 3) : null,
       method: t?.method ?? null,
       volumeBytes: t?.volumeBytes ?? null,
       chunkBytes: t?.chunkBytes ?? null,
@@ -39,6 +41,7 @@ export function attentionJson(r: AttentionReport): string {
           ...d,
           wsMsgpackBytesPerSec: sig(d.wsMsgpackBytesPerSec),
           rawTcpBytesPerSec: sig(d.rawTcpBytesPerSec),
+          rawTcpIntoMessagesBytesPerSec: sig(d.rawTcpIntoMessagesBytesPerSec),
           gcShare: { ws: gcJson(d.gcShare.ws), tcp: gcJson(d.gcShare.tcp) },
         })) ?? [],
       note: r.transportNote,
@@ -111,14 +114,18 @@ export function attentionTable(r: AttentionReport): string {
     for (const s of r.skipped) lines.push(`skipped ${s.name}: ${s.reason}`);
     const t = r.transport;
     if (t) {
-      lines.push(`transport: ws+msgpack ${formatRate(t.wsMsgpackBytesPerSec)}, raw TCP ${formatRate(t.rawTcpBytesPerSec)} (${((t.wsMsgpackBytesPerSec / t.rawTcpBytesPerSec) * 100).toFixed(0)}% of raw)`);
+      const share = (x: number) => `${((t.wsMsgpackBytesPerSec / x) * 100).toFixed(0)}%`;
+      lines.push(
+        `transport: ws+msgpack ${formatRate(t.wsMsgpackBytesPerSec)}, raw TCP ${formatRate(t.rawTcpBytesPerSec)} (${share(t.rawTcpBytesPerSec)} of raw), ` +
+          `raw TCP into messages ${formatRate(t.rawTcpIntoMessagesBytesPerSec)} (${share(t.rawTcpIntoMessagesBytesPerSec)} of it)`,
+      );
       lines.push(`  ${t.method}`);
       const pct = (x: number | null) => (x === null ? '?' : `${(x * 100).toFixed(0)}%`);
       for (const d of t.directions) {
         const { ws, tcp } = d.gcShare;
         lines.push(
           `  ${d.from}->${d.to}: ws+msgpack ${formatRate(d.wsMsgpackBytesPerSec)} (in GC: sender ${pct(ws.sender)}, receiver ${pct(ws.receiver)}), ` +
-            `raw TCP ${formatRate(d.rawTcpBytesPerSec)} (${pct(tcp.sender)}, ${pct(tcp.receiver)})`,
+            `raw TCP ${formatRate(d.rawTcpBytesPerSec)} (${pct(tcp.sender)}, ${pct(tcp.receiver)}), into messages ${formatRate(d.rawTcpIntoMessagesBytesPerSec)}`,
         );
       }
     } else if (r.transportNote) {

@@ -72,6 +72,8 @@ export interface TransportResult {
   /** Mean over the two directions (ranks 0→1 and 1→0) of each direction's median. */
   wsMsgpackBytesPerSec: number;
   rawTcpBytesPerSec: number;
+  /** Raw TCP whose reads land in a message-sized buffer (reused), as a receiver that keeps messages must. */
+  rawTcpIntoMessagesBytesPerSec: number;
   directions: TransportDirection[];
 }
 
@@ -80,6 +82,7 @@ export interface TransportDirection {
   to: number;
   wsMsgpackBytesPerSec: number;
   rawTcpBytesPerSec: number;
+  rawTcpIntoMessagesBytesPerSec: number;
   /** Share of the timed rounds' wall time each end's JS thread spent in GC pauses (null: not reported). */
   gcShare: { ws: GcShares; tcp: GcShares };
 }
@@ -345,7 +348,7 @@ async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfi
   const chunks = cfg.transportBytes / cfg.chunkBytes;
   const directions: TransportResult['directions'] = [];
   for (const [from, to] of [[0, 1], [1, 0]]) {
-    const rate = async (mode: 'ws' | 'tcp') => {
+    const rate = async (mode: 'ws' | 'tcp' | 'tcp-messages') => {
       const params = { mode, from, to, chunkBytes: cfg.chunkBytes, chunks, reps: cfg.reps, warmup: cfg.warmup };
       const results = await coordinator.runOnAll('bench-transport', { params, tensors: {} });
       const ms = results.find((r) => r.rank === from)?.tensors.ms;
@@ -354,20 +357,22 @@ async function benchTransport(coordinator: Coordinator, cfg: AttentionBenchConfi
       return { bytesPerSec: cfg.transportBytes / (median([...ms.data]) / 1000), gc: { sender: gcOf(from), receiver: gcOf(to) } };
     };
     const tcp = await rate('tcp');
+    const tcpMessages = await rate('tcp-messages');
     const ws = await rate('ws');
-    directions.push({ from, to, wsMsgpackBytesPerSec: ws.bytesPerSec, rawTcpBytesPerSec: tcp.bytesPerSec, gcShare: { ws: ws.gc, tcp: tcp.gc } });
+    directions.push({ from, to, wsMsgpackBytesPerSec: ws.bytesPerSec, rawTcpBytesPerSec: tcp.bytesPerSec, rawTcpIntoMessagesBytesPerSec: tcpMessages.bytesPerSec, gcShare: { ws: ws.gc, tcp: tcp.gc } });
     const pct = (x: number | null) => (x === null ? '?' : `${(x * 100).toFixed(0)}%`);
     logger.info(
       `transport ${from}->${to}: ws+msgpack ${(ws.bytesPerSec / 1e9).toFixed(2)} GB/s (GC ${pct(ws.gc.sender)} sender, ${pct(ws.gc.receiver)} receiver), ` +
-        `raw TCP ${(tcp.bytesPerSec / 1e9).toFixed(2)} GB/s (GC ${pct(tcp.gc.sender)}, ${pct(tcp.gc.receiver)})`,
+        `raw TCP ${(tcp.bytesPerSec / 1e9).toFixed(2)} GB/s (GC ${pct(tcp.gc.sender)}, ${pct(tcp.gc.receiver)}), into messages ${(tcpMessages.bytesPerSec / 1e9).toFixed(2)} GB/s`,
     );
   }
   return {
-    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket read into one reused buffer; sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
+    method: `between worker processes 0 and 1 on 127.0.0.1: ${chunks} × ${cfg.chunkBytes / 2 ** 20} MiB as ws+msgpack data frames through WsTransport, and as writes on a plain node:net socket read into one reused 64 KiB buffer (raw TCP) or into one reused ${cfg.chunkBytes / 2 ** 20} MiB message buffer (raw TCP into messages: what a receiver that keeps each message must at least do); sender times first byte to the receiver's ack; median of ${cfg.reps} per direction, mean of the two directions`,
     volumeBytes: cfg.transportBytes,
     chunkBytes: cfg.chunkBytes,
     wsMsgpackBytesPerSec: mean(directions.map((d) => d.wsMsgpackBytesPerSec)),
     rawTcpBytesPerSec: mean(directions.map((d) => d.rawTcpBytesPerSec)),
+    rawTcpIntoMessagesBytesPerSec: mean(directions.map((d) => d.rawTcpIntoMessagesBytesPerSec)),
     directions,
   };
 }

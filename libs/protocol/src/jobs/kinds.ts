@@ -186,7 +186,7 @@ export const BENCH_ATTENTION_JOB = defineJob({
   checkRequest: (r: { params: Parsed<typeof BENCH_ATTENTION_PARAMS>; tensors: Partial<Parsed<typeof ATTENTION_INPUTS>> }) => checkAttentionInputs(r.params, r.tensors),
 });
 
-const BENCH_TRANSPORT_PARAMS = { mode: oneOf(['ws', 'tcp'] as const), from: int(0), to: int(0), chunkBytes: int(4), chunks: int(1), reps: int(1), warmup: int(0) };
+const BENCH_TRANSPORT_PARAMS = { mode: oneOf(['ws', 'tcp', 'tcp-messages'] as const), from: int(0), to: int(0), chunkBytes: int(4), chunks: int(1), reps: int(1), warmup: int(0) };
 
 export const BENCH_TRANSPORT_JOB = defineJob({
   params: BENCH_TRANSPORT_PARAMS,
