@@ -4,3 +4,4 @@ export * from './npy';
 export * from './random';
 export * from './state-machine';
 export * from './safetensors';
+export * from './listen';

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { RingtrainError, createLogger, optionError, type Logger } from '@ringtrain/core';
+import { RingtrainError, createLogger, listen, optionError, type Logger } from '@ringtrain/core';
 import { RunMetrics } from '@ringtrain/telemetry';
 import { loadPageAssets } from './assets';
 import { secretCheck } from './auth';
@@ -200,13 +200,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     hub.upgrade(req, socket, head);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((e: NodeJS.ErrnoException) => {
+  await listen(server, port, host).catch((e: NodeJS.ErrnoException) => {
     hub.close();
     throw listenError(e, host, port);
   });

@@ -57,7 +57,7 @@ export function registerBenchCommand(program: Command): void {
 
   bench
     .command('attention')
-    .description('Every strategy forward + backward across P real worker processes: wall time, compute and network wait per rank, efficiency against one worker, speedup over ring, and the transport against raw TCP.')
+    .description('Every strategy forward + backward across P real worker processes: wall time, compute and network wait per rank, efficiency against one worker, speedup over ring, the step model\'s prediction, and the transport against raw TCP (read into a 64 KiB buffer, and into message-sized buffers).')
     .option('--workers <n>', 'worker processes (P); each gets cores/P BLAS threads', '2')
     .option('--seq-len <n>', 'sequence length', '4096')
     .option('--heads <n>', 'query heads', '1')

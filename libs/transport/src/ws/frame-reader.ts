@@ -129,6 +129,7 @@ export class FrameReader {
    */
   private readonly spare = new Map<number, Buffer[]>();
   private spareBytes = 0;
+  private spareCount = 0;
   /** Frames read into a buffer that a consumer had handed back. */
   reusedBuffers = 0;
 
@@ -243,6 +244,7 @@ export class FrameReader {
     const kept = this.spare.get(length)?.pop();
     if (!kept) return Buffer.allocUnsafeSlow(length);
     this.spareBytes -= length;
+    this.spareCount--;
     this.reusedBuffers++;
     return kept;
   }
@@ -253,12 +255,12 @@ export class FrameReader {
     return () => {
       if (done) return;
       done = true;
-      const list = this.spare.get(buf.length) ?? [];
-      const count = [...this.spare.values()].reduce((n, l) => n + l.length, 0);
-      if (this.spareBytes + buf.length > SPARE_BYTES || count >= SPARE_BUFFERS) return;
-      list.push(buf);
-      this.spare.set(buf.length, list);
+      if (this.spareBytes + buf.length > SPARE_BYTES || this.spareCount >= SPARE_BUFFERS) return;
+      const list = this.spare.get(buf.length);
+      if (list) list.push(buf);
+      else this.spare.set(buf.length, [buf]);
       this.spareBytes += buf.length;
+      this.spareCount++;
     };
   }
 }

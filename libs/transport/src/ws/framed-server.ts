@@ -1,4 +1,4 @@
-import { RingtrainError, optionError, type Logger } from '@ringtrain/core';
+import { RingtrainError, listen, optionError, type Logger } from '@ringtrain/core';
 import type { Direction } from '@ringtrain/protocol';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -119,13 +119,7 @@ export async function listenFramed<D extends Direction>(opts: FramedServerOption
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((e: NodeJS.ErrnoException) => {
+  await listen(server, port, host).catch((e: NodeJS.ErrnoException) => {
     throw new RingtrainError('LISTEN_FAILED', `could not listen on ${host}:${port}: ${e.message}`, {
       hint: e.code === 'EADDRINUSE' ? 'another process holds that port; pass port 0 for a free one' : undefined,
       details: { host, port, errno: e.code },
