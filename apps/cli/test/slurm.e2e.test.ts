@@ -60,6 +60,11 @@ const steps = (runDir: string) => readFileSync(join(runDir, 'metrics.jsonl'), 'u
       expect(JSON.parse(readFileSync(join(runDir, 'checkpoints', readFileSync(latest, 'utf8').trim(), 'manifest.json'), 'utf8')).step).toBe(6);
       expect(readFileSync(out, 'utf8')).toMatch(/"event":"done"/);
 
+      // slurmd revokes the finished run's job credential and refuses a launch of the same job id
+      // whose credential dates from that same second ("Killing non-startable batch JobId=…: Job
+      // credential revoked"); forcing the start at once below can hit that second. A requeue by
+      // a preemption or a time limit never follows its run's end this closely.
+      await new Promise((r) => setTimeout(r, 2000));
       expect(scontrol('requeue', jobId).status).toBe(0);
       // Slurm holds a requeued job back for a while; let it start now.
       for (let i = 0; i < 20 && jobField(jobId, 'JobState') === 'PENDING'; i++) {
